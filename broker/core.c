@@ -1,0 +1,688 @@
+/*
+ * core.c: the broker's logic (see core.h for what it owns and the replay
+ * join). Service thread only.
+ */
+#include "core.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "presence.h"
+#include "topic.h"
+
+/* Most requests that may wait behind one pending replay. */
+#define MAX_DEFERRED 1024
+
+struct core {
+    const struct config *cfg;
+    struct store *store;
+    struct topic_trie *subs;      /* pattern -> struct subscription * */
+    struct presence *presence;
+    struct session *sessions;     /* live sessions */
+    size_t n_sessions;
+    size_t pending_store;
+    uint64_t last_delivered_seq;  /* newest seq fanned out */
+    int64_t last_ts;
+    uint64_t client_counter;
+    struct core_counters counters;
+};
+
+/* What a store request was for, kept until its result arrives. */
+struct pending {
+    struct session *session;      /* referenced */
+    bool has_id;
+    uint64_t id;
+    bool echo;
+    bool epoch_mismatch;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct core *core_new(const struct config *cfg, struct store *store)
+{
+    struct core *core = calloc(1, sizeof(*core));
+    if (!core)
+        return NULL;
+    core->cfg = cfg;
+    core->store = store;
+    core->subs = topic_trie_new();
+    core->presence = presence_new();
+    core->last_delivered_seq = store_last_seq(store);
+    if (getrandom(&core->client_counter, sizeof(core->client_counter), 0) < 0)
+        core->client_counter = (uint64_t)now_ms();
+    if (!core->subs || !core->presence) {
+        core_free(core);
+        return NULL;
+    }
+    return core;
+}
+
+void core_free(struct core *core)
+{
+    if (!core)
+        return;
+    while (core->sessions)
+        core_session_closed(core, core->sessions);
+    topic_trie_free(core->subs);
+    presence_free(core->presence);
+    free(core);
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+static void reply_error(struct core *core, struct session *s, const struct request_error *err)
+{
+    core->counters.errors++;
+    log_debug("%s: error %s: %s", s->id, err->code, err->message);
+    session_send(s, envelope_encode_error(err));
+}
+
+static void reply_error_code(struct core *core, struct session *s, const struct request *req,
+                             const char *code, const char *message)
+{
+    struct request_error err;
+    request_error_set(&err, req, code, "%s", message);
+    reply_error(core, s, &err);
+}
+
+/* Sends the reply built in `b`; when it could not be built, an `internal`
+ * error instead, so that a request with an id always gets its one reply. */
+static void reply_sbuf(struct core *core, struct session *s, bool has_id, uint64_t id,
+                       struct sbuf *b)
+{
+    struct frame *f = envelope_frame_from_sbuf(b);
+    if (f) {
+        session_send(s, f);
+        return;
+    }
+    struct request_error err = {.code = ERR_INTERNAL, .has_id = has_id, .id = id};
+    snprintf(err.message, sizeof(err.message), "the reply could not be encoded");
+    reply_error(core, s, &err);
+}
+
+static void reply_ack_plain(struct core *core, struct session *s, const struct request *req)
+{
+    if (!req->has_id)
+        return;
+    struct sbuf b;
+    sbuf_init(&b);
+    envelope_begin_ack(&b, true, req->id);
+    sbuf_add(&b, "}", 1);
+    reply_sbuf(core, s, true, req->id, &b);
+}
+
+static void reply_subscribe_ack(struct core *core, struct session *s, bool has_id, uint64_t id, const char *topic,
+                                size_t replayed, bool recovered, uint64_t seq)
+{
+    if (!has_id)
+        return;
+    struct sbuf b;
+    sbuf_init(&b);
+    envelope_begin_ack(&b, true, id);
+    sbuf_add_str(&b, ",\"topic\":");
+    sbuf_add_json_string(&b, topic);
+    sbuf_add_str(&b, ",\"replayed\":");
+    sbuf_add_u64(&b, replayed);
+    sbuf_add_str(&b, recovered ? ",\"recovered\":true" : ",\"recovered\":false");
+    sbuf_add_str(&b, ",\"seq\":");
+    sbuf_add_u64(&b, seq);
+    sbuf_add(&b, "}", 1);
+    reply_sbuf(core, s, true, id, &b);
+}
+
+/* --- store requests ------------------------------------------------------ */
+
+static struct store_req *core_new_store_req(struct session *s, const struct request *req,
+                                            enum store_op op)
+{
+    struct store_req *sr = calloc(1, sizeof(*sr));
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!sr || !p) {
+        free(sr);
+        free(p);
+        return NULL;
+    }
+    sr->op = op;
+    sr->owner = p;
+    p->session = s;
+    p->has_id = req->has_id;
+    p->id = req->id;
+    p->echo = req->echo;
+    session_ref(s);
+    return sr;
+}
+
+static void core_submit(struct core *core, struct store_req *sr)
+{
+    core->pending_store++;
+    store_submit(core->store, sr);
+}
+
+/* --- subscribe ----------------------------------------------------------- */
+
+static void core_subscribe_replay(struct core *core, struct session *s, struct request *req,
+                                  struct subscription *sub)
+{
+    struct store_req *sr = core_new_store_req(s, req, STORE_REPLAY);
+    if (!sr || !(sr->pattern = strdup(req->topic))) {
+        store_req_free(sr);
+        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    struct pending *p = sr->owner;
+    p->epoch_mismatch = req->epoch && strcmp(req->epoch, store_epoch(core->store)) != 0;
+    sr->since = p->epoch_mismatch ? 0 : req->since;
+    sr->last = req->has_last ? req->last : 0;
+    sr->upto = core->last_delivered_seq;
+    sub->covers_after = sr->upto; /* until the replay result says more */
+    s->replay_pending = true;
+    core_submit(core, sr);
+}
+
+static void core_subscribe(struct core *core, struct session *s, struct request *req)
+{
+    if (session_find_sub(s, req->topic)) {
+        reply_subscribe_ack(core, s, req->has_id, req->id, req->topic, 0, true,
+                            core->last_delivered_seq);
+        return;
+    }
+    if (s->n_subs >= (size_t)core->cfg->max_subscriptions) {
+        reply_error_code(core, s, req, ERR_TOO_MANY_SUBSCRIPTIONS,
+                         "this connection holds the most subscriptions allowed");
+        return;
+    }
+    struct subscription *sub = session_add_sub(s, req->topic);
+    if (!sub || topic_trie_add(core->subs, req->topic, sub) < 0) {
+        if (sub)
+            session_remove_sub(s, sub);
+        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    if (req->presence)
+        presence_join(core->presence, sub);
+    bool wants_replay = req->has_since || (req->has_last && req->last > 0);
+    if (wants_replay) {
+        core_subscribe_replay(core, s, req, sub);
+        return;
+    }
+    sub->covers_after = core->last_delivered_seq;
+    bool recovered = !(req->epoch && strcmp(req->epoch, store_epoch(core->store)) != 0);
+    reply_subscribe_ack(core, s, req->has_id, req->id, req->topic, 0, recovered,
+                        core->last_delivered_seq);
+}
+
+/* True when another subscription of the session already delivered `msg`. */
+static bool replay_already_sent(const struct session *s, const struct subscription *sub,
+                                const struct store_msg *msg)
+{
+    for (const struct subscription *other = s->subs; other; other = other->next)
+        if (other != sub && msg->seq > other->covers_after &&
+            topic_matches(other->pattern, msg->topic))
+            return true;
+    return false;
+}
+
+static void core_unsubscribe_sub(struct core *core, struct session *s, struct subscription *sub)
+{
+    presence_leave(core->presence, sub);
+    topic_trie_remove(core->subs, sub->pattern, sub);
+    session_remove_sub(s, sub);
+}
+
+static void core_process_deferred(struct core *core, struct session *s);
+
+static void core_finish_replay(struct core *core, struct store_req *sr, struct pending *p)
+{
+    struct session *s = p->session;
+    s->replay_pending = false;
+    struct subscription *sub = session_find_sub(s, sr->pattern);
+    if (sr->status != STORE_OK || !sub) {
+        struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
+        snprintf(err.message, sizeof(err.message), "the message store cannot be read now");
+        if (sub)
+            core_unsubscribe_sub(core, s, sub);
+        reply_error(core, s, &err);
+    } else {
+        bool *skip = calloc(sr->n_msgs ? sr->n_msgs : 1, sizeof(bool));
+        size_t replayed = 0;
+        for (size_t i = 0; i < sr->n_msgs && skip; i++) {
+            skip[i] = replay_already_sent(s, sub, &sr->msgs[i]);
+            replayed += !skip[i];
+        }
+        reply_subscribe_ack(core, s, p->has_id, p->id, sr->pattern, replayed,
+                            sr->recovered && !p->epoch_mismatch, sr->upto);
+        for (size_t i = 0; i < sr->n_msgs && skip; i++)
+            if (!skip[i])
+                session_send_replay(s, envelope_encode_message(&sr->msgs[i]));
+        free(skip);
+        if (sr->last > 0)
+            sub->covers_after = sr->n_msgs ? sr->msgs[0].seq - 1 : sr->upto;
+        else
+            sub->covers_after = sr->since;
+    }
+    session_release_held(s);
+    core_process_deferred(core, s);
+}
+
+/* --- publish ------------------------------------------------------------- */
+
+struct fanout {
+    struct core *core;
+    struct frame *frame;
+    uint64_t seq;
+    const struct session *skip;   /* the publisher, when echo is false */
+};
+
+static void fanout_one(void *subscriber, void *arg)
+{
+    struct subscription *sub = subscriber;
+    struct fanout *ctx = arg;
+    struct session *s = sub->session;
+    if (s == ctx->skip || s->last_seq_queued == ctx->seq)
+        return;
+    s->last_seq_queued = ctx->seq;
+    session_deliver(s, ctx->frame);
+    ctx->core->counters.messages_delivered++;
+}
+
+static void core_fanout(struct core *core, const struct store_msg *msg, const struct session *skip)
+{
+    struct fanout ctx = {core, envelope_encode_message(msg), msg->seq, skip};
+    if (ctx.frame) {
+        topic_trie_match(core->subs, msg->topic, fanout_one, &ctx);
+        frame_unref(ctx.frame);
+    } else {
+        log_error("cannot encode message %" PRIu64, msg->seq);
+    }
+    core->last_delivered_seq = msg->seq;
+    core->counters.messages_published++;
+}
+
+static void core_publish(struct core *core, struct session *s, struct request *req)
+{
+    if (topic_is_reserved(req->topic)) {
+        reply_error_code(core, s, req, ERR_FORBIDDEN, "topics starting with '$' are reserved");
+        return;
+    }
+    size_t size = envelope_message_size(req->topic, s->user, req->is_binary, req->data_len);
+    if (size > (size_t)core->cfg->max_message) {
+        reply_error_code(core, s, req, ERR_TOO_LARGE, "the message would exceed max_message");
+        return;
+    }
+    struct store_req *sr = core_new_store_req(s, req, STORE_PUBLISH);
+    struct store_pub *pub = sr ? calloc(1, sizeof(*pub)) : NULL;
+    if (!pub) {
+        store_req_free(sr);
+        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    sr->pubs = pub;
+    sr->n_pubs = 1;
+    int64_t ts = now_ms();
+    core->last_ts = ts > core->last_ts ? ts : core->last_ts;
+    pub->msg.ts = core->last_ts;
+    pub->msg.topic = strdup(req->topic);
+    pub->msg.from_user = s->user ? strdup(s->user) : NULL;
+    pub->msg.is_binary = req->is_binary;
+    pub->msg.data_len = req->data_len;
+    if (req->is_binary) {
+        pub->msg.data = malloc(req->data_len ? req->data_len : 1);
+        if (pub->msg.data)
+            memcpy(pub->msg.data, req->payload, req->data_len);
+    } else {
+        pub->msg.data = (unsigned char *)req->data_text;
+        req->data_text = NULL;
+    }
+    pub->key = req->key ? strdup(req->key) : NULL;
+    if (!pub->msg.topic || !pub->msg.data || (req->key && !pub->key)) {
+        store_req_free(sr);
+        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    core_submit(core, sr);
+}
+
+static void core_finish_publish(struct core *core, struct store_req *sr, struct pending *p)
+{
+    struct session *s = p->session;
+    for (size_t i = 0; i < sr->n_pubs && sr->status == STORE_OK; i++) {
+        struct store_pub *pub = &sr->pubs[i];
+        if (pub->duplicate)
+            core->counters.publish_duplicates++;
+        else
+            core_fanout(core, &pub->msg, p->echo ? NULL : s);
+    }
+    if (!session_is_open(s))
+        return;
+    if (sr->status != STORE_OK) {
+        struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
+        snprintf(err.message, sizeof(err.message), "the message store cannot be written now");
+        reply_error(core, s, &err);
+        return;
+    }
+    if (!p->has_id)
+        return;
+    struct sbuf b;
+    sbuf_init(&b);
+    envelope_begin_ack(&b, true, p->id);
+    sbuf_add_str(&b, ",\"seq\":");
+    sbuf_add_u64(&b, sr->pubs[0].msg.seq);
+    if (sr->pubs[0].duplicate)
+        sbuf_add_str(&b, ",\"duplicate\":true");
+    sbuf_add(&b, "}", 1);
+    reply_sbuf(core, s, true, p->id, &b);
+}
+
+/* --- history ------------------------------------------------------------- */
+
+static void core_history(struct core *core, struct session *s, struct request *req)
+{
+    struct store_req *sr = core_new_store_req(s, req, STORE_HISTORY);
+    if (!sr || !(sr->pattern = strdup(req->topic))) {
+        store_req_free(sr);
+        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    sr->since = req->has_since ? req->since : 0;
+    sr->limit = req->limit;
+    core_submit(core, sr);
+}
+
+static void core_finish_history(struct core *core, struct store_req *sr, struct pending *p)
+{
+    struct session *s = p->session;
+    if (!session_is_open(s))
+        return;
+    if (sr->status != STORE_OK) {
+        struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
+        snprintf(err.message, sizeof(err.message), "the message store cannot be read now");
+        reply_error(core, s, &err);
+        return;
+    }
+    if (!p->has_id)
+        return;
+    struct sbuf b;
+    sbuf_init(&b);
+    envelope_begin_ack(&b, true, p->id);
+    sbuf_add_str(&b, ",\"messages\":[");
+    for (size_t i = 0; i < sr->n_msgs; i++) {
+        if (i)
+            sbuf_add(&b, ",", 1);
+        envelope_append_message_json(&b, &sr->msgs[i]);
+    }
+    sbuf_add_str(&b, sr->more ? "],\"more\":true" : "],\"more\":false");
+    sbuf_add_str(&b, sr->recovered ? ",\"recovered\":true}" : ",\"recovered\":false}");
+    reply_sbuf(core, s, true, p->id, &b);
+}
+
+/* --- the other ops ------------------------------------------------------- */
+
+static void core_unsubscribe(struct core *core, struct session *s, struct request *req)
+{
+    struct subscription *sub = session_find_sub(s, req->topic);
+    if (!sub) {
+        reply_error_code(core, s, req, ERR_NOT_SUBSCRIBED, "this connection holds no such subscription");
+        return;
+    }
+    core_unsubscribe_sub(core, s, sub);
+    reply_ack_plain(core, s, req);
+}
+
+static void core_presence(struct core *core, struct session *s, struct request *req)
+{
+    (void)core;
+    if (!req->has_id)
+        return;
+    struct sbuf b;
+    sbuf_init(&b);
+    envelope_begin_ack(&b, true, req->id);
+    sbuf_add_str(&b, ",\"topic\":");
+    sbuf_add_json_string(&b, req->topic);
+    sbuf_add_str(&b, ",\"members\":");
+    presence_append_members(core->presence, req->topic, &b);
+    sbuf_add(&b, "}", 1);
+    reply_sbuf(core, s, true, req->id, &b);
+}
+
+static void core_ping(struct core *core, struct session *s, struct request *req)
+{
+    if (!req->has_id)
+        return;
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "{\"op\":\"pong\",\"id\":");
+    sbuf_add_u64(&b, req->id);
+    sbuf_add(&b, "}", 1);
+    reply_sbuf(core, s, true, req->id, &b);
+}
+
+static void core_dispatch(struct core *core, struct session *s, struct request *req)
+{
+    switch (req->op) {
+    case OP_SUBSCRIBE:
+        core_subscribe(core, s, req);
+        break;
+    case OP_UNSUBSCRIBE:
+        core_unsubscribe(core, s, req);
+        break;
+    case OP_PUBLISH:
+        core_publish(core, s, req);
+        break;
+    case OP_HISTORY:
+        core_history(core, s, req);
+        break;
+    case OP_PRESENCE:
+        core_presence(core, s, req);
+        break;
+    case OP_AUTH:
+        reply_error_code(core, s, req, ERR_BAD_REQUEST,
+                         "authentication is not configured on this broker");
+        break;
+    case OP_PING:
+        core_ping(core, s, req);
+        break;
+    }
+}
+
+/* --- receiving ----------------------------------------------------------- */
+
+static void core_handle_frame(struct core *core, struct session *s, const unsigned char *buf,
+                              size_t len, bool is_binary)
+{
+    struct request req;
+    struct request_error err;
+    int rc = is_binary ? envelope_parse_binary(buf, len, &req, &err)
+                       : envelope_parse_text((const char *)buf, len, &req, &err);
+    if (rc < 0) {
+        reply_error(core, s, &err);
+        return;
+    }
+    core_dispatch(core, s, &req);
+    request_clear(&req);
+}
+
+static void core_process_deferred(struct core *core, struct session *s)
+{
+    struct deferred_request *d;
+    while (session_is_open(s) && !s->replay_pending && (d = session_take_deferred(s))) {
+        core_handle_frame(core, s, d->bytes, d->len, d->is_binary);
+        free(d);
+    }
+}
+
+void core_session_receive(struct core *core, struct session *s, const unsigned char *buf,
+                          size_t len, bool is_binary)
+{
+    if (!session_is_open(s))
+        return;
+    bool abusive = false;
+    if (!session_rate_allow(s, core->cfg->max_rate, now_ms(), &abusive)) {
+        core->counters.rate_limited++;
+        if (abusive) {
+            session_close(s, 4029, "rate limit abuse");
+            return;
+        }
+        struct request_error err = {.code = ERR_RATE_LIMITED};
+        snprintf(err.message, sizeof(err.message), "more than %ld frames per second",
+                 core->cfg->max_rate);
+        struct request req;
+        struct request_error ignored;
+        int rc = is_binary ? envelope_parse_binary(buf, len, &req, &ignored)
+                           : envelope_parse_text((const char *)buf, len, &req, &ignored);
+        if (rc == 0) {
+            err.has_id = req.has_id;
+            err.id = req.id;
+            request_clear(&req);
+        }
+        reply_error(core, s, &err);
+        return;
+    }
+    if (s->replay_pending) {
+        if (s->n_deferred >= MAX_DEFERRED || session_defer(s, buf, len, is_binary) < 0) {
+            struct request_error err = {.code = ERR_RATE_LIMITED};
+            snprintf(err.message, sizeof(err.message), "too many requests behind a replay");
+            reply_error(core, s, &err);
+        }
+        return;
+    }
+    core_handle_frame(core, s, buf, len, is_binary);
+}
+
+/* --- sessions ------------------------------------------------------------ */
+
+static void core_send_welcome(struct core *core, struct session *s)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "{\"op\":\"welcome\",\"v\":1,\"client\":");
+    sbuf_add_json_string(&b, s->id);
+    sbuf_add_str(&b, ",\"server\":\"wsbroker " WSB_VERSION "\",\"epoch\":");
+    sbuf_add_json_string(&b, store_epoch(core->store));
+    sbuf_add_str(&b, ",\"seq\":");
+    sbuf_add_u64(&b, core->last_delivered_seq);
+    sbuf_add_str(&b, ",\"heartbeat\":");
+    sbuf_add_u64(&b, (uint64_t)core->cfg->heartbeat);
+    sbuf_add_str(&b, ",\"max_message\":");
+    sbuf_add_u64(&b, (uint64_t)core->cfg->max_message);
+    sbuf_add(&b, "}", 1);
+    reply_sbuf(core, s, false, 0, &b);
+}
+
+struct session *core_session_open(struct core *core, struct lws *wsi)
+{
+    struct session *s = session_new(wsi, (size_t)core->cfg->max_backlog);
+    if (!s)
+        return NULL;
+    /* An odd multiplier is a bijection on 40 bits: ids never repeat within
+     * 2^40 connections, and do not reveal the connection count. */
+    uint64_t n = (core->client_counter++ * 0x9E3779B97F4A7C15ULL) & 0xFFFFFFFFFFULL;
+    snprintf(s->id, sizeof(s->id), "c-%010" PRIx64, n);
+    s->next = core->sessions;
+    if (core->sessions)
+        core->sessions->prev = s;
+    core->sessions = s;
+    core->n_sessions++;
+    core->counters.connections_total++;
+    log_debug("%s: connected", s->id);
+    core_send_welcome(core, s);
+    return s;
+}
+
+void core_session_closed(struct core *core, struct session *s)
+{
+    while (s->subs)
+        core_unsubscribe_sub(core, s, s->subs);
+    if (s->close_code == 4000)
+        core->counters.slow_consumer_closes++;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        core->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    core->n_sessions--;
+    s->wsi = NULL;
+    log_debug("%s: disconnected", s->id);
+    session_unref(s);
+}
+
+void core_close_all(struct core *core, uint16_t code, const char *reason)
+{
+    for (struct session *s = core->sessions; s; s = s->next)
+        session_close(s, code, reason);
+}
+
+/* --- store results ------------------------------------------------------- */
+
+static void core_finish(struct core *core, struct store_req *sr)
+{
+    struct pending *p = sr->owner;
+    switch (sr->op) {
+    case STORE_PUBLISH:
+        core_finish_publish(core, sr, p);
+        break;
+    case STORE_REPLAY:
+        if (session_is_open(p->session))
+            core_finish_replay(core, sr, p);
+        break;
+    case STORE_HISTORY:
+        core_finish_history(core, sr, p);
+        break;
+    }
+    session_unref(p->session);
+    free(p);
+    sr->owner = NULL;
+}
+
+void core_store_wake(struct core *core)
+{
+    struct store_req *sr = store_take_done(core->store);
+    while (sr) {
+        struct store_req *next = sr->next;
+        core->pending_store--;
+        core_finish(core, sr);
+        store_req_free(sr);
+        sr = next;
+    }
+}
+
+size_t core_pending_store(const struct core *core)
+{
+    return core->pending_store;
+}
+
+size_t core_session_count(const struct core *core)
+{
+    return core->n_sessions;
+}
+
+size_t core_subscription_count(const struct core *core)
+{
+    return topic_trie_subscriptions(core->subs);
+}
+
+size_t core_topic_count(const struct core *core)
+{
+    return topic_trie_patterns(core->subs);
+}
+
+uint64_t core_last_seq(const struct core *core)
+{
+    return core->last_delivered_seq;
+}
+
+const struct core_counters *core_get_counters(const struct core *core)
+{
+    return &core->counters;
+}

@@ -1,0 +1,451 @@
+/*
+ * envelope.c: parsing requests and encoding messages and replies.
+ *
+ * Owns nothing but code: see envelope.h. Every way a frame can be malformed
+ * ends in a request_error with a code of PROTOCOL.md section 7; nothing here
+ * can close a connection.
+ */
+#include "envelope.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topic.h"
+
+struct op_name {
+    const char *name;
+    enum request_op op;
+};
+
+static const struct op_name op_names[] = {
+    {"subscribe", OP_SUBSCRIBE}, {"unsubscribe", OP_UNSUBSCRIBE}, {"publish", OP_PUBLISH},
+    {"history", OP_HISTORY},     {"presence", OP_PRESENCE},       {"auth", OP_AUTH},
+    {"ping", OP_PING},
+};
+
+void request_error_set(struct request_error *err, const struct request *req, const char *code,
+                       const char *fmt, ...)
+{
+    err->code = code;
+    err->has_id = req && req->has_id;
+    err->id = req ? req->id : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+}
+
+void request_clear(struct request *req)
+{
+    json_decref(req->root);
+    free(req->data_text);
+    memset(req, 0, sizeof(*req));
+}
+
+/* --- value serialization ------------------------------------------------ */
+
+static bool reals_exact_at_15(const json_t *v)
+{
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        char text[40];
+        snprintf(text, sizeof(text), "%.15g", d);
+        return strtod(text, NULL) == d;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) if (!reals_exact_at_15(item)) return false;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *item;
+        json_object_foreach((json_t *)v, k, item) if (!reals_exact_at_15(item)) return false;
+    }
+    return true;
+}
+
+char *envelope_dump_value(const json_t *value)
+{
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    flags |= reals_exact_at_15(value) ? JSON_REAL_PRECISION(15) : JSON_REAL_PRECISION(17);
+    return json_dumps(value, flags);
+}
+
+/* --- field readers: each returns 0, or -1 with err set ------------------- */
+
+static int read_uint(const struct request *req, const char *field, uint64_t max, bool *present,
+                     uint64_t *out, struct request_error *err)
+{
+    json_t *v = json_object_get(req->root, field);
+    *present = v != NULL;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) > max) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"%s\" must be an integer 0..%llu", field,
+                          (unsigned long long)max);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int read_bool(const struct request *req, const char *field, bool dflt, bool *out,
+                     struct request_error *err)
+{
+    json_t *v = json_object_get(req->root, field);
+    *out = dflt;
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v)) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"%s\" must be true or false", field);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int read_string(const struct request *req, const char *field, bool required,
+                       const char **out, struct request_error *err)
+{
+    json_t *v = json_object_get(req->root, field);
+    *out = NULL;
+    if (!v) {
+        if (!required)
+            return 0;
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"%s\" is required", field);
+        return -1;
+    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"%s\" must be a string", field);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* `topic`: required; a name, or a pattern when `pattern_ok`. */
+static int read_topic(struct request *req, bool pattern_ok, struct request_error *err)
+{
+    if (read_string(req, "topic", true, &req->topic, err) < 0)
+        return -1;
+    const char *why = NULL;
+    size_t len = strlen(req->topic);
+    if (topic_validate_pattern(req->topic, len, &why) < 0) {
+        request_error_set(err, req, ERR_INVALID_TOPIC, "invalid topic: %s", why);
+        return -1;
+    }
+    if (!pattern_ok && topic_is_pattern(req->topic)) {
+        request_error_set(err, req, ERR_INVALID_TOPIC,
+                          "%s needs a topic name, not a pattern with '*' or '>'",
+                          req->op == OP_PUBLISH ? "publish" : "this request");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- per-op validation --------------------------------------------------- */
+
+static int parse_subscribe(struct request *req, struct request_error *err)
+{
+    uint64_t last = 0;
+    if (read_topic(req, true, err) < 0 ||
+        read_uint(req, "since", UINT64_MAX >> 1, &req->has_since, &req->since, err) < 0 ||
+        read_uint(req, "last", ENVELOPE_HISTORY_MAX * 1000ULL, &req->has_last, &last, err) < 0 ||
+        read_string(req, "epoch", false, &req->epoch, err) < 0 ||
+        read_bool(req, "presence", false, &req->presence, err) < 0)
+        return -1;
+    req->last = (uint32_t)last;
+    if (req->has_since && req->has_last) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "give \"since\" or \"last\", not both");
+        return -1;
+    }
+    if (req->presence && topic_is_pattern(req->topic)) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "presence needs a topic name, not a pattern");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_publish_text(struct request *req, struct request_error *err)
+{
+    json_t *data = json_object_get(req->root, "data");
+    if (!data) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"data\" is required");
+        return -1;
+    }
+    req->data_text = envelope_dump_value(data);
+    if (!req->data_text) {
+        request_error_set(err, req, ERR_INTERNAL, "cannot encode data");
+        return -1;
+    }
+    req->data_len = strlen(req->data_text);
+    return 0;
+}
+
+static int parse_publish(struct request *req, struct request_error *err)
+{
+    if (read_topic(req, false, err) < 0 || read_string(req, "key", false, &req->key, err) < 0 ||
+        read_bool(req, "echo", true, &req->echo, err) < 0)
+        return -1;
+    if (req->key && (req->key[0] == '\0' || strlen(req->key) > ENVELOPE_MAX_KEY)) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"key\" must be 1..%d bytes",
+                          ENVELOPE_MAX_KEY);
+        return -1;
+    }
+    return req->is_binary ? 0 : parse_publish_text(req, err);
+}
+
+static int parse_history(struct request *req, struct request_error *err)
+{
+    bool has_limit = false;
+    uint64_t limit = ENVELOPE_HISTORY_DEFAULT;
+    if (read_topic(req, true, err) < 0 ||
+        read_uint(req, "since", UINT64_MAX >> 1, &req->has_since, &req->since, err) < 0 ||
+        read_uint(req, "limit", UINT32_MAX, &has_limit, &limit, err) < 0)
+        return -1;
+    if (has_limit && (limit < 1 || limit > ENVELOPE_HISTORY_MAX)) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "\"limit\" must be 1..%d",
+                          ENVELOPE_HISTORY_MAX);
+        return -1;
+    }
+    req->limit = (uint32_t)limit;
+    return 0;
+}
+
+static int parse_presence(struct request *req, struct request_error *err)
+{
+    if (read_topic(req, true, err) < 0)
+        return -1;
+    if (topic_is_pattern(req->topic)) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "presence needs a topic name, not a pattern");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_op_fields(struct request *req, struct request_error *err)
+{
+    switch (req->op) {
+    case OP_SUBSCRIBE:
+        return parse_subscribe(req, err);
+    case OP_UNSUBSCRIBE:
+        return read_topic(req, true, err);
+    case OP_PUBLISH:
+        return parse_publish(req, err);
+    case OP_HISTORY:
+        return parse_history(req, err);
+    case OP_PRESENCE:
+        return parse_presence(req, err);
+    case OP_AUTH:
+        return read_string(req, "token", true, &req->token, err);
+    case OP_PING:
+        return 0;
+    }
+    return 0;
+}
+
+/* `id` and `op`, then the op's own fields. */
+static int parse_object(struct request *req, struct request_error *err)
+{
+    json_t *id = json_object_get(req->root, "id");
+    if (id) {
+        if (!json_is_integer(id) || json_integer_value(id) < 1 ||
+            (uint64_t)json_integer_value(id) > ENVELOPE_MAX_ID) {
+            request_error_set(err, NULL, ERR_BAD_REQUEST,
+                              "\"id\" must be an integer 1..9007199254740991");
+            return -1;
+        }
+        req->has_id = true;
+        req->id = (uint64_t)json_integer_value(id);
+    }
+    const char *op = NULL;
+    if (read_string(req, "op", true, &op, err) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++) {
+        if (strcmp(op, op_names[i].name) == 0) {
+            req->op = op_names[i].op;
+            return parse_op_fields(req, err);
+        }
+    }
+    request_error_set(err, req, ERR_UNKNOWN_OP, "unknown op \"%.60s\"", op);
+    return -1;
+}
+
+static int parse_json(const char *buf, size_t len, struct request *req, struct request_error *err)
+{
+    json_error_t jerr;
+    req->root = json_loadb(buf, len, 0, &jerr);
+    if (!req->root) {
+        request_error_set(err, NULL, ERR_BAD_REQUEST, "not valid JSON: %s", jerr.text);
+        return -1;
+    }
+    if (!json_is_object(req->root)) {
+        request_error_set(err, NULL, ERR_BAD_REQUEST, "a request must be a JSON object");
+        return -1;
+    }
+    req->echo = true;
+    req->limit = ENVELOPE_HISTORY_DEFAULT;
+    return parse_object(req, err);
+}
+
+int envelope_parse_text(const char *buf, size_t len, struct request *req,
+                        struct request_error *err)
+{
+    memset(req, 0, sizeof(*req));
+    if (parse_json(buf, len, req, err) == 0)
+        return 0;
+    request_clear(req);
+    return -1;
+}
+
+int envelope_parse_binary(const unsigned char *buf, size_t len, struct request *req,
+                          struct request_error *err)
+{
+    memset(req, 0, sizeof(*req));
+    size_t header_len = len >= 2 ? ((size_t)buf[0] << 8 | buf[1]) : 0;
+    if (len < 2 || header_len + 2 > len) {
+        request_error_set(err, NULL, ERR_BAD_REQUEST,
+                          "a binary frame is [u16 length][JSON envelope][payload]");
+        return -1;
+    }
+    req->is_binary = true;
+    req->payload = buf + 2 + header_len;
+    req->data_len = len - 2 - header_len;
+    if (parse_json((const char *)buf + 2, header_len, req, err) < 0)
+        goto fail;
+    if (req->op != OP_PUBLISH) {
+        request_error_set(err, req, ERR_BAD_REQUEST, "a binary frame carries only a publish");
+        goto fail;
+    }
+    return 0;
+fail:
+    request_clear(req);
+    return -1;
+}
+
+/* --- encoding ------------------------------------------------------------ */
+
+/* {"op":"message","topic":T,"seq":N,"ts":N[,"from":U]  (no closing brace) */
+static void append_message_head(struct sbuf *b, const struct store_msg *msg)
+{
+    sbuf_add_str(b, "{\"op\":\"message\",\"topic\":");
+    sbuf_add_json_string(b, msg->topic);
+    sbuf_add_str(b, ",\"seq\":");
+    sbuf_add_u64(b, msg->seq);
+    sbuf_add_str(b, ",\"ts\":");
+    sbuf_add_i64(b, msg->ts);
+    if (msg->from_user) {
+        sbuf_add_str(b, ",\"from\":");
+        sbuf_add_json_string(b, msg->from_user);
+    }
+}
+
+size_t envelope_message_size(const char *topic, const char *from_user, bool is_binary,
+                             size_t data_len)
+{
+    /* Fixed text, a 20-digit seq, a 15-digit ts; names need no escaping
+     * (topic characters), a user may need up to 6 bytes per byte. */
+    size_t n = sizeof("{\"op\":\"message\",\"topic\":\"\",\"seq\":,\"ts\":,\"data\":}") + 35;
+    n += strlen(topic) + data_len;
+    if (from_user)
+        n += sizeof(",\"from\":\"\"") + 6 * strlen(from_user);
+    if (is_binary)
+        n += 2;
+    return n;
+}
+
+struct frame *envelope_encode_message(const struct store_msg *msg)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    if (msg->is_binary)
+        sbuf_add(&b, "\0\0", 2);
+    append_message_head(&b, msg);
+    if (msg->is_binary) {
+        sbuf_add(&b, "}", 1);
+        size_t header_len = b.len - 2;
+        if (header_len > 0xffff) {
+            sbuf_free(&b);
+            return NULL;
+        }
+        b.data[0] = (char)(header_len >> 8);
+        b.data[1] = (char)(header_len & 0xff);
+    } else {
+        sbuf_add_str(&b, ",\"data\":");
+    }
+    sbuf_add(&b, msg->data, msg->data_len);
+    if (!msg->is_binary)
+        sbuf_add(&b, "}", 1);
+    struct frame *f = envelope_frame_from_sbuf(&b);
+    if (f)
+        f->is_binary = msg->is_binary;
+    return f;
+}
+
+void envelope_append_message_json(struct sbuf *b, const struct store_msg *msg)
+{
+    append_message_head(b, msg);
+    sbuf_add_str(b, ",\"data\":");
+    if (msg->is_binary) {
+        sbuf_add_base64(b, msg->data, msg->data_len);
+        sbuf_add_str(b, ",\"encoding\":\"base64\"");
+    } else {
+        sbuf_add(b, msg->data, msg->data_len);
+    }
+    sbuf_add(b, "}", 1);
+}
+
+struct frame *envelope_frame_from_sbuf(struct sbuf *b)
+{
+    struct frame *f = NULL;
+    if (!sbuf_failed(b))
+        f = frame_from_text(b->data ? b->data : "", b->len);
+    sbuf_free(b);
+    return f;
+}
+
+void envelope_begin_ack(struct sbuf *b, bool has_id, uint64_t id)
+{
+    sbuf_add_str(b, "{\"op\":\"ack\"");
+    if (has_id) {
+        sbuf_add_str(b, ",\"id\":");
+        sbuf_add_u64(b, id);
+    }
+}
+
+struct frame *envelope_encode_error(const struct request_error *err)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "{\"op\":\"error\"");
+    if (err->has_id) {
+        sbuf_add_str(&b, ",\"id\":");
+        sbuf_add_u64(&b, err->id);
+    }
+    sbuf_add_str(&b, ",\"code\":");
+    sbuf_add_json_string(&b, err->code);
+    sbuf_add_str(&b, ",\"message\":");
+    /* The message may quote client input: let jansson escape it properly. */
+    json_t *msg = json_string(err->message);
+    char *text = msg ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
+    sbuf_add_str(&b, text ? text : "\"error\"");
+    free(text);
+    json_decref(msg);
+    sbuf_add(&b, "}", 1);
+    return envelope_frame_from_sbuf(&b);
+}
+
+struct frame *envelope_encode_json(json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text)
+        return NULL;
+    struct frame *f = frame_from_text(text, strlen(text));
+    free(text);
+    return f;
+}

@@ -1,0 +1,46 @@
+/*
+ * frame.h: an outgoing WebSocket message, encoded once and shared.
+ *
+ * Owns: the reference-counted buffer that carries one outgoing message with
+ * LWS_PRE bytes of headroom in front of the payload, so that lws_write() can
+ * put the frame header there without a copy. A published message becomes
+ * one frame shared by every subscriber's send queue (encode once); replies
+ * are frames with a single reference. Only the service thread touches
+ * frames, so the count needs no atomics.
+ */
+#ifndef WSB_FRAME_H
+#define WSB_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+struct frame {
+    uint32_t refs;
+    bool is_binary;
+    size_t len;               /* payload bytes (after the headroom) */
+    unsigned char buf[];      /* LWS_PRE headroom + len payload bytes */
+};
+
+/* A frame with room for `len` payload bytes and one reference. */
+struct frame *frame_new(size_t len, bool is_binary);
+
+/* A text frame holding a copy of `text`. */
+struct frame *frame_from_text(const char *text, size_t len);
+
+static inline unsigned char *frame_payload(struct frame *f)
+{
+    return f->buf + LWS_PRE;
+}
+
+static inline struct frame *frame_ref(struct frame *f)
+{
+    f->refs++;
+    return f;
+}
+
+void frame_unref(struct frame *f);
+
+#endif

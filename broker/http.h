@@ -1,0 +1,39 @@
+/*
+ * http.h: the plain HTTP side of the one port (PROTOCOL.md section 8).
+ *
+ * Owns: request routing, JSON error bodies, /healthz, and static files from
+ * the web root. The HTTP API and SSE endpoints hang off this router.
+ */
+#ifndef WSB_HTTP_H
+#define WSB_HTTP_H
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "core.h"
+#include "store.h"
+
+struct http_ctx {
+    const struct config *cfg;
+    struct core *core;
+    struct store *store;
+    char www_root[4096];   /* realpath of cfg->www, "" when missing */
+};
+
+/* Sets up the context (resolves the web root). */
+void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *core,
+                   struct store *store);
+
+/* LWS_CALLBACK_HTTP: answers the request. Returns what the callback must
+ * return (non-zero closes the connection). */
+int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri);
+
+/* Sends a complete response. Returns the callback's return value. */
+int http_respond(struct lws *wsi, unsigned int status, const char *content_type,
+                 const char *body, size_t len);
+
+/* Sends {"error":{"code":..,"message":..}} with `status`. */
+int http_respond_error(struct lws *wsi, unsigned int status, const char *code,
+                       const char *message);
+
+#endif

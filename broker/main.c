@@ -1,0 +1,77 @@
+/*
+ * main.c: argv -> config -> store -> server -> exit status.
+ *
+ * Exit status: 0 after an orderly shutdown (or --help/--version), 2 when the
+ * broker cannot start (bad flag or config, unusable database, port in use),
+ * with one line on stderr and nothing left half-started.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+static const char *default_www(void)
+{
+    FILE *f = fopen(WSB_DEFAULT_WWW "/index.html", "r");
+    if (f) {
+        fclose(f);
+        return WSB_DEFAULT_WWW;
+    }
+    return WSB_INSTALLED_WWW;
+}
+
+static int fail(const char *line)
+{
+    fprintf(stderr, "%s\n", line);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[512] = "";
+    enum config_result cr = config_load(&cfg, argc, argv, default_www(), err, sizeof(err));
+    if (cr != CONFIG_RUN) {
+        config_free(&cfg);
+        return cr == CONFIG_EXIT_OK ? 0 : fail(err);
+    }
+    enum log_level level;
+    log_level_parse(cfg.log_level, &level);
+    log_set_level(level);
+
+    if (server_check_listen(&cfg, err, sizeof(err)) < 0) {
+        config_free(&cfg);
+        return fail(err);
+    }
+    struct server *srv = server_new(&cfg);
+    struct store_config scfg = {
+        .path = cfg.db,
+        .retain_count = cfg.retain,
+        .retain_age_s = cfg.retain_age,
+        .dedupe_window_ms = 5 * 60 * 1000,
+        .durability = strcmp(cfg.durability, "os") == 0 ? STORE_DURABLE_OS : STORE_DURABLE_FULL,
+        .wake = server_wake,
+        .wake_arg = srv,
+    };
+    struct store *store = NULL;
+    if (!srv || store_open(&store, &scfg, err, sizeof(err)) < 0) {
+        server_free(srv);
+        config_free(&cfg);
+        return fail(err[0] ? err : "wsbroker: out of memory");
+    }
+    if (server_start(srv, store, err, sizeof(err)) < 0) {
+        server_free(srv);
+        store_close(store);
+        config_free(&cfg);
+        return fail(err);
+    }
+    server_run(srv);
+    server_free(srv);
+    store_close(store);
+    log_info("stopped");
+    config_free(&cfg);
+    return 0;
+}

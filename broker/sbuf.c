@@ -1,0 +1,107 @@
+/*
+ * sbuf.c: growable byte buffer (see sbuf.h).
+ */
+#include "sbuf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+void sbuf_init(struct sbuf *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void sbuf_free(struct sbuf *b)
+{
+    free(b->data);
+    sbuf_init(b);
+}
+
+static bool sbuf_reserve(struct sbuf *b, size_t extra)
+{
+    if (b->failed)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (!data) {
+        b->failed = true;
+        return false;
+    }
+    b->data = data;
+    b->cap = cap;
+    return true;
+}
+
+void sbuf_add(struct sbuf *b, const void *bytes, size_t len)
+{
+    if (!sbuf_reserve(b, len))
+        return;
+    memcpy(b->data + b->len, bytes, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void sbuf_add_str(struct sbuf *b, const char *s)
+{
+    sbuf_add(b, s, strlen(s));
+}
+
+void sbuf_add_u64(struct sbuf *b, uint64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%" PRIu64, v);
+    sbuf_add(b, num, (size_t)n);
+}
+
+void sbuf_add_i64(struct sbuf *b, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%" PRId64, v);
+    sbuf_add(b, num, (size_t)n);
+}
+
+void sbuf_add_json_string(struct sbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sbuf_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char esc[2] = {'\\', (char)*p};
+            sbuf_add(b, esc, 2);
+        } else if (*p < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            sbuf_add(b, esc, 6);
+        } else {
+            sbuf_add(b, p, 1);
+        }
+    }
+    sbuf_add(b, "\"", 1);
+}
+
+void sbuf_add_base64(struct sbuf *b, const unsigned char *bytes, size_t len)
+{
+    size_t out_len = 4 * ((len + 2) / 3) + 8; /* lws wants slack beyond the output */
+    sbuf_add(b, "\"", 1);
+    if (!sbuf_reserve(b, out_len + 1))
+        return;
+    int n = lws_b64_encode_string((const char *)bytes, (int)len, b->data + b->len, (int)out_len);
+    if (n < 0) {
+        b->failed = true;
+        return;
+    }
+    b->len += (size_t)n;
+    sbuf_add(b, "\"", 1);
+}
+
+bool sbuf_failed(const struct sbuf *b)
+{
+    return b->failed;
+}

@@ -1,0 +1,329 @@
+/*
+ * server.c: libwebsockets context, callbacks and shutdown (see server.h).
+ *
+ * One protocol ("wsb.v1") is also the default one, so a browser that names
+ * no sub-protocol lands on it too, and it receives the plain HTTP requests.
+ * The callback only translates lws events into calls to core.c, session.c
+ * and http.c; it holds no broker logic.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "http.h"
+#include "log.h"
+#include "session.h"
+
+struct server {
+    const struct config *cfg;
+    struct store *store;
+    struct core *core;
+    struct lws_context *context;
+    _Atomic(struct lws_context *) wake_context;
+    struct http_ctx http;
+    lws_retry_bo_t idle_policy;
+    bool accepting;
+};
+
+/* Per-connection user data, allocated by lws. */
+struct conn {
+    struct session *session;
+};
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *signal_context;
+
+/* --- listening ----------------------------------------------------------- */
+
+int server_check_listen(const struct config *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->bind, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg->port);
+        len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, cfg->bind, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg->port);
+        len = sizeof(*v6);
+    } else {
+        snprintf(err, errlen, "wsbroker: --bind: \"%s\" is not an IPv4 or IPv6 address",
+                 cfg->bind);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1) < 0) {
+        snprintf(err, errlen, "wsbroker: cannot listen on %s port %d: %s", cfg->bind, cfg->port,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* --- callbacks ----------------------------------------------------------- */
+
+static int server_receive(struct server *srv, struct lws *wsi, struct session *s, void *in,
+                          size_t len)
+{
+    size_t max = (size_t)srv->cfg->max_message;
+    if (!s->rx_active) {
+        s->rx_active = true;
+        s->rx_binary = lws_frame_is_binary(wsi);
+        s->rx_len = 0;
+    }
+    bool final = lws_is_final_fragment(wsi);
+    if (final && s->rx_len == 0 && len <= max) {
+        s->rx_active = false;
+        core_session_receive(srv->core, s, in, len, s->rx_binary);
+        return 0;
+    }
+    if (session_rx_append(s, in, len, max) < 0) {
+        static const char reason[] = "message over max_message";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
+                         sizeof(reason) - 1);
+        return -1;
+    }
+    if (!final)
+        return 0;
+    s->rx_active = false;
+    core_session_receive(srv->core, s, s->rx, s->rx_len, s->rx_binary);
+    s->rx_len = 0;
+    if (s->rx_cap > 65536) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+    return 0;
+}
+
+static bool server_origin_allowed(struct server *srv, struct lws *wsi)
+{
+    const struct config_list *allowed = &srv->cfg->allow_origin;
+    if (allowed->count == 0)
+        return true;
+    char origin[256];
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return true; /* not a browser */
+    for (size_t i = 0; i < allowed->count; i++)
+        if (strcmp(allowed->items[i], "*") == 0 || strcmp(allowed->items[i], origin) == 0)
+            return true;
+    return false;
+}
+
+static int server_filter_upgrade(struct server *srv, struct lws *wsi)
+{
+    char uri[64];
+    if (!srv->accepting)
+        return 1;
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
+        return 1;
+    return server_origin_allowed(srv, wsi) ? 0 : 1;
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    struct lws_context *context = lws_get_context(wsi);
+    struct server *srv = lws_context_user(context);
+    struct conn *conn = user;
+    if (!srv)
+        return 0;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return srv->accepting ? 0 : 1;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return server_filter_upgrade(srv, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        conn->session = core_session_open(srv->core, wsi);
+        return conn->session ? 0 : -1;
+    case LWS_CALLBACK_RECEIVE:
+        return conn->session ? server_receive(srv, wsi, conn->session, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return conn->session ? session_write(conn->session) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (conn->session)
+            core_session_closed(srv->core, conn->session);
+        conn->session = NULL;
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return http_handle_request(&srv->http, wsi, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv->core)
+            core_store_wake(srv->core);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols server_protocols[] = {
+    {
+        .name = "wsb.v1",
+        .callback = server_callback,
+        .per_session_data_size = sizeof(struct conn),
+        .rx_buffer_size = 16384,
+        .tx_packet_size = 0,
+    },
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_extension server_extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {NULL, NULL, NULL},
+};
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+static void server_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_write(level == LLL_ERR ? LOG_ERROR : LOG_DEBUG, "lws: %.*s", (int)n, line);
+}
+
+void server_wake(void *arg)
+{
+    struct server *srv = arg;
+    struct lws_context *context = atomic_load(&srv->wake_context);
+    if (context)
+        lws_cancel_service(context);
+}
+
+struct server *server_new(const struct config *cfg)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (srv)
+        srv->cfg = cfg;
+    return srv;
+}
+
+static void server_on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (signal_context)
+        lws_cancel_service(signal_context);
+}
+
+int server_start(struct server *srv, struct store *store, char *err, size_t errlen)
+{
+    const struct config *cfg = srv->cfg;
+    srv->store = store;
+    srv->core = core_new(cfg, store);
+    if (!srv->core) {
+        snprintf(err, errlen, "wsbroker: out of memory");
+        return -1;
+    }
+    http_ctx_init(&srv->http, cfg, srv->core, store);
+    lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
+                      server_log_emit);
+
+    srv->idle_policy.secs_since_valid_ping = (uint16_t)cfg->heartbeat;
+    srv->idle_policy.secs_since_valid_hangup = (uint16_t)(3 * cfg->heartbeat);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->port;
+    info.iface = strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0 ? NULL
+                                                                                  : cfg->bind;
+    info.protocols = server_protocols;
+    info.extensions = server_extensions;
+    info.user = srv;
+    info.retry_and_idle_policy = &srv->idle_policy;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (strchr(cfg->bind, '.'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.timeout_secs = 30;
+    info.pt_serv_buf_size = 65536;
+
+    srv->accepting = true;
+    srv->context = lws_create_context(&info);
+    if (!srv->context) {
+        snprintf(err, errlen, "wsbroker: cannot listen on %s port %d", cfg->bind, cfg->port);
+        return -1;
+    }
+    atomic_store(&srv->wake_context, srv->context);
+    signal_context = srv->context;
+    signal(SIGTERM, server_on_signal);
+    signal(SIGINT, server_on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("wsbroker %s listening on %s:%d (db %s, epoch %s, seq %llu)", WSB_VERSION, cfg->bind,
+             cfg->port, cfg->db, store_epoch(store), (unsigned long long)store_last_seq(store));
+    return 0;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Services until `done(srv)` or the deadline. */
+static void server_drain(struct server *srv, bool (*done)(struct server *), int64_t timeout_ms)
+{
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    while (!done(srv) && monotonic_ms() < deadline)
+        lws_service(srv->context, 50);
+}
+
+static bool store_idle(struct server *srv)
+{
+    return core_pending_store(srv->core) == 0;
+}
+
+static bool sessions_gone(struct server *srv)
+{
+    return core_session_count(srv->core) == 0;
+}
+
+void server_run(struct server *srv)
+{
+    while (!stop_requested)
+        if (lws_service(srv->context, 0) < 0)
+            break;
+    log_info("shutting down: finishing %zu store requests, closing %zu connections",
+             core_pending_store(srv->core), core_session_count(srv->core));
+    srv->accepting = false;
+    server_drain(srv, store_idle, 10000);
+    core_close_all(srv->core, LWS_CLOSE_STATUS_GOINGAWAY, "broker shutting down");
+    server_drain(srv, sessions_gone, 5000);
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    atomic_store(&srv->wake_context, NULL);
+    signal_context = NULL;
+    if (srv->context)
+        lws_context_destroy(srv->context);
+    core_free(srv->core);
+    free(srv);
+}

@@ -1,0 +1,301 @@
+/*
+ * session.c: one connection's state (see session.h).
+ */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct session *session_new(struct lws *wsi, size_t max_backlog)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->wsi = wsi;
+    s->refs = 1;
+    s->max_backlog = max_backlog;
+    s->deferred_tail = &s->deferred;
+    return s;
+}
+
+void session_ref(struct session *s)
+{
+    s->refs++;
+}
+
+static void ring_clear(struct send_ring *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        frame_unref(r->entries[(r->head + i) % r->cap].frame);
+    free(r->entries);
+    memset(r, 0, sizeof(*r));
+}
+
+static int ring_push(struct send_ring *r, struct frame *f, bool is_replay)
+{
+    if (r->count == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        struct send_entry *entries = malloc(cap * sizeof(*entries));
+        if (!entries)
+            return -1;
+        for (size_t i = 0; i < r->count; i++)
+            entries[i] = r->entries[(r->head + i) % r->cap];
+        free(r->entries);
+        r->entries = entries;
+        r->head = 0;
+        r->cap = cap;
+    }
+    r->entries[(r->head + r->count) % r->cap] = (struct send_entry){f, is_replay};
+    r->count++;
+    return 0;
+}
+
+static struct send_entry ring_pop(struct send_ring *r)
+{
+    struct send_entry e = r->entries[r->head];
+    r->head = (r->head + 1) % r->cap;
+    r->count--;
+    return e;
+}
+
+void session_unref(struct session *s)
+{
+    if (--s->refs > 0)
+        return;
+    ring_clear(&s->queue);
+    ring_clear(&s->held);
+    struct deferred_request *d;
+    while ((d = session_take_deferred(s)))
+        free(d);
+    while (s->subs)
+        session_remove_sub(s, s->subs);
+    free(s->rx);
+    free(s->user);
+    free(s);
+}
+
+bool session_is_open(const struct session *s)
+{
+    return s->wsi != NULL && s->close_code == 0;
+}
+
+static void session_wake_writer(struct session *s)
+{
+    if (s->wsi)
+        lws_callback_on_writable(s->wsi);
+}
+
+static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
+{
+    if (!session_is_open(s) || ring_push(&s->queue, f, is_replay) < 0) {
+        frame_unref(f);
+        return;
+    }
+    s->queued_bytes += f->len;
+    if (is_replay)
+        s->replay_bytes += f->len;
+    if (s->queued_bytes - s->replay_bytes > s->max_backlog) {
+        session_close(s, 4000, "slow consumer: backlog over the limit");
+        return;
+    }
+    if (s->queue.count == 1)
+        session_wake_writer(s);
+}
+
+void session_send(struct session *s, struct frame *f)
+{
+    if (f)
+        session_enqueue(s, f, false);
+}
+
+void session_send_replay(struct session *s, struct frame *f)
+{
+    if (f)
+        session_enqueue(s, f, true);
+}
+
+void session_deliver(struct session *s, struct frame *f)
+{
+    if (!session_is_open(s))
+        return;
+    if (s->replay_pending) {
+        if (ring_push(&s->held, frame_ref(f), false) < 0)
+            frame_unref(f);
+        return;
+    }
+    session_enqueue(s, frame_ref(f), false);
+}
+
+void session_release_held(struct session *s)
+{
+    while (s->held.count > 0)
+        session_enqueue(s, ring_pop(&s->held).frame, false);
+    ring_clear(&s->held);
+}
+
+void session_close(struct session *s, uint16_t code, const char *reason)
+{
+    if (s->close_code != 0 || !s->wsi)
+        return;
+    log_info("%s: closing with %u (%s)", s->id, code, reason);
+    s->close_code = code;
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+    if (code == 4000) {
+        ring_clear(&s->queue);
+        s->queued_bytes = s->replay_bytes = 0;
+    }
+    ring_clear(&s->held);
+    session_wake_writer(s);
+}
+
+/* At most this many frames per writable callback, so that one busy
+ * connection cannot starve the others. */
+#define WRITES_PER_CALLBACK 64
+
+int session_write(struct session *s)
+{
+    int written = 0;
+    while (s->queue.count > 0 && written < WRITES_PER_CALLBACK) {
+        struct send_entry e = ring_pop(&s->queue);
+        enum lws_write_protocol kind = e.frame->is_binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+        int n = lws_write(s->wsi, frame_payload(e.frame), e.frame->len, kind);
+        s->queued_bytes -= e.frame->len;
+        if (e.is_replay)
+            s->replay_bytes -= e.frame->len;
+        frame_unref(e.frame);
+        if (n < 0)
+            return -1;
+        written++;
+        if (lws_partial_buffered(s->wsi) || lws_send_pipe_choked(s->wsi))
+            break;
+    }
+    if (s->queue.count > 0) {
+        lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->close_code != 0) {
+        if (lws_partial_buffered(s->wsi)) {
+            lws_callback_on_writable(s->wsi);
+            return 0;
+        }
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+int session_rx_append(struct session *s, const void *in, size_t len, size_t max)
+{
+    if (s->rx_len + len > max)
+        return -1;
+    if (s->rx_len + len > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : 1024;
+        while (cap < s->rx_len + len)
+            cap *= 2;
+        unsigned char *rx = realloc(s->rx, cap);
+        if (!rx)
+            return -1;
+        s->rx = rx;
+        s->rx_cap = cap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    return 0;
+}
+
+#define REFUSAL_WINDOW_MS 10000
+
+bool session_rate_allow(struct session *s, long rate, int64_t now_ms, bool *abusive)
+{
+    *abusive = false;
+    if (rate <= 0)
+        return true;
+    if (s->rate_refill_ms == 0) {
+        s->rate_tokens = (double)rate;
+        s->rate_refill_ms = now_ms;
+    }
+    s->rate_tokens += (double)(now_ms - s->rate_refill_ms) * (double)rate / 1000.0;
+    if (s->rate_tokens > (double)rate)
+        s->rate_tokens = (double)rate;
+    s->rate_refill_ms = now_ms;
+    if (s->rate_tokens >= 1.0) {
+        s->rate_tokens -= 1.0;
+        return true;
+    }
+    if (now_ms - s->refusal_window_ms > REFUSAL_WINDOW_MS) {
+        s->refusal_window_ms = now_ms;
+        s->refusals = 0;
+    }
+    s->refusals++;
+    long limit = 5 * rate > 100 ? 5 * rate : 100;
+    *abusive = s->refusals > (uint32_t)limit;
+    return false;
+}
+
+struct subscription *session_find_sub(const struct session *s, const char *pattern)
+{
+    for (struct subscription *sub = s->subs; sub; sub = sub->next)
+        if (strcmp(sub->pattern, pattern) == 0)
+            return sub;
+    return NULL;
+}
+
+struct subscription *session_add_sub(struct session *s, const char *pattern)
+{
+    struct subscription *sub = calloc(1, sizeof(*sub));
+    if (!sub)
+        return NULL;
+    sub->pattern = strdup(pattern);
+    if (!sub->pattern) {
+        free(sub);
+        return NULL;
+    }
+    sub->session = s;
+    sub->next = s->subs;
+    s->subs = sub;
+    s->n_subs++;
+    return sub;
+}
+
+void session_remove_sub(struct session *s, struct subscription *sub)
+{
+    for (struct subscription **p = &s->subs; *p; p = &(*p)->next) {
+        if (*p == sub) {
+            *p = sub->next;
+            s->n_subs--;
+            break;
+        }
+    }
+    free(sub->pattern);
+    free(sub);
+}
+
+int session_defer(struct session *s, const void *bytes, size_t len, bool is_binary)
+{
+    struct deferred_request *d = malloc(sizeof(*d) + len);
+    if (!d)
+        return -1;
+    d->next = NULL;
+    d->is_binary = is_binary;
+    d->len = len;
+    memcpy(d->bytes, bytes, len);
+    *s->deferred_tail = d;
+    s->deferred_tail = &d->next;
+    s->n_deferred++;
+    return 0;
+}
+
+struct deferred_request *session_take_deferred(struct session *s)
+{
+    struct deferred_request *d = s->deferred;
+    if (!d)
+        return NULL;
+    s->deferred = d->next;
+    if (!s->deferred)
+        s->deferred_tail = &s->deferred;
+    s->n_deferred--;
+    return d;
+}

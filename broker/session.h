@@ -1,0 +1,130 @@
+/*
+ * session.h: one WebSocket connection's state.
+ *
+ * Owns, per connection: its id, user, subscriptions, the send queue of
+ * shared frames and its byte count (the slow-consumer backlog), the frames
+ * held back while a replay is being read, the requests deferred behind that
+ * replay, the reassembly buffer for fragmented input, the inbound rate
+ * limiter and the close code. The broker logic lives in core.c; this file
+ * only keeps the state consistent. Service thread only.
+ *
+ * Lifetime: a session is created when the WebSocket is established and
+ * referenced by the connection and by each store request it has in flight;
+ * it is freed when the last reference goes (session_unref), so a result that
+ * arrives after the peer left finds a session marked closed, not freed
+ * memory.
+ */
+#ifndef WSB_SESSION_H
+#define WSB_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "frame.h"
+
+struct session;
+
+struct subscription {
+    struct session *session;
+    struct subscription *next;
+    char *pattern;
+    uint64_t covers_after;  /* this subscription delivers every match with seq > covers_after */
+    bool presence;          /* member of the topic's presence set */
+};
+
+struct send_entry {
+    struct frame *frame;
+    bool is_replay;         /* replay frames do not count toward the backlog limit */
+};
+
+struct send_ring {
+    struct send_entry *entries;
+    size_t head, count, cap;
+};
+
+struct deferred_request {
+    struct deferred_request *next;
+    bool is_binary;
+    size_t len;
+    unsigned char bytes[];
+};
+
+struct session {
+    struct lws *wsi;              /* NULL once the connection is gone */
+    char id[16];                  /* "c-" + 10 hex digits */
+    char *user;                   /* authenticated user, NULL when anonymous */
+    uint32_t refs;
+    struct session *prev, *next;  /* core's list of live sessions */
+
+    struct subscription *subs;
+    size_t n_subs;
+
+    struct send_ring queue;
+    size_t queued_bytes;          /* bytes in `queue` */
+    size_t replay_bytes;          /* of which replay frames */
+    size_t max_backlog;
+    uint64_t last_seq_queued;     /* once-per-connection stamp for live fan-out */
+
+    bool replay_pending;          /* a subscribe's replay is being read */
+    struct send_ring held;        /* live frames held while replay_pending */
+    struct deferred_request *deferred, **deferred_tail;
+    size_t n_deferred;
+
+    unsigned char *rx;            /* reassembly of fragmented frames */
+    size_t rx_len, rx_cap;
+    bool rx_active;               /* inside a message whose last fragment is still to come */
+    bool rx_binary;
+
+    double rate_tokens;           /* inbound token bucket */
+    int64_t rate_refill_ms;
+    int64_t refusal_window_ms;    /* start of the current 10 s refusal window */
+    uint32_t refusals;
+
+    uint16_t close_code;          /* != 0: close once the queue is written */
+    char close_reason[64];
+};
+
+struct session *session_new(struct lws *wsi, size_t max_backlog);
+void session_ref(struct session *s);
+void session_unref(struct session *s);
+bool session_is_open(const struct session *s);
+
+/* Queues a reply (takes the caller's reference). */
+void session_send(struct session *s, struct frame *f);
+/* Queues a replay frame: exempt from the backlog limit (takes the reference). */
+void session_send_replay(struct session *s, struct frame *f);
+/* Queues a live message frame (adds a reference), or holds it while a
+ * replay is pending. Closes the session with 4000 when the backlog passes
+ * the limit. */
+void session_deliver(struct session *s, struct frame *f);
+/* Moves the held frames to the send queue (after a replay). */
+void session_release_held(struct session *s);
+
+/* Asks for the connection to be closed with `code` once what is queued has
+ * been written (for 4000 the queue is dropped first). */
+void session_close(struct session *s, uint16_t code, const char *reason);
+
+/* Writes queued frames while the socket takes them. Returns -1 when the
+ * connection must now be closed (the close reason is set), 0 otherwise. */
+int session_write(struct session *s);
+
+/* Reassembly: appends a fragment; returns -1 when the total would pass max. */
+int session_rx_append(struct session *s, const void *in, size_t len, size_t max);
+
+/* Inbound rate limit: true when this frame may be processed. Counts
+ * refusals; *abusive is set when they pass the 4029 threshold. */
+bool session_rate_allow(struct session *s, long rate, int64_t now_ms, bool *abusive);
+
+/* Subscriptions. */
+struct subscription *session_find_sub(const struct session *s, const char *pattern);
+struct subscription *session_add_sub(struct session *s, const char *pattern);
+void session_remove_sub(struct session *s, struct subscription *sub);
+
+/* Requests received while a replay is pending wait here. */
+int session_defer(struct session *s, const void *bytes, size_t len, bool is_binary);
+struct deferred_request *session_take_deferred(struct session *s);
+
+#endif

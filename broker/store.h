@@ -1,0 +1,133 @@
+/*
+ * store.h: the durable message store (SQLite, WAL) and its thread.
+ *
+ * Owns: the database connection (used only by the store thread), the schema
+ * (schema/store.sql), the epoch, the seq counter, retention, the dedupe
+ * window, and the queues between the service thread and the store thread.
+ *
+ * Every database access happens on the store thread. The service thread
+ * submits requests (store_submit) and later collects the finished ones
+ * (store_take_done) after the store thread called the `wake` callback given
+ * to store_open. Requests finish in the order they were submitted.
+ *
+ * Publishes that are queued together are committed in one transaction (group
+ * commit); a publish's result is only posted after COMMIT returned. With
+ * durability STORE_DURABLE_FULL the WAL is fsynced by that COMMIT
+ * (synchronous=FULL); STORE_DURABLE_OS uses synchronous=NORMAL.
+ */
+#ifndef WSB_STORE_H
+#define WSB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_durability { STORE_DURABLE_FULL = 0, STORE_DURABLE_OS = 1 };
+
+struct store_config {
+    const char *path;               /* file path or ":memory:" */
+    long retain_count;              /* messages kept per topic (>= 1) */
+    long retain_age_s;              /* seconds a message is kept (>= 1) */
+    long dedupe_window_ms;          /* how long a publish key is remembered */
+    enum store_durability durability;
+    void (*wake)(void *arg);        /* called on the store thread when results are ready */
+    void *wake_arg;
+};
+
+/* One message as stored. Strings and data are owned by whoever owns the
+ * struct (the request for inputs, the result array for outputs). */
+struct store_msg {
+    uint64_t seq;
+    int64_t ts;            /* ms since the Unix epoch */
+    char *topic;
+    char *from_user;       /* NULL when anonymous */
+    bool is_binary;
+    unsigned char *data;   /* JSON text when !is_binary, raw bytes otherwise */
+    size_t data_len;
+};
+
+/* One message to publish, and what became of it. */
+struct store_pub {
+    struct store_msg msg;  /* input; msg.seq is set by the store */
+    char *key;             /* NULL, or the idempotency key */
+    bool duplicate;        /* output: the key was seen; msg.seq is the original seq */
+};
+
+enum store_op {
+    STORE_PUBLISH,  /* commit pubs[0..n_pubs) in one transaction */
+    STORE_REPLAY,   /* matches of `pattern` for a subscribe: since/last, up to `upto` */
+    STORE_HISTORY,  /* matches of `pattern` with seq > since, at most `limit` */
+};
+
+enum store_status { STORE_OK = 0, STORE_UNAVAILABLE = 1, STORE_INTERNAL = 2 };
+
+struct store_req {
+    enum store_op op;
+    struct store_req *next;     /* queue link, owned by the store while submitted */
+    void *owner;                /* for the caller: who asked */
+    uint64_t owner_tag;         /* for the caller */
+
+    /* STORE_PUBLISH */
+    struct store_pub *pubs;
+    size_t n_pubs;
+
+    /* STORE_REPLAY and STORE_HISTORY */
+    char *pattern;              /* a name or a pattern */
+    uint64_t since;             /* matches with seq > since */
+    uint64_t upto;              /* REPLAY: only seq <= upto (0: no bound) */
+    uint32_t last;              /* REPLAY: when > 0, the newest `last` matches instead of since */
+    uint32_t limit;             /* HISTORY: at most this many (1..1000) */
+
+    /* results */
+    enum store_status status;
+    struct store_msg *msgs;     /* REPLAY/HISTORY: ascending seq */
+    size_t n_msgs;
+    bool more;                  /* HISTORY: further matches exist after the last one */
+    bool recovered;             /* REPLAY/HISTORY (since mode): false when retention dropped
+                                   a match with seq > since */
+};
+
+/* Opens or creates the database (schema, epoch, WAL) and starts the store
+ * thread. On failure returns -1 and writes a one-line reason into err. */
+int store_open(struct store **out, const struct store_config *cfg, char *err, size_t errlen);
+
+/* Finishes every submitted request (results are posted and `wake` is
+ * called), stops the thread and closes the database. */
+void store_close(struct store *st);
+
+/* The store's epoch: 8 lowercase hex digits, fixed for the life of the file. */
+const char *store_epoch(const struct store *st);
+
+/* The newest seq committed so far (thread-safe). */
+uint64_t store_last_seq(const struct store *st);
+
+/* False while the database cannot be written (last commit failed and the
+ * periodic probe has not succeeded since). Thread-safe. */
+bool store_healthy(const struct store *st);
+
+/* Hands a request to the store thread (never blocks on disk). */
+void store_submit(struct store *st, struct store_req *req);
+
+/* Takes every finished request, oldest first, as a linked list (or NULL). */
+struct store_req *store_take_done(struct store *st);
+
+/* Frees a request and everything it owns (pubs and their strings, pattern,
+ * result msgs). */
+void store_req_free(struct store_req *req);
+
+/* Frees the strings and data of one message (not the struct itself). */
+void store_msg_clear(struct store_msg *msg);
+
+/* Counters for metrics (thread-safe reads). */
+struct store_stats {
+    uint64_t commits;          /* transactions committed */
+    uint64_t messages_stored;  /* messages inserted */
+    uint64_t duplicates;       /* publishes answered from the dedupe window */
+    uint64_t trimmed;          /* messages removed by retention */
+    uint64_t commit_us_total;  /* time spent in COMMIT (incl. fsync) */
+};
+void store_get_stats(const struct store *st, struct store_stats *out);
+
+#endif

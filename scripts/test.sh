@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the Check unit
+# tests and the integration suite against the real broker, first on the
+# normal build, then again on a build with AddressSanitizer and
+# UndefinedBehaviorSanitizer. Exits non-zero when anything fails.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+"$root/scripts/deps.sh" test
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+run_suite() {
+    local dir="$1"
+    echo "=== unit tests ($dir) ==="
+    ctest --test-dir "$dir" --output-on-failure -j2
+    echo "=== integration tests ($dir) ==="
+    WSBROKER_BIN="$root/$dir/bin/wsbroker" WSB_BIN="$root/$dir/bin/wsb" \
+        "$root/tests/integration/run.sh"
+}
+
+echo "=== build ==="
+"$root/scripts/build.sh" build
+run_suite build
+
+echo "=== build with -fsanitize=address,undefined ==="
+"$root/scripts/build.sh" build-asan -DWSB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+run_suite build-asan
+echo "all tests passed"
