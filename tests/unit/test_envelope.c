@@ -1,0 +1,253 @@
+/*
+ * test_envelope.c: request parsing and message/reply encoding.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+
+static int parse(const char *text, struct request *req, struct request_error *err)
+{
+    return envelope_parse_text(text, strlen(text), req, err);
+}
+
+/* Parses `text`, expects failure with `code`; returns whether the error
+ * carries an id. */
+static bool expect_error(const char *text, const char *code)
+{
+    struct request req;
+    struct request_error err;
+    ck_assert_msg(parse(text, &req, &err) == -1, "accepted: %s", text);
+    ck_assert_msg(strcmp(err.code, code) == 0, "%s: got %s, want %s", text, err.code, code);
+    ck_assert(err.message[0] != '\0');
+    return err.has_id;
+}
+
+START_TEST(test_subscribe_fields)
+{
+    struct request req;
+    struct request_error err;
+    ck_assert_int_eq(parse("{\"op\":\"subscribe\",\"id\":7,\"topic\":\"prices.>\",\"since\":41,"
+                           "\"epoch\":\"9f1c2a7b\",\"extra\":[1]}",
+                           &req, &err),
+                     0);
+    ck_assert_int_eq(req.op, OP_SUBSCRIBE);
+    ck_assert(req.has_id);
+    ck_assert_uint_eq(req.id, 7);
+    ck_assert_str_eq(req.topic, "prices.>");
+    ck_assert(req.has_since);
+    ck_assert_uint_eq(req.since, 41);
+    ck_assert_str_eq(req.epoch, "9f1c2a7b");
+    ck_assert(!req.has_last);
+    ck_assert(!req.presence);
+    request_clear(&req);
+
+    ck_assert_int_eq(parse("{\"op\":\"subscribe\",\"topic\":\"doc.1\",\"last\":5,\"presence\":true}",
+                           &req, &err),
+                     0);
+    ck_assert(!req.has_id);
+    ck_assert(req.has_last);
+    ck_assert_uint_eq(req.last, 5);
+    ck_assert(req.presence);
+    request_clear(&req);
+}
+END_TEST
+
+START_TEST(test_publish_text)
+{
+    struct request req;
+    struct request_error err;
+    ck_assert_int_eq(parse("{\"op\":\"publish\",\"id\":1,\"topic\":\"a.b\",\"data\":{\"px\":189.2,"
+                           "\"n\":[1,true,null,\"\\u00e9\"]},\"key\":\"k\",\"echo\":false}",
+                           &req, &err),
+                     0);
+    ck_assert_int_eq(req.op, OP_PUBLISH);
+    ck_assert_str_eq(req.data_text, "{\"px\":189.2,\"n\":[1,true,null,\"\xc3\xa9\"]}");
+    ck_assert_uint_eq(req.data_len, strlen(req.data_text));
+    ck_assert_str_eq(req.key, "k");
+    ck_assert(!req.echo);
+    request_clear(&req);
+
+    ck_assert_int_eq(parse("{\"op\":\"publish\",\"topic\":\"a\",\"data\":null}", &req, &err), 0);
+    ck_assert_str_eq(req.data_text, "null");
+    ck_assert(req.echo);
+    request_clear(&req);
+}
+END_TEST
+
+START_TEST(test_float_round_trip)
+{
+    json_t *v = json_real(0.1);
+    char *text = envelope_dump_value(v);
+    ck_assert_str_eq(text, "0.1");
+    free(text);
+    json_decref(v);
+    /* 0.1 + 0.2 needs 17 digits to come back as the same double. */
+    v = json_real(0.1 + 0.2);
+    text = envelope_dump_value(v);
+    ck_assert_double_eq(strtod(text, NULL), 0.1 + 0.2);
+    free(text);
+    json_decref(v);
+}
+END_TEST
+
+START_TEST(test_binary_publish)
+{
+    const char env[] = "{\"op\":\"publish\",\"id\":3,\"topic\":\"bin.x\"}";
+    unsigned char frame[64];
+    size_t h = sizeof(env) - 1;
+    frame[0] = 0;
+    frame[1] = (unsigned char)h;
+    memcpy(frame + 2, env, h);
+    unsigned char payload[] = {0, 1, 255, 0};
+    memcpy(frame + 2 + h, payload, sizeof(payload));
+    struct request req;
+    struct request_error err;
+    ck_assert_int_eq(envelope_parse_binary(frame, 2 + h + sizeof(payload), &req, &err), 0);
+    ck_assert(req.is_binary);
+    ck_assert_uint_eq(req.data_len, sizeof(payload));
+    ck_assert_mem_eq(req.payload, payload, sizeof(payload));
+    request_clear(&req);
+
+    /* Length header past the end; too short; not a publish. */
+    frame[1] = 200;
+    ck_assert_int_eq(envelope_parse_binary(frame, 2 + h, &req, &err), -1);
+    ck_assert_str_eq(err.code, ERR_BAD_REQUEST);
+    ck_assert_int_eq(envelope_parse_binary(frame, 1, &req, &err), -1);
+    const char ping[] = "{\"op\":\"ping\",\"id\":9}";
+    frame[1] = sizeof(ping) - 1;
+    memcpy(frame + 2, ping, sizeof(ping) - 1);
+    ck_assert_int_eq(envelope_parse_binary(frame, 2 + sizeof(ping) - 1, &req, &err), -1);
+    ck_assert(err.has_id);
+    ck_assert_uint_eq(err.id, 9);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+    ck_assert(!expect_error("not json", ERR_BAD_REQUEST));
+    ck_assert(!expect_error("[1,2]", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":1}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":2,\"op\":5}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":3,\"op\":\"fly\"}", ERR_UNKNOWN_OP));
+    ck_assert(!expect_error("{\"id\":0,\"op\":\"ping\"}", ERR_BAD_REQUEST));
+    ck_assert(!expect_error("{\"id\":-1,\"op\":\"ping\"}", ERR_BAD_REQUEST));
+    ck_assert(!expect_error("{\"id\":1.5,\"op\":\"ping\"}", ERR_BAD_REQUEST));
+    ck_assert(!expect_error("{\"id\":\"1\",\"op\":\"ping\"}", ERR_BAD_REQUEST));
+    ck_assert(!expect_error("{\"id\":9007199254740992,\"op\":\"ping\"}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":9007199254740991,\"op\":\"subscribe\"}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":7}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a..b\"}", ERR_INVALID_TOPIC));
+    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a\",\"since\":-1}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a\",\"since\":1,\"last\":1}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a.*\",\"presence\":true}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a\",\"presence\":1}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a.*\",\"data\":1}",
+                           ERR_INVALID_TOPIC));
+    ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\"}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"key\":\"\"}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"echo\":\"no\"}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":6,\"op\":\"history\",\"topic\":\"a\",\"limit\":1001}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":6,\"op\":\"history\",\"topic\":\"a\",\"limit\":0}",
+                           ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":7,\"op\":\"presence\",\"topic\":\"a.>\"}", ERR_BAD_REQUEST));
+    ck_assert(expect_error("{\"id\":8,\"op\":\"auth\"}", ERR_BAD_REQUEST));
+}
+END_TEST
+
+START_TEST(test_deep_nesting)
+{
+    size_t depth = 5000;
+    char *text = malloc(2 * depth + 1);
+    memset(text, '[', depth);
+    memset(text + depth, ']', depth);
+    text[2 * depth] = '\0';
+    ck_assert(!expect_error(text, ERR_BAD_REQUEST));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_encode_message)
+{
+    struct store_msg msg = {.seq = 1043, .ts = 1764000000123, .topic = "prices.AAPL",
+                            .data = (unsigned char *)"{\"px\":189.2}", .data_len = 12};
+    struct frame *f = envelope_encode_message(&msg);
+    const char want[] = "{\"op\":\"message\",\"topic\":\"prices.AAPL\",\"seq\":1043,"
+                        "\"ts\":1764000000123,\"data\":{\"px\":189.2}}";
+    ck_assert(!f->is_binary);
+    ck_assert_uint_eq(f->len, sizeof(want) - 1);
+    ck_assert_mem_eq(frame_payload(f), want, f->len);
+    ck_assert_uint_le(f->len, envelope_message_size(msg.topic, NULL, false, msg.data_len));
+    frame_unref(f);
+
+    unsigned char bytes[] = {0, 0xff, 0x10};
+    struct store_msg bin = {.seq = 5, .ts = 7, .topic = "b", .from_user = "al\"ice",
+                            .is_binary = true, .data = bytes, .data_len = 3};
+    f = envelope_encode_message(&bin);
+    ck_assert(f->is_binary);
+    unsigned char *p = frame_payload(f);
+    size_t h = (size_t)p[0] << 8 | p[1];
+    const char env[] = "{\"op\":\"message\",\"topic\":\"b\",\"seq\":5,\"ts\":7,\"from\":\"al\\\"ice\"}";
+    ck_assert_uint_eq(h, sizeof(env) - 1);
+    ck_assert_mem_eq(p + 2, env, h);
+    ck_assert_uint_eq(f->len, 2 + h + 3);
+    ck_assert_mem_eq(p + 2 + h, bytes, 3);
+    frame_unref(f);
+
+    struct sbuf b;
+    sbuf_init(&b);
+    envelope_append_message_json(&b, &bin);
+    json_error_t jerr;
+    json_t *obj = json_loadb(b.data, b.len, 0, &jerr);
+    ck_assert_ptr_nonnull(obj);
+    ck_assert_str_eq(json_string_value(json_object_get(obj, "data")), "AP8Q");
+    ck_assert_str_eq(json_string_value(json_object_get(obj, "encoding")), "base64");
+    json_decref(obj);
+    sbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_encode_error_escapes)
+{
+    struct request_error err = {.code = ERR_UNKNOWN_OP, .has_id = true, .id = 12};
+    snprintf(err.message, sizeof(err.message), "unknown op \"a\\b\"");
+    struct frame *f = envelope_encode_error(&err);
+    json_error_t jerr;
+    json_t *obj = json_loadb((const char *)frame_payload(f), f->len, 0, &jerr);
+    ck_assert_ptr_nonnull(obj);
+    ck_assert_str_eq(json_string_value(json_object_get(obj, "op")), "error");
+    ck_assert_int_eq(json_integer_value(json_object_get(obj, "id")), 12);
+    ck_assert_str_eq(json_string_value(json_object_get(obj, "code")), "unknown_op");
+    ck_assert_str_eq(json_string_value(json_object_get(obj, "message")), "unknown op \"a\\b\"");
+    json_decref(obj);
+    frame_unref(f);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("envelope");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_subscribe_fields);
+    tcase_add_test(tc, test_publish_text);
+    tcase_add_test(tc, test_float_round_trip);
+    tcase_add_test(tc, test_binary_publish);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_deep_nesting);
+    tcase_add_test(tc, test_encode_message);
+    tcase_add_test(tc, test_encode_error_escapes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
