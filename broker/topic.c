@@ -358,10 +358,14 @@ static struct topic_node *topic_node_child_make(struct topic_node *node,
     struct topic_node *child = topic_node_child(node, seg);
     if (child != NULL)
         return child;
-    if (topic_segment_is(seg, '*'))
-        return node->star = topic_node_new("", 0, 0);
-    if (topic_segment_is(seg, '>'))
-        return node->tail = topic_node_new("", 0, 0);
+    if (topic_segment_is(seg, '*')) {
+        node->star = topic_node_new("", 0, 0);
+        return node->star;
+    }
+    if (topic_segment_is(seg, '>')) {
+        node->tail = topic_node_new("", 0, 0);
+        return node->tail;
+    }
     child = topic_node_new(seg->bytes, seg->len, topic_hash(seg->bytes, seg->len));
     if (child != NULL && topic_children_insert(node, child) != 0) {
         free(child);
