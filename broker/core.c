@@ -210,7 +210,10 @@ static void core_subscribe(struct core *core, struct session *s, struct request 
     }
     if (req->presence)
         presence_join(core->presence, sub);
-    bool wants_replay = req->has_since || (req->has_last && req->last > 0);
+    /* Nothing was ever stored when the newest seq is 0 (and upto = 0 would
+     * mean "no bound" to the store): no replay to read. */
+    bool wants_replay = (req->has_since || (req->has_last && req->last > 0)) &&
+                        core->last_delivered_seq > 0;
     if (wants_replay) {
         core_subscribe_replay(core, s, req, sub);
         return;

@@ -161,6 +161,9 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return conn->session ? server_receive(srv, wsi, conn->session, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn->session ? session_write(conn->session) : 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* The answer to a close we sent: done, no echo needed. */
+        return conn->session && conn->session->close_sent ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         if (conn->session)
             core_session_closed(srv->core, conn->session);

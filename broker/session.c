@@ -150,6 +150,31 @@ void session_close(struct session *s, uint16_t code, const char *reason)
     session_wake_writer(s);
 }
 
+/* Sends our close frame and waits for the peer's (RFC 6455 section 7):
+ * closing the socket while the peer is still sending makes the kernel
+ * answer with a reset, and the peer then loses the replies and the close
+ * frame still in flight to it. lws kills the connection if the peer has not
+ * answered within 5 s; its close frame ends it at once
+ * (LWS_CALLBACK_WS_PEER_INITIATED_CLOSE). */
+static int session_send_close(struct session *s)
+{
+    /* lws 4.1 exposes no close-without-hangup call, so the frame (FIN +
+     * opcode 8, unmasked, payload under 126 bytes) goes out pre-built. */
+    unsigned char frame[LWS_PRE + 4 + sizeof(s->close_reason)];
+    unsigned char *p = frame + LWS_PRE;
+    size_t reason_len = strlen(s->close_reason);
+    p[0] = 0x88;
+    p[1] = (unsigned char)(2 + reason_len);
+    p[2] = (unsigned char)(s->close_code >> 8);
+    p[3] = (unsigned char)(s->close_code & 0xff);
+    memcpy(p + 4, s->close_reason, reason_len);
+    if (lws_write(s->wsi, p, 4 + reason_len, LWS_WRITE_RAW) < 0)
+        return -1;
+    s->close_sent = true;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+    return 0;
+}
+
 /* At most this many frames per writable callback, so that one busy
  * connection cannot starve the others. */
 #define WRITES_PER_CALLBACK 64
@@ -180,9 +205,9 @@ int session_write(struct session *s)
             lws_callback_on_writable(s->wsi);
             return 0;
         }
-        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)s->close_reason, strlen(s->close_reason));
-        return -1;
+        if (s->close_sent)
+            return 0;
+        return session_send_close(s);
     }
     return 0;
 }

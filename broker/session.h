@@ -84,6 +84,7 @@ struct session {
     uint32_t refusals;
 
     uint16_t close_code;          /* != 0: close once the queue is written */
+    bool close_sent;              /* our close frame is out; waiting for the peer's */
     char close_reason[64];
 };
 

@@ -46,7 +46,18 @@ extern const char schema_sql[];
 #define STORE_HOUSEKEEP_AGAIN_MS 10 /* next tick when a slice left work behind */
 #define STORE_SLICE_ROWS 1000       /* rows deleted per table per housekeeping tick */
 #define STORE_HISTORY_MAX 1000
-#define STORE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
+/* A pattern read with a literal prefix walks at most this many seqs of the
+ * messages table, then uses the (topic, seq) index for the rest (see
+ * read_since). */
+#define STORE_SCAN_WINDOW 10000
+#define STORE_WAL_LIMIT_BYTES (64 * 1024 * 1024) /* WAL file kept after a checkpoint */
+/* A checkpoint copies every page the WAL holds into the database file, on
+ * the store thread, inside a COMMIT. With many topics each commit dirties a
+ * leaf of the (topic, seq) index per topic; a longer WAL rewrites a hot page
+ * once per checkpoint instead of once per 1000 pages (SQLite's default):
+ * measured 1.6x more acks/s with 1000 active topics. */
+#define STORE_WAL_CHECKPOINT_PAGES 10000
+#define STORE_CACHE_KIB 32768
 
 /* ---- Prepared statements ----------------------------------------------- */
 
@@ -69,8 +80,10 @@ enum store_stmt {
     STMT_NAME_LAST,
     STMT_PAT_SINCE,
     STMT_PAT_SINCE_RANGE,
+    STMT_PAT_SINCE_INDEX,
     STMT_PAT_LAST,
     STMT_PAT_LAST_RANGE,
+    STMT_PAT_LAST_INDEX,
     STMT_TRIMMED_NAME,
     STMT_TRIMMED_PAT,
     STMT_TRIMMED_PAT_RANGE,
@@ -81,20 +94,26 @@ enum store_stmt {
 
 /* Read statements share one parameter numbering (a statement may skip some):
  * ?1 topic or pattern, ?2 since (seq > ?2), ?3 upto (seq <= ?3), ?4 row
- * limit, ?5 and ?6 the name range [?5, ?6) of a pattern's literal prefix. */
+ * limit, ?5 and ?6 the name range [?5, ?6) of a pattern's literal prefix.
+ * PAT_*_RANGE walk the messages in seq order (the range only filters);
+ * PAT_*_INDEX walk the (topic, seq) index over the range ("+seq" keeps the
+ * planner off the rowid) and sort what they find. */
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_DEDUPE_GET] = "SELECT seq, ts FROM dedupe WHERE topic = ?1 AND key = ?2",
-    [STMT_DEDUPE_PUT] = "INSERT INTO dedupe (topic, key, seq, ts) VALUES (?1, ?2, ?3, ?4) "
-                        "ON CONFLICT (topic, key) DO UPDATE SET seq = excluded.seq, ts = excluded.ts",
+    [STMT_DEDUPE_PUT] =
+        "INSERT INTO dedupe (topic, key, seq, ts) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (topic, key) DO UPDATE SET seq = excluded.seq, ts = excluded.ts",
     [STMT_MSG_INSERT] = "INSERT INTO messages (seq, topic, ts, from_user, is_binary, data) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [STMT_COUNT_CUTOFF] = "SELECT seq FROM messages WHERE topic = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
+    [STMT_COUNT_CUTOFF] =
+        "SELECT seq FROM messages WHERE topic = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
     [STMT_COUNT_DELETE] = "DELETE FROM messages WHERE topic = ?1 AND seq <= ?2",
-    [STMT_TRIMMED_PUT] = "INSERT INTO trimmed (topic, upto_seq) VALUES (?1, ?2) ON CONFLICT (topic) "
-                         "DO UPDATE SET upto_seq = max(upto_seq, excluded.upto_seq)",
+    [STMT_TRIMMED_PUT] =
+        "INSERT INTO trimmed (topic, upto_seq) VALUES (?1, ?2) ON CONFLICT (topic) "
+        "DO UPDATE SET upto_seq = max(upto_seq, excluded.upto_seq)",
     [STMT_AGE_OLDEST] = "SELECT ts FROM messages ORDER BY seq LIMIT 1",
     [STMT_AGE_DELETE] = "DELETE FROM messages WHERE seq IN "
                         "(SELECT seq FROM messages ORDER BY seq LIMIT ?1) AND ts < ?2 "
@@ -111,10 +130,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_PAT_SINCE_RANGE] = MSG_COLUMNS "WHERE topic >= ?5 AND topic < ?6 AND seq > ?2 "
                                          "AND seq <= ?3 AND topic_match(?1, topic) "
                                          "ORDER BY seq LIMIT ?4",
-    [STMT_PAT_LAST] = MSG_COLUMNS "WHERE seq <= ?3 AND topic_match(?1, topic) "
+    [STMT_PAT_SINCE_INDEX] = MSG_COLUMNS "WHERE topic >= ?5 AND topic < ?6 AND +seq > ?2 "
+                                         "AND +seq <= ?3 AND topic_match(?1, topic) "
+                                         "ORDER BY seq LIMIT ?4",
+    [STMT_PAT_LAST] = MSG_COLUMNS "WHERE seq > ?2 AND seq <= ?3 AND topic_match(?1, topic) "
                                   "ORDER BY seq DESC LIMIT ?4",
-    [STMT_PAT_LAST_RANGE] = MSG_COLUMNS "WHERE topic >= ?5 AND topic < ?6 AND seq <= ?3 "
-                                        "AND topic_match(?1, topic) ORDER BY seq DESC LIMIT ?4",
+    [STMT_PAT_LAST_RANGE] = MSG_COLUMNS "WHERE topic >= ?5 AND topic < ?6 AND seq > ?2 "
+                                        "AND seq <= ?3 AND topic_match(?1, topic) "
+                                        "ORDER BY seq DESC LIMIT ?4",
+    [STMT_PAT_LAST_INDEX] = MSG_COLUMNS "WHERE topic >= ?5 AND topic < ?6 AND +seq > ?2 "
+                                        "AND +seq <= ?3 AND topic_match(?1, topic) "
+                                        "ORDER BY seq DESC LIMIT ?4",
     [STMT_TRIMMED_NAME] = "SELECT 1 FROM trimmed WHERE topic = ?1 AND upto_seq > ?2",
     [STMT_TRIMMED_PAT] = "SELECT 1 FROM trimmed WHERE upto_seq > ?2 AND topic_match(?1, topic) "
                          "LIMIT 1",
@@ -161,7 +187,6 @@ struct store {
     struct store_req *done_head, *done_tail;
     bool stopping;
     pthread_t thread;
-    bool thread_started;
 
     /* Any thread. */
     _Atomic uint64_t last_seq;
@@ -688,8 +713,8 @@ static int msg_from_row(sqlite3_stmt *stmt, struct store_msg *msg)
     msg->data_len = (size_t)sqlite3_column_bytes(stmt, 5);
     /* Always NUL-terminated, so JSON text can be used as a C string. */
     msg->data = (unsigned char *)copy_bytes(data, msg->data_len);
-    if (!msg->topic || !msg->data || (sqlite3_column_type(stmt, 3) != SQLITE_NULL &&
-                                      !msg->from_user)) {
+    if (!msg->topic || !msg->data ||
+        (sqlite3_column_type(stmt, 3) != SQLITE_NULL && !msg->from_user)) {
         store_msg_clear(msg);
         return SQLITE_NOMEM;
     }
@@ -721,26 +746,59 @@ static int read_rows(sqlite3_stmt *stmt, struct store_req *req)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Matches with since < seq <= upto, ascending, at most `limit` (-1: all). */
-static int read_since(struct store *st, const struct read_query *q, uint64_t since, uint64_t upto,
-                      sqlite3_int64 limit, struct store_req *req)
+static int read_stmt(struct store *st, enum store_stmt which, const struct read_query *q,
+                     uint64_t since, uint64_t upto, sqlite3_int64 limit, struct store_req *req)
 {
-    enum store_stmt which = !q->is_pattern ? STMT_NAME_SINCE
-                            : q->has_range ? STMT_PAT_SINCE_RANGE
-                                           : STMT_PAT_SINCE;
     read_query_bind(q, st->stmt[which], since, upto, limit);
     return read_rows(st->stmt[which], req);
 }
 
-/* The newest `last` matches with seq <= upto, returned ascending. */
+static sqlite3_int64 limit_left(sqlite3_int64 limit, const struct store_req *req)
+{
+    return limit < 0 ? -1 : limit - (sqlite3_int64)req->n_msgs;
+}
+
+/* Matches with since < seq <= upto (0: no bound), ascending, at most `limit`
+ * (-1: all). A name uses the (topic, seq) index. A pattern with a literal
+ * prefix first walks the next STORE_SCAN_WINDOW seqs of the table (cheap
+ * when matches are dense or since is recent), then takes the rest from the
+ * index over its prefix range (cheap when matches are sparse), so the read
+ * costs at most the window plus the prefix's own messages. A pattern
+ * without a prefix can only walk the table. */
+static int read_since(struct store *st, const struct read_query *q, uint64_t since, uint64_t upto,
+                      sqlite3_int64 limit, struct store_req *req)
+{
+    if (!q->is_pattern)
+        return read_stmt(st, STMT_NAME_SINCE, q, since, upto, limit, req);
+    if (!q->has_range)
+        return read_stmt(st, STMT_PAT_SINCE, q, since, upto, limit, req);
+    uint64_t end = upto && upto < st->seq ? upto : st->seq;
+    if (end <= since || end - since <= STORE_SCAN_WINDOW)
+        return read_stmt(st, STMT_PAT_SINCE_RANGE, q, since, end, limit, req);
+    uint64_t window_end = since + STORE_SCAN_WINDOW;
+    int rc = read_stmt(st, STMT_PAT_SINCE_RANGE, q, since, window_end, limit, req);
+    if (rc != SQLITE_OK || limit_left(limit, req) == 0)
+        return rc;
+    return read_stmt(st, STMT_PAT_SINCE_INDEX, q, window_end, end, limit_left(limit, req), req);
+}
+
+/* The newest `last` matches with seq <= upto (0: no bound), returned
+ * ascending; the same two phases as read_since, walking back. */
 static int read_last(struct store *st, const struct read_query *q, uint32_t last, uint64_t upto,
                      struct store_req *req)
 {
-    enum store_stmt which = !q->is_pattern ? STMT_NAME_LAST
-                            : q->has_range ? STMT_PAT_LAST_RANGE
-                                           : STMT_PAT_LAST;
-    read_query_bind(q, st->stmt[which], 0, upto, last);
-    int rc = read_rows(st->stmt[which], req);
+    int rc;
+    if (!q->is_pattern) {
+        rc = read_stmt(st, STMT_NAME_LAST, q, 0, upto, last, req);
+    } else if (!q->has_range) {
+        rc = read_stmt(st, STMT_PAT_LAST, q, 0, upto, last, req);
+    } else {
+        uint64_t top = upto && upto < st->seq ? upto : st->seq;
+        uint64_t bottom = top > STORE_SCAN_WINDOW ? top - STORE_SCAN_WINDOW : 0;
+        rc = read_stmt(st, STMT_PAT_LAST_RANGE, q, bottom, top, last, req);
+        if (rc == SQLITE_OK && bottom > 0 && req->n_msgs < last)
+            rc = read_stmt(st, STMT_PAT_LAST_INDEX, q, 0, bottom, last - req->n_msgs, req);
+    }
     for (size_t i = 0, j = req->n_msgs; rc == SQLITE_OK && i + 1 < j; i++, j--) {
         struct store_msg swap = req->msgs[i];
         req->msgs[i] = req->msgs[j - 1];
@@ -1066,9 +1124,12 @@ static int store_connect(struct store *st, char *err, size_t errlen)
     }
     const char *sync = st->cfg.durability == STORE_DURABLE_OS ? "PRAGMA synchronous = NORMAL"
                                                               : "PRAGMA synchronous = FULL";
-    char wal_limit[64];
-    snprintf(wal_limit, sizeof(wal_limit), "PRAGMA journal_size_limit = %d", STORE_WAL_LIMIT_BYTES);
-    if (db_exec(st, sync, err, errlen) != 0 || db_exec(st, wal_limit, err, errlen) != 0)
+    char tuning[160];
+    snprintf(tuning, sizeof(tuning),
+             "PRAGMA journal_size_limit = %d; PRAGMA wal_autocheckpoint = %d;"
+             "PRAGMA cache_size = -%d",
+             STORE_WAL_LIMIT_BYTES, STORE_WAL_CHECKPOINT_PAGES, STORE_CACHE_KIB);
+    if (db_exec(st, sync, err, errlen) != 0 || db_exec(st, tuning, err, errlen) != 0)
         return -1;
     int fflags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     if (sqlite3_create_function(st->db, "topic_match", 2, fflags, NULL, sql_topic_match, NULL,

@@ -1,0 +1,1060 @@
+/*
+ * test_store.c: unit tests of broker/store.c on real SQLite files.
+ *
+ * Each test gets a fresh temporary directory (mkdtemp) and talks to the
+ * store only through store.h: it submits requests and waits for them with a
+ * wake callback that signals a condition variable (with a timeout), as the
+ * service thread does. No mocks, no fixed sleeps: conditions that take time
+ * (age retention, the health probe) are polled with a deadline.
+ */
+#include "store.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_MS 15000
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct store_config cfg;
+    struct store *st;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned wakes;
+    bool drain_in_wake; /* the wake callback takes the results itself */
+    struct store_req *drained[1024];
+    size_t n_drained;
+};
+
+static struct fixture fx;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void on_wake(void *arg)
+{
+    struct fixture *f = arg;
+    pthread_mutex_lock(&f->lock);
+    if (f->drain_in_wake) {
+        for (struct store_req *req = store_take_done(f->st); req; req = req->next)
+            if (f->n_drained < sizeof(f->drained) / sizeof(f->drained[0]))
+                f->drained[f->n_drained++] = req;
+    }
+    f->wakes++;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void setup(void)
+{
+    memset(&fx, 0, sizeof(fx));
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_store.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
+    snprintf(fx.path, sizeof(fx.path), "%s/wsbroker.db", fx.dir);
+    pthread_mutex_init(&fx.lock, NULL);
+    pthread_cond_init(&fx.cond, NULL);
+    fx.cfg.path = fx.path;
+    fx.cfg.retain_count = 1000;
+    fx.cfg.retain_age_s = 86400;
+    fx.cfg.dedupe_window_ms = 300000;
+    fx.cfg.durability = STORE_DURABLE_FULL;
+    fx.cfg.wake = on_wake;
+    fx.cfg.wake_arg = &fx;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void teardown(void)
+{
+    store_close(fx.st);
+    fx.st = NULL;
+    remove_dir(fx.dir);
+}
+
+static void open_store(void)
+{
+    char err[256] = "";
+    int rc = store_open(&fx.st, &fx.cfg, err, sizeof(err));
+    ck_assert_msg(rc == 0, "store_open: %s", err);
+    ck_assert_ptr_nonnull(fx.st);
+}
+
+static void reopen_store(void)
+{
+    store_close(fx.st);
+    fx.st = NULL;
+    open_store();
+}
+
+/* Waits until `n` requests have finished and returns them in completion order. */
+static void wait_done(struct store_req **out, size_t n)
+{
+    size_t got = 0;
+    int64_t deadline = mono_ms() + WAIT_MS;
+    for (;;) {
+        pthread_mutex_lock(&fx.lock);
+        unsigned seen = fx.wakes;
+        pthread_mutex_unlock(&fx.lock);
+        struct store_req *req = store_take_done(fx.st);
+        while (req) {
+            struct store_req *next = req->next;
+            ck_assert_uint_lt(got, n);
+            out[got++] = req;
+            req = next;
+        }
+        if (got == n)
+            return;
+        pthread_mutex_lock(&fx.lock);
+        while (fx.wakes == seen && mono_ms() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&fx.cond, &fx.lock, &ts);
+        }
+        pthread_mutex_unlock(&fx.lock);
+        ck_assert_msg(mono_ms() < deadline, "timed out waiting for the store");
+    }
+}
+
+static struct store_req *run(struct store_req *req)
+{
+    struct store_req *done;
+    store_submit(fx.st, req);
+    wait_done(&done, 1);
+    ck_assert_ptr_eq(done, req);
+    return done;
+}
+
+/* A publish request of one message (not submitted). */
+static struct store_req *pub_new(const char *topic, const void *data, size_t len, bool binary,
+                                 const char *key, const char *from)
+{
+    struct store_req *req = calloc(1, sizeof(*req));
+    ck_assert_ptr_nonnull(req);
+    req->op = STORE_PUBLISH;
+    req->n_pubs = 1;
+    req->pubs = calloc(1, sizeof(*req->pubs));
+    ck_assert_ptr_nonnull(req->pubs);
+    struct store_msg *msg = &req->pubs[0].msg;
+    msg->topic = strdup(topic);
+    msg->data = malloc(len + 1);
+    memcpy(msg->data, data, len);
+    msg->data_len = len;
+    msg->is_binary = binary;
+    msg->from_user = from ? strdup(from) : NULL;
+    req->pubs[0].key = key ? strdup(key) : NULL;
+    return req;
+}
+
+static struct store_req *pub_json(const char *topic, const char *json, const char *key)
+{
+    return pub_new(topic, json, strlen(json), false, key, NULL);
+}
+
+/* Publishes one JSON message and returns its seq (asserting success). */
+static uint64_t publish(const char *topic, const char *json, const char *key, bool *duplicate)
+{
+    struct store_req *req = run(pub_json(topic, json, key));
+    ck_assert_int_eq(req->status, STORE_OK);
+    uint64_t seq = req->pubs[0].msg.seq;
+    if (duplicate)
+        *duplicate = req->pubs[0].duplicate;
+    store_req_free(req);
+    return seq;
+}
+
+static struct store_req *read_new(enum store_op op, const char *pattern, uint64_t since,
+                                  uint64_t upto, uint32_t last, uint32_t limit)
+{
+    struct store_req *req = calloc(1, sizeof(*req));
+    ck_assert_ptr_nonnull(req);
+    req->op = op;
+    req->pattern = strdup(pattern);
+    req->since = since;
+    req->upto = upto;
+    req->last = last;
+    req->limit = limit;
+    return req;
+}
+
+static struct store_req *replay(const char *pattern, uint64_t since, uint64_t upto, uint32_t last)
+{
+    struct store_req *req = run(read_new(STORE_REPLAY, pattern, since, upto, last, 0));
+    ck_assert_int_eq(req->status, STORE_OK);
+    return req;
+}
+
+static struct store_req *history(const char *pattern, uint64_t since, uint32_t limit)
+{
+    struct store_req *req = run(read_new(STORE_HISTORY, pattern, since, 0, 0, limit));
+    ck_assert_int_eq(req->status, STORE_OK);
+    return req;
+}
+
+/* Asserts the seqs of a read result, e.g. expect_seqs(req, 3, (uint64_t[]){1, 2, 3}). */
+static void expect_seqs(const struct store_req *req, size_t n, const uint64_t *seqs)
+{
+    ck_assert_uint_eq(req->n_msgs, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_eq(req->msgs[i].seq, seqs[i]);
+}
+
+static bool is_epoch(const char *epoch)
+{
+    if (strlen(epoch) != 8)
+        return false;
+    for (int i = 0; i < 8; i++)
+        if (!strchr("0123456789abcdef", epoch[i]))
+            return false;
+    return true;
+}
+
+static void remove_db_files(void)
+{
+    char path[256];
+    unlink(fx.path);
+    snprintf(path, sizeof(path), "%s-wal", fx.path);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s-shm", fx.path);
+    unlink(path);
+}
+
+/* ---- Schema and epoch ---------------------------------------------------- */
+
+static int64_t sql_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return value;
+}
+
+START_TEST(test_schema_and_epoch_stable)
+{
+    open_store();
+    char epoch[9];
+    snprintf(epoch, sizeof(epoch), "%s", store_epoch(fx.st));
+    ck_assert_msg(is_epoch(epoch), "epoch '%s' is not 8 lowercase hex digits", epoch);
+    ck_assert_uint_eq(store_last_seq(fx.st), 0);
+    ck_assert(store_healthy(fx.st));
+    store_close(fx.st);
+    fx.st = NULL;
+
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                 "('messages', 'dedupe', 'trimmed', 'meta', "
+                                 "'messages_topic_seq', 'dedupe_ts')"),
+                     6);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 1);
+    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &stmt, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), epoch);
+    sqlite3_finalize(stmt);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+
+    open_store();
+    ck_assert_str_eq(store_epoch(fx.st), epoch);
+}
+END_TEST
+
+START_TEST(test_epoch_changes_with_new_file)
+{
+    open_store();
+    char epoch[9];
+    snprintf(epoch, sizeof(epoch), "%s", store_epoch(fx.st));
+    publish("a.b", "1", NULL, NULL);
+    store_close(fx.st);
+    fx.st = NULL;
+    remove_db_files();
+    open_store();
+    ck_assert(is_epoch(store_epoch(fx.st)));
+    ck_assert_str_ne(store_epoch(fx.st), epoch);
+    ck_assert_uint_eq(store_last_seq(fx.st), 0);
+}
+END_TEST
+
+/* ---- Seq ----------------------------------------------------------------- */
+
+START_TEST(test_seq_increases_across_reopen)
+{
+    open_store();
+    uint64_t a = publish("t.one", "1", NULL, NULL);
+    uint64_t b = publish("t.two", "2", NULL, NULL);
+    uint64_t c = publish("t.one", "3", NULL, NULL);
+    ck_assert_uint_eq(a, 1);
+    ck_assert_uint_lt(a, b);
+    ck_assert_uint_lt(b, c);
+    ck_assert_uint_eq(store_last_seq(fx.st), c);
+    reopen_store();
+    ck_assert_uint_eq(store_last_seq(fx.st), c);
+    uint64_t d = publish("t.three", "4", NULL, NULL);
+    ck_assert_uint_eq(d, c + 1);
+}
+END_TEST
+
+/* Polls history until the topic holds no message (age retention ran). */
+static void wait_until_empty(const char *topic)
+{
+    int64_t deadline = mono_ms() + WAIT_MS;
+    for (;;) {
+        struct store_req *req = history(topic, 0, 10);
+        size_t n = req->n_msgs;
+        store_req_free(req);
+        if (n == 0)
+            return;
+        ck_assert_msg(mono_ms() < deadline, "age retention did not remove %s", topic);
+        pause_ms(50);
+    }
+}
+
+START_TEST(test_age_retention_and_seq_never_reused)
+{
+    fx.cfg.retain_age_s = 1;
+    open_store();
+    uint64_t a = publish("old.x", "1", NULL, NULL);
+    uint64_t b = publish("old.y", "2", NULL, NULL);
+    ck_assert_uint_eq(b, a + 1);
+    wait_until_empty("old.x");
+    wait_until_empty("old.y");
+    struct store_stats stats;
+    store_get_stats(fx.st, &stats);
+    ck_assert_uint_eq(stats.trimmed, 2);
+
+    /* The trimmed match makes a resume from before it incomplete. */
+    struct store_req *req = replay("old.x", 0, 0, 0);
+    ck_assert_uint_eq(req->n_msgs, 0);
+    ck_assert(!req->recovered);
+    store_req_free(req);
+    req = replay("old.*", a, 0, 0);
+    ck_assert(!req->recovered);
+    store_req_free(req);
+    req = replay("old.*", b, 0, 0);
+    ck_assert(req->recovered);
+    store_req_free(req);
+
+    /* Every message is gone, yet the counter does not go back. */
+    reopen_store();
+    ck_assert_uint_eq(store_last_seq(fx.st), b);
+    ck_assert_uint_eq(publish("old.x", "3", NULL, NULL), b + 1);
+}
+END_TEST
+
+/* ---- Group commit --------------------------------------------------------- */
+
+#define BATCH_REQS 1000
+
+START_TEST(test_group_commit)
+{
+    open_store();
+    struct store_stats before;
+    store_get_stats(fx.st, &before);
+    static struct store_req *reqs[BATCH_REQS];
+    static struct store_req *done[BATCH_REQS];
+    char topic[32];
+    char json[32];
+    for (int i = 0; i < BATCH_REQS; i++) {
+        snprintf(topic, sizeof(topic), "load.t%d", i % 7);
+        snprintf(json, sizeof(json), "{\"i\":%d}", i);
+        reqs[i] = pub_json(topic, json, NULL);
+    }
+    for (int i = 0; i < BATCH_REQS; i++)
+        store_submit(fx.st, reqs[i]);
+    wait_done(done, BATCH_REQS);
+
+    for (int i = 0; i < BATCH_REQS; i++) {
+        ck_assert_ptr_eq(done[i], reqs[i]); /* completion in submission order */
+        ck_assert_int_eq(done[i]->status, STORE_OK);
+        ck_assert(!done[i]->pubs[0].duplicate);
+        if (i > 0)
+            ck_assert_uint_eq(done[i]->pubs[0].msg.seq, done[i - 1]->pubs[0].msg.seq + 1);
+    }
+    ck_assert_uint_eq(store_last_seq(fx.st), done[BATCH_REQS - 1]->pubs[0].msg.seq);
+    struct store_stats after;
+    store_get_stats(fx.st, &after);
+    uint64_t commits = after.commits - before.commits;
+    ck_assert_uint_ge(commits, 1);
+    ck_assert_msg(commits < BATCH_REQS, "%llu commits for %d messages", (unsigned long long)commits,
+                  BATCH_REQS);
+    ck_assert_uint_eq(after.messages_stored - before.messages_stored, BATCH_REQS);
+    ck_assert_uint_gt(after.commit_us_total, before.commit_us_total);
+    for (int i = 0; i < BATCH_REQS; i++)
+        store_req_free(done[i]);
+
+    /* One request holding many messages (HTTP batch publish): consecutive seqs. */
+    struct store_req *batch = calloc(1, sizeof(*batch));
+    batch->op = STORE_PUBLISH;
+    batch->n_pubs = 50;
+    batch->pubs = calloc(batch->n_pubs, sizeof(*batch->pubs));
+    for (size_t i = 0; i < batch->n_pubs; i++) {
+        batch->pubs[i].msg.topic = strdup("load.batch");
+        batch->pubs[i].msg.data = (unsigned char *)strdup("true");
+        batch->pubs[i].msg.data_len = 4;
+    }
+    uint64_t last = store_last_seq(fx.st);
+    store_get_stats(fx.st, &before);
+    run(batch);
+    store_get_stats(fx.st, &after);
+    ck_assert_int_eq(batch->status, STORE_OK);
+    ck_assert_uint_eq(after.commits - before.commits, 1);
+    for (size_t i = 0; i < batch->n_pubs; i++) {
+        ck_assert_uint_eq(batch->pubs[i].msg.seq, last + 1 + i);
+        ck_assert_int_gt(batch->pubs[i].msg.ts, 0);
+    }
+    store_req_free(batch);
+}
+END_TEST
+
+/* ---- Dedupe --------------------------------------------------------------- */
+
+START_TEST(test_dedupe)
+{
+    open_store();
+    bool dup = true;
+    uint64_t first = publish("orders.eu", "{\"n\":1}", "k1", &dup);
+    ck_assert(!dup);
+    uint64_t again = publish("orders.eu", "{\"n\":1}", "k1", &dup);
+    ck_assert(dup);
+    ck_assert_uint_eq(again, first);
+    uint64_t other = publish("orders.us", "{\"n\":1}", "k1", &dup);
+    ck_assert(!dup);
+    ck_assert_uint_gt(other, first);
+    uint64_t nokey = publish("orders.eu", "{\"n\":1}", NULL, &dup);
+    ck_assert(!dup);
+    ck_assert_uint_gt(nokey, other);
+
+    /* The duplicate stored nothing. */
+    struct store_req *req = history("orders.eu", 0, 100);
+    expect_seqs(req, 2, (uint64_t[]){first, nokey});
+    store_req_free(req);
+
+    /* Two publishes with one key in one transaction: the second is the duplicate. */
+    struct store_req *a = pub_json("orders.eu", "1", "k2");
+    struct store_req *b = pub_json("orders.eu", "2", "k2");
+    struct store_req *done[2];
+    store_submit(fx.st, a);
+    store_submit(fx.st, b);
+    wait_done(done, 2);
+    ck_assert(!a->pubs[0].duplicate);
+    ck_assert(b->pubs[0].duplicate);
+    ck_assert_uint_eq(b->pubs[0].msg.seq, a->pubs[0].msg.seq);
+    uint64_t k2 = a->pubs[0].msg.seq;
+    store_req_free(a);
+    store_req_free(b);
+
+    struct store_stats stats;
+    store_get_stats(fx.st, &stats);
+    ck_assert_uint_eq(stats.duplicates, 2);
+
+    /* The window is in the database. */
+    reopen_store();
+    ck_assert_uint_eq(publish("orders.eu", "{}", "k1", &dup), first);
+    ck_assert(dup);
+    ck_assert_uint_eq(publish("orders.eu", "{}", "k2", &dup), k2);
+    ck_assert(dup);
+}
+END_TEST
+
+START_TEST(test_dedupe_window_expires)
+{
+    fx.cfg.dedupe_window_ms = 300;
+    open_store();
+    bool dup;
+    uint64_t first = publish("w.x", "1", "key", &dup);
+    ck_assert(!dup);
+    int64_t deadline = mono_ms() + WAIT_MS;
+    for (;;) {
+        uint64_t seq = publish("w.x", "1", "key", &dup);
+        if (!dup) {
+            ck_assert_uint_gt(seq, first);
+            break;
+        }
+        ck_assert_uint_eq(seq, first);
+        ck_assert_msg(mono_ms() < deadline, "the dedupe window never ended");
+        pause_ms(50);
+    }
+    /* The new acceptance opened a new window. */
+    uint64_t second = store_last_seq(fx.st);
+    ck_assert_uint_eq(publish("w.x", "1", "key", &dup), second);
+    ck_assert(dup);
+}
+END_TEST
+
+/* ---- Replay ----------------------------------------------------------------- */
+
+START_TEST(test_replay_since_last_upto)
+{
+    open_store();
+    /* seqs:                        1              2              3 */
+    publish("prices.AAPL", "1", NULL, NULL);
+    publish("prices.MSFT", "2", NULL, NULL);
+    publish("prices.us.IBM", "3", NULL, NULL);
+    publish("news.AAPL", "4", NULL, NULL);   /* 4 */
+    publish("prices.AAPL", "5", NULL, NULL); /* 5 */
+    publish("$sys.AAPL", "6", NULL, NULL);   /* 6 */
+    publish("prices.AAPL", "7", NULL, NULL); /* 7 */
+
+    struct store_req *req = replay("prices.AAPL", 0, 0, 0);
+    expect_seqs(req, 3, (uint64_t[]){1, 5, 7});
+    ck_assert(req->recovered);
+    ck_assert_str_eq(req->msgs[1].topic, "prices.AAPL");
+    ck_assert_uint_eq(req->msgs[1].data_len, 1);
+    ck_assert_str_eq((const char *)req->msgs[1].data, "5");
+    ck_assert(!req->msgs[1].is_binary);
+    ck_assert_ptr_null(req->msgs[1].from_user);
+    ck_assert_int_gt(req->msgs[1].ts, 0);
+    store_req_free(req);
+
+    req = replay("prices.AAPL", 1, 0, 0);
+    expect_seqs(req, 2, (uint64_t[]){5, 7});
+    store_req_free(req);
+    req = replay("prices.AAPL", 1, 6, 0); /* upto bound */
+    expect_seqs(req, 1, (uint64_t[]){5});
+    store_req_free(req);
+    req = replay("prices.AAPL", 7, 0, 0);
+    expect_seqs(req, 0, NULL);
+    ck_assert(req->recovered);
+    store_req_free(req);
+
+    /* last: the newest N, ascending, at most upto. */
+    req = replay("prices.AAPL", 0, 0, 2);
+    expect_seqs(req, 2, (uint64_t[]){5, 7});
+    store_req_free(req);
+    req = replay("prices.AAPL", 0, 5, 2);
+    expect_seqs(req, 2, (uint64_t[]){1, 5});
+    store_req_free(req);
+    req = replay("prices.AAPL", 0, 0, 10);
+    expect_seqs(req, 3, (uint64_t[]){1, 5, 7});
+    store_req_free(req);
+
+    /* Patterns, with and without a literal prefix. */
+    req = replay("prices.*", 0, 0, 0);
+    expect_seqs(req, 4, (uint64_t[]){1, 2, 5, 7});
+    store_req_free(req);
+    req = replay("prices.>", 1, 0, 0);
+    expect_seqs(req, 4, (uint64_t[]){2, 3, 5, 7});
+    store_req_free(req);
+    req = replay("*.AAPL", 0, 0, 0); /* never a reserved name */
+    expect_seqs(req, 4, (uint64_t[]){1, 4, 5, 7});
+    store_req_free(req);
+    req = replay(">", 0, 6, 0);
+    expect_seqs(req, 5, (uint64_t[]){1, 2, 3, 4, 5});
+    store_req_free(req);
+    req = replay("prices.*", 0, 6, 2);
+    expect_seqs(req, 2, (uint64_t[]){2, 5});
+    store_req_free(req);
+    req = replay("*.*", 0, 0, 3);
+    expect_seqs(req, 3, (uint64_t[]){4, 5, 7});
+    store_req_free(req);
+    req = replay("$sys.*", 0, 0, 0);
+    expect_seqs(req, 1, (uint64_t[]){6});
+    store_req_free(req);
+    req = replay("nothing.>", 0, 0, 0);
+    expect_seqs(req, 0, NULL);
+    ck_assert(req->recovered);
+    store_req_free(req);
+}
+END_TEST
+
+START_TEST(test_replay_recovered_after_count_retention)
+{
+    fx.cfg.retain_count = 2;
+    open_store();
+    publish("prices.AAPL", "1", NULL, NULL); /* 1: trimmed below */
+    publish("prices.MSFT", "2", NULL, NULL); /* 2 */
+    publish("prices.AAPL", "3", NULL, NULL); /* 3 */
+    publish("prices.AAPL", "4", NULL, NULL); /* 4: trims 1 */
+    struct store_stats stats;
+    store_get_stats(fx.st, &stats);
+    ck_assert_uint_eq(stats.trimmed, 1);
+
+    struct store_req *req = replay("prices.AAPL", 0, 0, 0);
+    expect_seqs(req, 2, (uint64_t[]){3, 4});
+    ck_assert(!req->recovered);
+    store_req_free(req);
+    req = replay("prices.AAPL", 1, 0, 0);
+    expect_seqs(req, 2, (uint64_t[]){3, 4});
+    ck_assert(req->recovered);
+    store_req_free(req);
+    req = replay("prices.*", 0, 0, 0);
+    expect_seqs(req, 3, (uint64_t[]){2, 3, 4});
+    ck_assert(!req->recovered);
+    store_req_free(req);
+    req = replay("*.MSFT", 0, 0, 0);
+    ck_assert(req->recovered);
+    store_req_free(req);
+    req = replay("prices.MSFT", 0, 0, 0);
+    ck_assert(req->recovered);
+    store_req_free(req);
+    req = replay("prices.AAPL", 0, 0, 5); /* last mode: recovered stays true */
+    expect_seqs(req, 2, (uint64_t[]){3, 4});
+    ck_assert(req->recovered);
+    store_req_free(req);
+
+    /* A batch of many messages to one topic trims it back to retain_count. */
+    struct store_req *reqs[20];
+    for (int i = 0; i < 20; i++) {
+        reqs[i] = pub_json("prices.MSFT", "0", NULL);
+        store_submit(fx.st, reqs[i]);
+    }
+    struct store_req *done[20];
+    wait_done(done, 20);
+    uint64_t newest = done[19]->pubs[0].msg.seq;
+    for (int i = 0; i < 20; i++)
+        store_req_free(done[i]);
+    req = history("prices.MSFT", 0, 100);
+    expect_seqs(req, 2, (uint64_t[]){newest - 1, newest});
+    store_req_free(req);
+
+    /* The counts and the trimmed rows survive a reopen. */
+    reopen_store();
+    publish("prices.AAPL", "5", NULL, NULL);
+    req = history("prices.AAPL", 0, 100);
+    ck_assert_uint_eq(req->n_msgs, 2);
+    ck_assert_uint_eq(req->msgs[0].seq, 4);
+    store_req_free(req);
+    req = replay("prices.AAPL", 1, 0, 0);
+    ck_assert(!req->recovered);
+    store_req_free(req);
+}
+END_TEST
+
+/* More messages than the store walks in seq order before it switches to the
+ * (topic, seq) index (10000): pattern reads must be complete and ordered
+ * across that switch, for dense and for sparse matches. */
+START_TEST(test_replay_large_store)
+{
+    enum { N = 25000 };
+    const uint64_t sparse[] = {5, 12000, 19999, 24990};
+    fx.cfg.retain_count = N;
+    open_store();
+    struct store_req *req = calloc(1, sizeof(*req));
+    req->op = STORE_PUBLISH;
+    req->n_pubs = N;
+    req->pubs = calloc(N, sizeof(*req->pubs));
+    for (size_t i = 0, k = 0; i < N; i++) {
+        bool is_sparse = k < 4 && i + 1 == sparse[k];
+        k += is_sparse;
+        req->pubs[i].msg.topic = strdup(is_sparse ? "sparse.x" : (i % 2 ? "dense.a" : "dense.b"));
+        req->pubs[i].msg.data = (unsigned char *)strdup("0");
+        req->pubs[i].msg.data_len = 1;
+    }
+    run(req);
+    ck_assert_int_eq(req->status, STORE_OK);
+    ck_assert_uint_eq(req->pubs[N - 1].msg.seq, N);
+    store_req_free(req);
+
+    req = replay("sparse.*", 0, 0, 0);
+    expect_seqs(req, 4, sparse);
+    store_req_free(req);
+    req = replay("sparse.>", 5, 0, 0);
+    expect_seqs(req, 3, sparse + 1);
+    store_req_free(req);
+    req = replay("sparse.*", 0, 20000, 0);
+    expect_seqs(req, 3, sparse);
+    store_req_free(req);
+    req = replay("sparse.*", 0, 0, 3);
+    expect_seqs(req, 3, sparse + 1);
+    store_req_free(req);
+    req = replay("sparse.*", 0, 19998, 2);
+    expect_seqs(req, 2, sparse);
+    store_req_free(req);
+    req = history("sparse.*", 0, 2);
+    expect_seqs(req, 2, sparse);
+    ck_assert(req->more);
+    store_req_free(req);
+    req = history("sparse.*", 12000, 2);
+    expect_seqs(req, 2, sparse + 2);
+    ck_assert(!req->more);
+    store_req_free(req);
+
+    req = replay("dense.*", 0, 0, 0);
+    ck_assert_uint_eq(req->n_msgs, N - 4);
+    for (size_t i = 1; i < req->n_msgs; i++)
+        ck_assert_uint_lt(req->msgs[i - 1].seq, req->msgs[i].seq);
+    ck_assert_uint_eq(req->msgs[req->n_msgs - 1].seq, N);
+    store_req_free(req);
+    req = replay("dense.*", 0, 0, 3);
+    expect_seqs(req, 3, (uint64_t[]){N - 2, N - 1, N});
+    store_req_free(req);
+    req = history("dense.>", 11998, 4);
+    expect_seqs(req, 4, (uint64_t[]){11999, 12001, 12002, 12003});
+    ck_assert(req->more);
+    store_req_free(req);
+    req = history("*.x", 6, 10); /* no literal prefix */
+    expect_seqs(req, 3, sparse + 1);
+    store_req_free(req);
+}
+END_TEST
+
+/* ---- History ---------------------------------------------------------------- */
+
+START_TEST(test_history_limit_more_since)
+{
+    open_store();
+    for (int i = 0; i < 10; i++)
+        publish(i % 2 ? "h.odd" : "h.even", "0", NULL, NULL); /* even 1,3,..; odd 2,4,.. */
+    struct store_req *req = history("h.even", 0, 3);
+    expect_seqs(req, 3, (uint64_t[]){1, 3, 5});
+    ck_assert(req->more);
+    ck_assert(req->recovered);
+    store_req_free(req);
+    req = history("h.even", 5, 3);
+    expect_seqs(req, 2, (uint64_t[]){7, 9});
+    ck_assert(!req->more);
+    store_req_free(req);
+    req = history("h.even", 3, 3); /* exactly the rest */
+    expect_seqs(req, 3, (uint64_t[]){5, 7, 9});
+    ck_assert(!req->more);
+    store_req_free(req);
+    req = history("h.*", 6, 3);
+    expect_seqs(req, 3, (uint64_t[]){7, 8, 9});
+    ck_assert(req->more);
+    store_req_free(req);
+    req = history("h.>", 0, 1000);
+    ck_assert_uint_eq(req->n_msgs, 10);
+    ck_assert(!req->more);
+    store_req_free(req);
+    req = history("h.none", 0, 10);
+    expect_seqs(req, 0, NULL);
+    ck_assert(!req->more);
+    store_req_free(req);
+}
+END_TEST
+
+START_TEST(test_history_recovered)
+{
+    fx.cfg.retain_count = 1;
+    open_store();
+    publish("r.a", "1", NULL, NULL);
+    publish("r.a", "2", NULL, NULL); /* trims 1 */
+    struct store_req *req = history("r.a", 0, 10);
+    expect_seqs(req, 1, (uint64_t[]){2});
+    ck_assert(req->recovered); /* since 0: from the oldest retained */
+    store_req_free(req);
+    publish("r.a", "3", NULL, NULL); /* trims 2 */
+    req = history("r.a", 1, 10);
+    expect_seqs(req, 1, (uint64_t[]){3});
+    ck_assert(!req->recovered);
+    store_req_free(req);
+    req = history("r.*", 2, 10);
+    ck_assert(req->recovered);
+    store_req_free(req);
+}
+END_TEST
+
+/* ---- Binary data ---------------------------------------------------------- */
+
+START_TEST(test_binary_round_trip)
+{
+    open_store();
+    unsigned char bytes[300];
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (unsigned char)(i * 7);
+    bytes[0] = 0;
+    bytes[1] = 0;
+    bytes[299] = 0;
+    struct store_req *req = run(pub_new("bin.x", bytes, sizeof(bytes), true, NULL, "alice"));
+    ck_assert_int_eq(req->status, STORE_OK);
+    store_req_free(req);
+    req = run(pub_new("bin.x", "", 0, true, NULL, NULL)); /* empty body */
+    ck_assert_int_eq(req->status, STORE_OK);
+    store_req_free(req);
+
+    req = replay("bin.x", 0, 0, 0);
+    ck_assert_uint_eq(req->n_msgs, 2);
+    ck_assert(req->msgs[0].is_binary);
+    ck_assert_uint_eq(req->msgs[0].data_len, sizeof(bytes));
+    ck_assert_mem_eq(req->msgs[0].data, bytes, sizeof(bytes));
+    ck_assert_str_eq(req->msgs[0].from_user, "alice");
+    ck_assert(req->msgs[1].is_binary);
+    ck_assert_uint_eq(req->msgs[1].data_len, 0);
+    ck_assert_ptr_nonnull(req->msgs[1].data);
+    ck_assert_ptr_null(req->msgs[1].from_user);
+    store_req_free(req);
+}
+END_TEST
+
+/* ---- Failures ---------------------------------------------------------------- */
+
+/* A write the disk refuses. Tests run as root, where chmod does not stop a
+ * write; RLIMIT_FSIZE does (Check runs each test in its own process). */
+START_TEST(test_write_failure_and_recovery)
+{
+    open_store();
+    uint64_t first = publish("f.x", "1", NULL, NULL);
+
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit saved;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    struct rlimit tiny = {.rlim_cur = 1024, .rlim_max = saved.rlim_max};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+    /* While the limit holds, only collect: Check itself may need to write files. */
+    struct store_req *reqs[2] = {pub_json("f.x", "2", "key"),
+                                 read_new(STORE_HISTORY, "f.x", 0, 0, 0, 10)};
+    struct store_req *done[2];
+    store_submit(fx.st, reqs[0]);
+    store_submit(fx.st, reqs[1]);
+    wait_done(done, 2);
+    bool healthy_during = store_healthy(fx.st);
+    uint64_t last_seq_during = store_last_seq(fx.st);
+    int restored = setrlimit(RLIMIT_FSIZE, &saved);
+    ck_assert_int_eq(restored, 0);
+
+    ck_assert_int_eq(reqs[0]->status, STORE_UNAVAILABLE);
+    ck_assert_uint_eq(reqs[0]->pubs[0].msg.seq, 0);
+    ck_assert(!healthy_during);
+    ck_assert_uint_eq(last_seq_during, first);
+    ck_assert_int_eq(reqs[1]->status, STORE_OK); /* reads still work */
+    expect_seqs(reqs[1], 1, (uint64_t[]){first});
+    store_req_free(reqs[0]);
+    store_req_free(reqs[1]);
+
+    int64_t deadline = mono_ms() + WAIT_MS;
+    while (!store_healthy(fx.st)) {
+        ck_assert_msg(mono_ms() < deadline, "the store never became healthy again");
+        pause_ms(20);
+    }
+    bool dup;
+    ck_assert_uint_eq(publish("f.x", "2", "key", &dup), first + 1); /* seq not burnt */
+    ck_assert(!dup); /* the failed publish left no dedupe row */
+}
+END_TEST
+
+START_TEST(test_readonly_file)
+{
+    /* Only added to the suite when not running as root. */
+    open_store();
+    store_close(fx.st);
+    fx.st = NULL;
+    ck_assert_int_eq(chmod(fx.path, 0444), 0);
+    char err[256] = "";
+    struct store *st = (struct store *)&err; /* must be reset to NULL */
+    ck_assert_int_eq(store_open(&st, &fx.cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err, fx.path) && strstr(err, "read-only"), "err: %s", err);
+}
+END_TEST
+
+static void write_file(const char *path, const void *bytes, size_t len, off_t offset)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, bytes, len, offset), (ssize_t)len);
+    close(fd);
+}
+
+START_TEST(test_not_a_database)
+{
+    char garbage[8192];
+    for (size_t i = 0; i < sizeof(garbage); i++)
+        garbage[i] = (char)('a' + i % 26);
+    write_file(fx.path, garbage, sizeof(garbage), 0);
+    char err[256] = "";
+    struct store *st = NULL;
+    ck_assert_int_eq(store_open(&st, &fx.cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_null(st);
+    char want[256];
+    snprintf(want, sizeof(want), "%s: file is not a database", fx.path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_corrupt_database)
+{
+    open_store();
+    char json[600];
+    memset(json, '7', sizeof(json) - 1);
+    json[sizeof(json) - 1] = '\0';
+    for (int i = 0; i < 40; i++)
+        publish(i % 2 ? "c.a" : "c.b", json, NULL, NULL);
+    store_close(fx.st); /* checkpoints the WAL into the file */
+    fx.st = NULL;
+    struct stat sb;
+    ck_assert_int_eq(stat(fx.path, &sb), 0);
+    ck_assert_int_ge(sb.st_size, 4 * 4096);
+    unsigned char noise[4096];
+    for (size_t i = 0; i < sizeof(noise); i++)
+        noise[i] = (unsigned char)(i * 131 + 17);
+    write_file(fx.path, noise, sizeof(noise), 2 * 4096); /* page 3 */
+
+    char err[256] = "";
+    struct store *st = NULL;
+    ck_assert_int_eq(store_open(&st, &fx.cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strncmp(err, fx.path, strlen(fx.path)) == 0 && strlen(err) > strlen(fx.path) + 2,
+                  "err: %s", err);
+}
+END_TEST
+
+START_TEST(test_newer_schema_refused)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "CREATE TABLE x(y); PRAGMA user_version = 99", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    char err[256] = "";
+    struct store *st = NULL;
+    ck_assert_int_eq(store_open(&st, &fx.cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err, "schema version 99"), "err: %s", err);
+}
+END_TEST
+
+START_TEST(test_bad_path)
+{
+    fx.cfg.path = "/nonexistent-dir-for-test/x.db";
+    char err[256] = "";
+    struct store *st = NULL;
+    ck_assert_int_eq(store_open(&st, &fx.cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err, "/nonexistent-dir-for-test/x.db: "), "err: %s", err);
+}
+END_TEST
+
+/* ---- :memory: and close ------------------------------------------------------ */
+
+START_TEST(test_memory_database)
+{
+    fx.cfg.path = ":memory:";
+    fx.cfg.retain_count = 2;
+    open_store();
+    ck_assert(is_epoch(store_epoch(fx.st)));
+    bool dup;
+    uint64_t a = publish("m.x", "{\"a\":1}", "k", &dup);
+    ck_assert_uint_eq(publish("m.x", "{\"a\":1}", "k", &dup), a);
+    ck_assert(dup);
+    publish("m.x", "2", NULL, NULL);
+    publish("m.x", "3", NULL, NULL);
+    struct store_req *req = replay("m.*", 0, 0, 0);
+    expect_seqs(req, 2, (uint64_t[]){2, 3});
+    ck_assert(!req->recovered);
+    store_req_free(req);
+}
+END_TEST
+
+START_TEST(test_close_finishes_submitted)
+{
+    fx.drain_in_wake = true;
+    open_store();
+    enum { N = 400 };
+    struct store_req *reqs[N + 1];
+    for (int i = 0; i < N; i++) {
+        reqs[i] = pub_json("close.x", "1", NULL);
+        store_submit(fx.st, reqs[i]);
+    }
+    reqs[N] = read_new(STORE_HISTORY, "close.x", 0, 0, 0, 1000);
+    store_submit(fx.st, reqs[N]);
+    store_close(fx.st);
+    fx.st = NULL;
+
+    ck_assert_uint_eq(fx.n_drained, N + 1);
+    for (int i = 0; i <= N; i++) {
+        ck_assert_ptr_eq(fx.drained[i], reqs[i]);
+        ck_assert_int_eq(reqs[i]->status, STORE_OK);
+    }
+    ck_assert_uint_eq(reqs[N - 1]->pubs[0].msg.seq, N);
+    ck_assert_uint_eq(reqs[N]->n_msgs, N);
+    for (int i = 0; i <= N; i++)
+        store_req_free(reqs[i]);
+
+    fx.drain_in_wake = false;
+    open_store();
+    ck_assert_uint_eq(store_last_seq(fx.st), N);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_schema_and_epoch_stable);
+    tcase_add_test(tc, test_epoch_changes_with_new_file);
+    tcase_add_test(tc, test_seq_increases_across_reopen);
+    tcase_add_test(tc, test_age_retention_and_seq_never_reused);
+    tcase_add_test(tc, test_group_commit);
+    tcase_add_test(tc, test_dedupe);
+    tcase_add_test(tc, test_dedupe_window_expires);
+    tcase_add_test(tc, test_replay_since_last_upto);
+    tcase_add_test(tc, test_replay_recovered_after_count_retention);
+    tcase_add_test(tc, test_replay_large_store);
+    tcase_add_test(tc, test_history_limit_more_since);
+    tcase_add_test(tc, test_history_recovered);
+    tcase_add_test(tc, test_binary_round_trip);
+    tcase_add_test(tc, test_write_failure_and_recovery);
+    if (geteuid() != 0)
+        tcase_add_test(tc, test_readonly_file);
+    tcase_add_test(tc, test_not_a_database);
+    tcase_add_test(tc, test_corrupt_database);
+    tcase_add_test(tc, test_newer_schema_refused);
+    tcase_add_test(tc, test_bad_path);
+    tcase_add_test(tc, test_memory_database);
+    tcase_add_test(tc, test_close_finishes_submitted);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
