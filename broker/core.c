@@ -34,7 +34,9 @@ struct core {
 
 /* What a store request was for, kept until its result arrives. */
 struct pending {
-    struct session *session;      /* referenced */
+    struct session *session;      /* referenced; NULL for external requests */
+    core_done_fn done;            /* external requests: called with the result */
+    void *done_arg;
     bool has_id;
     uint64_t id;
     bool echo;
@@ -266,7 +268,8 @@ static void core_finish_replay(struct core *core, struct store_req *sr, struct p
                             sr->recovered && !p->epoch_mismatch, sr->upto);
         for (size_t i = 0; i < sr->n_msgs && skip; i++)
             if (!skip[i])
-                session_send_replay(s, envelope_encode_message(&sr->msgs[i]));
+                session_send_replay(s, s->is_sse ? envelope_encode_sse(&sr->msgs[i])
+                                                 : envelope_encode_message(&sr->msgs[i]));
         free(skip);
         if (sr->last > 0)
             sub->covers_after = sr->n_msgs ? sr->msgs[0].seq - 1 : sr->upto;
@@ -281,7 +284,9 @@ static void core_finish_replay(struct core *core, struct store_req *sr, struct p
 
 struct fanout {
     struct core *core;
-    struct frame *frame;
+    const struct store_msg *msg;
+    struct frame *frame;          /* the WebSocket frame, shared by all */
+    struct frame *sse_frame;      /* the SSE event, made for the first SSE subscriber */
     uint64_t seq;
     const struct session *skip;   /* the publisher, when echo is false */
 };
@@ -294,16 +299,24 @@ static void fanout_one(void *subscriber, void *arg)
     if (s == ctx->skip || s->last_seq_queued == ctx->seq)
         return;
     s->last_seq_queued = ctx->seq;
-    session_deliver(s, ctx->frame);
+    struct frame *f = ctx->frame;
+    if (s->is_sse) {
+        if (!ctx->sse_frame)
+            ctx->sse_frame = envelope_encode_sse(ctx->msg);
+        if (!(f = ctx->sse_frame))
+            return;
+    }
+    session_deliver(s, f);
     ctx->core->counters.messages_delivered++;
 }
 
 static void core_fanout(struct core *core, const struct store_msg *msg, const struct session *skip)
 {
-    struct fanout ctx = {core, envelope_encode_message(msg), msg->seq, skip};
+    struct fanout ctx = {core, msg, envelope_encode_message(msg), NULL, msg->seq, skip};
     if (ctx.frame) {
         topic_trie_match(core->subs, msg->topic, fanout_one, &ctx);
         frame_unref(ctx.frame);
+        frame_unref(ctx.sse_frame);
     } else {
         log_error("cannot encode message %" PRIu64, msg->seq);
     }
@@ -311,17 +324,37 @@ static void core_fanout(struct core *core, const struct store_msg *msg, const st
     core->counters.messages_published++;
 }
 
+int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic,
+                     const char *user, bool is_binary, unsigned char *data, size_t len,
+                     const char *key, struct request_error *err)
+{
+    pub->msg.data = data; /* owned by pub from here on, even on failure */
+    pub->msg.data_len = len;
+    pub->msg.is_binary = is_binary;
+    if (topic_is_reserved(topic)) {
+        request_error_set(err, NULL, ERR_FORBIDDEN, "topics starting with '$' are reserved");
+        return -1;
+    }
+    if (envelope_message_size(topic, user, is_binary, len) > (size_t)core->cfg->max_message) {
+        request_error_set(err, NULL, ERR_TOO_LARGE, "the message would exceed max_message (%ld)",
+                          core->cfg->max_message);
+        return -1;
+    }
+    int64_t ts = now_ms();
+    core->last_ts = ts > core->last_ts ? ts : core->last_ts;
+    pub->msg.ts = core->last_ts;
+    pub->msg.topic = strdup(topic);
+    pub->msg.from_user = user ? strdup(user) : NULL;
+    pub->key = key ? strdup(key) : NULL;
+    if (!pub->msg.topic || !data || (user && !pub->msg.from_user) || (key && !pub->key)) {
+        request_error_set(err, NULL, ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static void core_publish(struct core *core, struct session *s, struct request *req)
 {
-    if (topic_is_reserved(req->topic)) {
-        reply_error_code(core, s, req, ERR_FORBIDDEN, "topics starting with '$' are reserved");
-        return;
-    }
-    size_t size = envelope_message_size(req->topic, s->user, req->is_binary, req->data_len);
-    if (size > (size_t)core->cfg->max_message) {
-        reply_error_code(core, s, req, ERR_TOO_LARGE, "the message would exceed max_message");
-        return;
-    }
     struct store_req *sr = core_new_store_req(s, req, STORE_PUBLISH);
     struct store_pub *pub = sr ? calloc(1, sizeof(*pub)) : NULL;
     if (!pub) {
@@ -331,25 +364,22 @@ static void core_publish(struct core *core, struct session *s, struct request *r
     }
     sr->pubs = pub;
     sr->n_pubs = 1;
-    int64_t ts = now_ms();
-    core->last_ts = ts > core->last_ts ? ts : core->last_ts;
-    pub->msg.ts = core->last_ts;
-    pub->msg.topic = strdup(req->topic);
-    pub->msg.from_user = s->user ? strdup(s->user) : NULL;
-    pub->msg.is_binary = req->is_binary;
-    pub->msg.data_len = req->data_len;
+    unsigned char *data;
     if (req->is_binary) {
-        pub->msg.data = malloc(req->data_len ? req->data_len : 1);
-        if (pub->msg.data)
-            memcpy(pub->msg.data, req->payload, req->data_len);
+        data = malloc(req->data_len ? req->data_len : 1);
+        if (data)
+            memcpy(data, req->payload, req->data_len);
     } else {
-        pub->msg.data = (unsigned char *)req->data_text;
+        data = (unsigned char *)req->data_text;
         req->data_text = NULL;
     }
-    pub->key = req->key ? strdup(req->key) : NULL;
-    if (!pub->msg.topic || !pub->msg.data || (req->key && !pub->key)) {
+    struct request_error err;
+    if (core_prepare_pub(core, pub, req->topic, s->user, req->is_binary, data, req->data_len,
+                         req->key, &err) < 0) {
+        err.has_id = req->has_id;
+        err.id = req->id;
         store_req_free(sr);
-        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        reply_error(core, s, &err);
         return;
     }
     core_submit(core, sr);
@@ -365,7 +395,7 @@ static void core_finish_publish(struct core *core, struct store_req *sr, struct 
         else
             core_fanout(core, &pub->msg, p->echo ? NULL : s);
     }
-    if (!session_is_open(s))
+    if (!s || !session_is_open(s))
         return;
     if (sr->status != STORE_OK) {
         struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
@@ -384,6 +414,22 @@ static void core_finish_publish(struct core *core, struct store_req *sr, struct 
         sbuf_add_str(&b, ",\"duplicate\":true");
     sbuf_add(&b, "}", 1);
     reply_sbuf(core, s, true, p->id, &b);
+}
+
+void core_submit_external(struct core *core, struct store_req *sr, core_done_fn done, void *arg)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        sr->status = STORE_INTERNAL;
+        done(arg, sr);
+        store_req_free(sr);
+        return;
+    }
+    p->echo = true;
+    p->done = done;
+    p->done_arg = arg;
+    sr->owner = p;
+    core_submit(core, sr);
 }
 
 /* --- history ------------------------------------------------------------- */
@@ -523,6 +569,21 @@ static void core_process_deferred(struct core *core, struct session *s)
     }
 }
 
+/* A request that waits behind a pending replay, or runs now. */
+static void core_session_request(struct core *core, struct session *s, const unsigned char *buf,
+                                 size_t len, bool is_binary)
+{
+    if (s->replay_pending) {
+        if (s->n_deferred >= MAX_DEFERRED || session_defer(s, buf, len, is_binary) < 0) {
+            struct request_error err = {.code = ERR_RATE_LIMITED};
+            snprintf(err.message, sizeof(err.message), "too many requests behind a replay");
+            reply_error(core, s, &err);
+        }
+        return;
+    }
+    core_handle_frame(core, s, buf, len, is_binary);
+}
+
 void core_session_receive(struct core *core, struct session *s, const unsigned char *buf,
                           size_t len, bool is_binary)
 {
@@ -550,15 +611,7 @@ void core_session_receive(struct core *core, struct session *s, const unsigned c
         reply_error(core, s, &err);
         return;
     }
-    if (s->replay_pending) {
-        if (s->n_deferred >= MAX_DEFERRED || session_defer(s, buf, len, is_binary) < 0) {
-            struct request_error err = {.code = ERR_RATE_LIMITED};
-            snprintf(err.message, sizeof(err.message), "too many requests behind a replay");
-            reply_error(core, s, &err);
-        }
-        return;
-    }
-    core_handle_frame(core, s, buf, len, is_binary);
+    core_session_request(core, s, buf, len, is_binary);
 }
 
 /* --- sessions ------------------------------------------------------------ */
@@ -581,11 +634,12 @@ static void core_send_welcome(struct core *core, struct session *s)
     reply_sbuf(core, s, false, 0, &b);
 }
 
-struct session *core_session_open(struct core *core, struct lws *wsi)
+static struct session *core_add_session(struct core *core, struct lws *wsi)
 {
     struct session *s = session_new(wsi, (size_t)core->cfg->max_backlog);
     if (!s)
         return NULL;
+    s->dropped_counter = &core->counters.messages_dropped;
     /* An odd multiplier is a bijection on 40 bits: ids never repeat within
      * 2^40 connections, and do not reveal the connection count. */
     uint64_t n = (core->client_counter++ * 0x9E3779B97F4A7C15ULL) & 0xFFFFFFFFFFULL;
@@ -597,8 +651,36 @@ struct session *core_session_open(struct core *core, struct lws *wsi)
     core->n_sessions++;
     core->counters.connections_total++;
     log_debug("%s: connected", s->id);
-    core_send_welcome(core, s);
     return s;
+}
+
+struct session *core_session_open(struct core *core, struct lws *wsi)
+{
+    struct session *s = core_add_session(core, wsi);
+    if (s)
+        core_send_welcome(core, s);
+    return s;
+}
+
+struct session *core_sse_open(struct core *core, struct lws *wsi)
+{
+    struct session *s = core_add_session(core, wsi);
+    if (s)
+        s->is_sse = true;
+    return s;
+}
+
+void core_sse_subscribe(struct core *core, struct session *s, const char *pattern, bool has_since,
+                        uint64_t since)
+{
+    json_t *req = json_pack("{s:s, s:s}", "op", "subscribe", "topic", pattern);
+    if (req && has_since)
+        json_object_set_new(req, "since", json_integer((json_int_t)since));
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    if (text)
+        core_session_request(core, s, (const unsigned char *)text, strlen(text), false);
+    free(text);
+    json_decref(req);
 }
 
 void core_session_closed(struct core *core, struct session *s)
@@ -631,19 +713,18 @@ void core_close_all(struct core *core, uint16_t code, const char *reason)
 static void core_finish(struct core *core, struct store_req *sr)
 {
     struct pending *p = sr->owner;
-    switch (sr->op) {
-    case STORE_PUBLISH:
+    if (sr->op == STORE_PUBLISH)
         core_finish_publish(core, sr, p);
-        break;
-    case STORE_REPLAY:
+    if (p->done) {
+        p->done(p->done_arg, sr);
+    } else if (sr->op == STORE_REPLAY) {
         if (session_is_open(p->session))
             core_finish_replay(core, sr, p);
-        break;
-    case STORE_HISTORY:
+    } else if (sr->op == STORE_HISTORY) {
         core_finish_history(core, sr, p);
-        break;
     }
-    session_unref(p->session);
+    if (p->session)
+        session_unref(p->session);
     free(p);
     sr->owner = NULL;
 }
@@ -688,4 +769,9 @@ uint64_t core_last_seq(const struct core *core)
 const struct core_counters *core_get_counters(const struct core *core)
 {
     return &core->counters;
+}
+
+void core_append_presence(const struct core *core, const char *topic, struct sbuf *out)
+{
+    presence_append_members(core->presence, topic, out);
 }

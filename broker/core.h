@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "session.h"
+#include "sbuf.h"
 #include "store.h"
 
 struct core;
@@ -34,11 +35,18 @@ struct core_counters {
     uint64_t connections_total;
     uint64_t messages_published;   /* stored and fanned out */
     uint64_t messages_delivered;   /* queued to a subscriber */
+    uint64_t messages_dropped;     /* dropped with a slow consumer's queue */
     uint64_t publish_duplicates;
     uint64_t slow_consumer_closes;
     uint64_t rate_limited;
     uint64_t errors;
 };
+
+struct request_error;
+
+/* Called with the result of a request given to core_submit_external (the
+ * store_req is freed after it returns). */
+typedef void (*core_done_fn)(void *arg, struct store_req *sr);
 
 struct core *core_new(const struct config *cfg, struct store *store);
 void core_free(struct core *core);
@@ -50,6 +58,27 @@ void core_session_closed(struct core *core, struct session *s);
 /* One complete received message (text or binary). */
 void core_session_receive(struct core *core, struct session *s, const unsigned char *buf,
                           size_t len, bool is_binary);
+
+/* Fills a publish from its parts: checks the reserved names and
+ * max_message, stamps the receipt time, copies topic/user/key. `data` is
+ * taken over by pub even on failure. The topic must be a valid name.
+ * Returns 0, or -1 with `err` set (without id). */
+int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic,
+                     const char *user, bool is_binary, unsigned char *data, size_t len,
+                     const char *key, struct request_error *err);
+
+/* Submits a store request made outside a WebSocket session (HTTP API).
+ * Publishes are fanned out as usual; then done(arg, sr) is called. */
+void core_submit_external(struct core *core, struct store_req *sr, core_done_fn done, void *arg);
+
+/* An SSE stream is a session that receives message events only. */
+struct session *core_sse_open(struct core *core, struct lws *wsi);
+/* Subscribes it to a (validated) name or pattern, replaying from `since`. */
+void core_sse_subscribe(struct core *core, struct session *s, const char *pattern, bool has_since,
+                        uint64_t since);
+
+/* Appends the presence members of a topic name as a JSON array. */
+void core_append_presence(const struct core *core, const char *topic, struct sbuf *out);
 
 /* The store posted results: ack, fan out, reply (service thread). */
 void core_store_wake(struct core *core);

@@ -399,6 +399,18 @@ void envelope_append_message_json(struct sbuf *b, const struct store_msg *msg)
     sbuf_add(b, "}", 1);
 }
 
+struct frame *envelope_encode_sse(const struct store_msg *msg)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "id: ");
+    sbuf_add_u64(&b, msg->seq);
+    sbuf_add_str(&b, "\nevent: message\ndata: ");
+    envelope_append_message_json(&b, msg);
+    sbuf_add_str(&b, "\n\n");
+    return envelope_frame_from_sbuf(&b);
+}
+
 struct frame *envelope_frame_from_sbuf(struct sbuf *b)
 {
     struct frame *f = NULL;

@@ -104,6 +104,10 @@ struct frame *envelope_encode_message(const struct store_msg *msg);
  * "encoding":"base64"), for history replies. */
 void envelope_append_message_json(struct sbuf *b, const struct store_msg *msg);
 
+/* The SSE event of a message: "id: SEQ\nevent: message\ndata: JSON\n\n"
+ * (binary data as base64 in the JSON). */
+struct frame *envelope_encode_sse(const struct store_msg *msg);
+
 /* Replies. */
 struct frame *envelope_encode_error(const struct request_error *err);
 struct frame *envelope_encode_json(json_t *obj); /* steals obj */

@@ -12,12 +12,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "http_api.h"
 #include "log.h"
 #include "sbuf.h"
+
+struct http_ctx *http_cors_ctx;
 
 void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *core,
                    struct store *store)
 {
+    http_cors_ctx = ctx;
     ctx->cfg = cfg;
     ctx->core = core;
     ctx->store = store;
@@ -25,6 +29,24 @@ void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *
         log_warn("web root %s: not found; static files are off", cfg->www);
         ctx->www_root[0] = '\0';
     }
+}
+
+int http_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+    const struct config_list *allowed = &http_cors_ctx->cfg->allow_origin;
+    char origin[256] = "*";
+    if (allowed->count > 0) {
+        if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+            return 0;
+        size_t i = 0;
+        while (i < allowed->count && strcmp(allowed->items[i], origin) != 0 &&
+               strcmp(allowed->items[i], "*") != 0)
+            i++;
+        if (i == allowed->count)
+            return 0;
+    }
+    return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
+                                        (unsigned char *)origin, (int)strlen(origin), p, end);
 }
 
 int http_respond(struct lws *wsi, unsigned int status, const char *content_type,
@@ -35,7 +57,7 @@ int http_respond(struct lws *wsi, unsigned int status, const char *content_type,
     if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+        http_add_cors_headers(wsi, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     if (len > 0) {
         unsigned char *copy = malloc(LWS_PRE + len);
@@ -138,9 +160,34 @@ static int http_static(struct http_ctx *ctx, struct lws *wsi, const char *uri)
     return 0;
 }
 
-int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri)
+/* CORS preflight for the API: any method and Content-Type/Authorization. */
+static int http_preflight(struct lws *wsi)
+{
+    unsigned char headers[LWS_PRE + 1024];
+    unsigned char *start = headers + LWS_PRE, *p = start, *end = headers + sizeof(headers) - 1;
+    static const char methods[] = "GET, POST, OPTIONS";
+    static const char allow[] = "content-type, authorization, last-event-id";
+    if (lws_add_http_header_status(wsi, HTTP_STATUS_NO_CONTENT, &p, end) ||
+        http_add_cors_headers(wsi, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                    (const unsigned char *)methods, sizeof(methods) - 1, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                    (const unsigned char *)allow, sizeof(allow) - 1, &p, end) ||
+        lws_add_http_header_content_length(wsi, 0, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
+                        struct http_conn *conn)
 {
     log_debug("http %s", uri);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+        return http_preflight(wsi);
+    int rc = http_api_request(ctx, wsi, uri, conn);
+    if (rc != -2)
+        return rc;
     if (strcmp(uri, "/healthz") == 0)
         return http_healthz(ctx, wsi);
     if (strcmp(uri, "/ws") == 0)

@@ -13,6 +13,9 @@
 #include "core.h"
 #include "store.h"
 
+struct http_ctx;
+extern struct http_ctx *http_cors_ctx; /* the one context CORS reads its list from */
+
 struct http_ctx {
     const struct config *cfg;
     struct core *core;
@@ -24,9 +27,16 @@ struct http_ctx {
 void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *core,
                    struct store *store);
 
-/* LWS_CALLBACK_HTTP: answers the request. Returns what the callback must
- * return (non-zero closes the connection). */
-int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri);
+struct http_conn;
+
+/* LWS_CALLBACK_HTTP: answers the request (API calls may answer later).
+ * Returns what the callback must return (non-zero closes the connection). */
+int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
+                        struct http_conn *conn);
+
+/* Adds Access-Control-Allow-Origin per --allow-origin (any origin when the
+ * list is empty). Returns 0 or -1 when out of room. */
+int http_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end);
 
 /* Sends a complete response. Returns the callback's return value. */
 int http_respond(struct lws *wsi, unsigned int status, const char *content_type,

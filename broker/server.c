@@ -22,6 +22,7 @@
 
 #include "core.h"
 #include "http.h"
+#include "http_api.h"
 #include "log.h"
 #include "session.h"
 
@@ -38,7 +39,8 @@ struct server {
 
 /* Per-connection user data, allocated by lws. */
 struct conn {
-    struct session *session;
+    struct session *session;  /* a WebSocket connection */
+    struct http_conn http;    /* an HTTP API call or SSE stream */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -170,7 +172,20 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         conn->session = NULL;
         return 0;
     case LWS_CALLBACK_HTTP:
-        return http_handle_request(&srv->http, wsi, in ? (const char *)in : "/");
+        if (!srv->accepting)
+            return -1;
+        return http_handle_request(&srv->http, wsi, in ? (const char *)in : "/", &conn->http);
+    case LWS_CALLBACK_HTTP_BODY:
+        return http_api_body(&srv->http, &conn->http, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http_api_body_done(&srv->http, wsi, &conn->http);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_api_writeable(&srv->http, wsi, &conn->http);
+    case LWS_CALLBACK_TIMER:
+        return http_api_timer(&srv->http, wsi, &conn->http);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        http_api_closed(&srv->http, &conn->http);
+        break;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:

@@ -106,8 +106,16 @@ static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
 
 void session_send(struct session *s, struct frame *f)
 {
-    if (f)
+    if (f && s->is_sse)
+        frame_unref(f);
+    else if (f)
         session_enqueue(s, f, false);
+}
+
+void session_send_raw(struct session *s, struct frame *f)
+{
+    if (f)
+        session_enqueue(s, f, true);
 }
 
 void session_send_replay(struct session *s, struct frame *f)
@@ -143,6 +151,8 @@ void session_close(struct session *s, uint16_t code, const char *reason)
     s->close_code = code;
     snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
     if (code == 4000) {
+        if (s->dropped_counter)
+            *s->dropped_counter += s->queue.count + s->held.count;
         ring_clear(&s->queue);
         s->queued_bytes = s->replay_bytes = 0;
     }
@@ -184,7 +194,9 @@ int session_write(struct session *s)
     int written = 0;
     while (s->queue.count > 0 && written < WRITES_PER_CALLBACK) {
         struct send_entry e = ring_pop(&s->queue);
-        enum lws_write_protocol kind = e.frame->is_binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+        enum lws_write_protocol kind = s->is_sse            ? LWS_WRITE_HTTP
+                                       : e.frame->is_binary ? LWS_WRITE_BINARY
+                                                            : LWS_WRITE_TEXT;
         int n = lws_write(s->wsi, frame_payload(e.frame), e.frame->len, kind);
         s->queued_bytes -= e.frame->len;
         if (e.is_replay)
@@ -200,6 +212,8 @@ int session_write(struct session *s)
         lws_callback_on_writable(s->wsi);
         return 0;
     }
+    if (s->close_code != 0 && s->is_sse)
+        return -1; /* an event stream just ends */
     if (s->close_code != 0) {
         if (lws_partial_buffered(s->wsi)) {
             lws_callback_on_writable(s->wsi);

@@ -58,6 +58,7 @@ struct session {
     char *user;                   /* authenticated user, NULL when anonymous */
     uint32_t refs;
     struct session *prev, *next;  /* core's list of live sessions */
+    bool is_sse;                  /* an SSE stream: HTTP writes, message events only */
 
     struct subscription *subs;
     size_t n_subs;
@@ -83,6 +84,7 @@ struct session {
     int64_t refusal_window_ms;    /* start of the current 10 s refusal window */
     uint32_t refusals;
 
+    uint64_t *dropped_counter;    /* counts frames dropped by a 4000 close */
     uint16_t close_code;          /* != 0: close once the queue is written */
     bool close_sent;              /* our close frame is out; waiting for the peer's */
     char close_reason[64];
@@ -93,7 +95,8 @@ void session_ref(struct session *s);
 void session_unref(struct session *s);
 bool session_is_open(const struct session *s);
 
-/* Queues a reply (takes the caller's reference). */
+/* Queues a reply (takes the caller's reference). SSE sessions take no
+ * replies: the frame is dropped. */
 void session_send(struct session *s, struct frame *f);
 /* Queues a replay frame: exempt from the backlog limit (takes the reference). */
 void session_send_replay(struct session *s, struct frame *f);
@@ -101,6 +104,8 @@ void session_send_replay(struct session *s, struct frame *f);
  * replay is pending. Closes the session with 4000 when the backlog passes
  * the limit. */
 void session_deliver(struct session *s, struct frame *f);
+/* Queues bytes as they are (an SSE comment), exempt from the backlog. */
+void session_send_raw(struct session *s, struct frame *f);
 /* Moves the held frames to the send queue (after a replay). */
 void session_release_held(struct session *s);
 

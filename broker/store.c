@@ -196,6 +196,7 @@ struct store {
     _Atomic uint64_t n_duplicates;
     _Atomic uint64_t n_trimmed;
     _Atomic uint64_t commit_us;
+    _Atomic uint64_t commit_buckets[STORE_COMMIT_BUCKETS]; /* not cumulative */
 };
 
 /* ---- Small helpers ----------------------------------------------------- */
@@ -369,8 +370,12 @@ static int txn_commit(struct store *st)
     int64_t start = clock_us();
     int rc = stmt_run(st->stmt[STMT_COMMIT]);
     if (rc == SQLITE_OK) {
-        atomic_fetch_add_explicit(&st->commit_us, (uint64_t)(clock_us() - start),
-                                  memory_order_relaxed);
+        uint64_t took = (uint64_t)(clock_us() - start);
+        atomic_fetch_add_explicit(&st->commit_us, took, memory_order_relaxed);
+        size_t b = 0;
+        while (b < STORE_COMMIT_BUCKETS - 1 && took > store_commit_bucket_us[b])
+            b++;
+        atomic_fetch_add_explicit(&st->commit_buckets[b], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_relaxed);
     }
     return rc;
@@ -1395,4 +1400,9 @@ void store_get_stats(const struct store *st, struct store_stats *out)
     out->duplicates = atomic_load_explicit(&st->n_duplicates, memory_order_relaxed);
     out->trimmed = atomic_load_explicit(&st->n_trimmed, memory_order_relaxed);
     out->commit_us_total = atomic_load_explicit(&st->commit_us, memory_order_relaxed);
+    for (size_t b = 0; b < STORE_COMMIT_BUCKETS; b++)
+        out->commit_buckets[b] = atomic_load_explicit(&st->commit_buckets[b], memory_order_relaxed);
 }
+
+const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, UINT64_MAX};

@@ -120,6 +120,11 @@ void store_req_free(struct store_req *req);
 /* Frees the strings and data of one message (not the struct itself). */
 void store_msg_clear(struct store_msg *msg);
 
+/* Upper bounds (µs) of the commit latency histogram's buckets; the last
+ * is unbounded. */
+#define STORE_COMMIT_BUCKETS 12
+extern const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS];
+
 /* Counters for metrics (thread-safe reads). */
 struct store_stats {
     uint64_t commits;          /* transactions committed */
@@ -127,6 +132,7 @@ struct store_stats {
     uint64_t duplicates;       /* publishes answered from the dedupe window */
     uint64_t trimmed;          /* messages removed by retention */
     uint64_t commit_us_total;  /* time spent in COMMIT (incl. fsync) */
+    uint64_t commit_buckets[STORE_COMMIT_BUCKETS]; /* commits per latency bucket */
 };
 void store_get_stats(const struct store *st, struct store_stats *out);
 
