@@ -142,6 +142,20 @@ static int server_filter_upgrade(struct server *srv, struct lws *wsi)
     return server_origin_allowed(srv, wsi) ? 0 : 1;
 }
 
+/* Raw coalesced writes need the plain framing: no permessage-deflate (the
+ * extension must compress each message) and not a stream inside HTTP/2.
+ * The server accepts deflate whenever the client offers it. */
+static bool server_can_coalesce(struct lws *wsi)
+{
+    char extensions[256];
+    if (lws_get_network_wsi(wsi) != wsi)
+        return false;
+    if (lws_hdr_copy(wsi, extensions, sizeof(extensions), WSI_TOKEN_EXTENSIONS) > 0 &&
+        strstr(extensions, "permessage-deflate"))
+        return false;
+    return true;
+}
+
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len)
 {
@@ -158,6 +172,8 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return server_filter_upgrade(srv, wsi);
     case LWS_CALLBACK_ESTABLISHED:
         conn->session = core_session_open(srv->core, wsi);
+        if (conn->session)
+            conn->session->can_coalesce = server_can_coalesce(wsi);
         return conn->session ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
         return conn->session ? server_receive(srv, wsi, conn->session, in, len) : -1;

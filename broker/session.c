@@ -185,44 +185,107 @@ static int session_send_close(struct session *s)
     return 0;
 }
 
-/* At most this many frames per writable callback, so that one busy
- * connection cannot starve the others. */
+/* At most this many frames per writable callback when each goes through
+ * its own lws_write, so that one busy connection cannot starve the others. */
 #define WRITES_PER_CALLBACK 64
+
+/* Coalesced writes: server frames are unmasked, so a frame's bytes are the
+ * same for every subscriber; several queued frames are framed into one
+ * buffer and leave in ONE send (LWS_WRITE_RAW skips lws's framing). This is
+ * what takes fan-out from one syscall per delivery to one per batch
+ * (ARCHITECTURE.md section 5). The buffer is scratch space of the service
+ * thread, refilled by every call. */
+#define COALESCE_BYTES (256 * 1024)
+#define COALESCE_FRAMES 512
+static unsigned char coalesce_buf[LWS_PRE + COALESCE_BYTES];
+
+static void session_pop_written(struct session *s)
+{
+    struct send_entry e = ring_pop(&s->queue);
+    s->queued_bytes -= e.frame->len;
+    if (e.is_replay)
+        s->replay_bytes -= e.frame->len;
+    frame_unref(e.frame);
+}
+
+/* Writes the RFC 6455 header of an unmasked, final frame; returns its size. */
+static size_t ws_frame_header(unsigned char *out, size_t len, bool is_binary)
+{
+    out[0] = is_binary ? 0x82 : 0x81;
+    if (len < 126) {
+        out[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        out[1] = 126;
+        out[2] = (unsigned char)(len >> 8);
+        out[3] = (unsigned char)len;
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; i++)
+        out[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* One frame through lws's own framing (deflate, SSE, large frames). */
+static int session_write_one(struct session *s)
+{
+    struct frame *f = s->queue.entries[s->queue.head].frame;
+    enum lws_write_protocol kind = s->is_sse       ? LWS_WRITE_HTTP
+                                   : f->is_binary ? LWS_WRITE_BINARY
+                                                  : LWS_WRITE_TEXT;
+    int n = lws_write(s->wsi, frame_payload(f), f->len, kind);
+    session_pop_written(s);
+    return n < 0 ? -1 : 0;
+}
+
+/* Frames the queue's head into coalesce_buf and sends it in one write. */
+static int session_write_coalesced(struct session *s)
+{
+    unsigned char *out = coalesce_buf + LWS_PRE;
+    size_t used = 0, frames = 0;
+    while (s->queue.count > 0 && frames < COALESCE_FRAMES) {
+        struct frame *f = s->queue.entries[s->queue.head].frame;
+        if (used + f->len + 10 > COALESCE_BYTES)
+            break;
+        used += ws_frame_header(out + used, f->len, f->is_binary);
+        memcpy(out + used, frame_payload(f), f->len);
+        used += f->len;
+        frames++;
+        session_pop_written(s);
+    }
+    if (frames == 0)
+        return session_write_one(s); /* a frame too large to coalesce */
+    return lws_write(s->wsi, out, used, LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
 
 int session_write(struct session *s)
 {
-    int written = 0;
-    while (s->queue.count > 0 && written < WRITES_PER_CALLBACK) {
-        struct send_entry e = ring_pop(&s->queue);
-        enum lws_write_protocol kind = s->is_sse            ? LWS_WRITE_HTTP
-                                       : e.frame->is_binary ? LWS_WRITE_BINARY
-                                                            : LWS_WRITE_TEXT;
-        int n = lws_write(s->wsi, frame_payload(e.frame), e.frame->len, kind);
-        s->queued_bytes -= e.frame->len;
-        if (e.is_replay)
-            s->replay_bytes -= e.frame->len;
-        frame_unref(e.frame);
-        if (n < 0)
-            return -1;
-        written++;
-        if (lws_partial_buffered(s->wsi) || lws_send_pipe_choked(s->wsi))
-            break;
+    if (lws_partial_buffered(s->wsi)) {
+        /* lws still holds bytes of the last write: nothing may pass them. */
+        lws_callback_on_writable(s->wsi);
+        return 0;
     }
-    if (s->queue.count > 0) {
+    if (s->queue.count > 0 && s->can_coalesce) {
+        if (session_write_coalesced(s) < 0)
+            return -1;
+    } else {
+        for (int written = 0; s->queue.count > 0 && written < WRITES_PER_CALLBACK; written++) {
+            if (session_write_one(s) < 0)
+                return -1;
+            if (lws_partial_buffered(s->wsi) || lws_send_pipe_choked(s->wsi))
+                break;
+        }
+    }
+    if (s->queue.count > 0 || lws_partial_buffered(s->wsi)) {
         lws_callback_on_writable(s->wsi);
         return 0;
     }
     if (s->close_code != 0 && s->is_sse)
         return -1; /* an event stream just ends */
-    if (s->close_code != 0) {
-        if (lws_partial_buffered(s->wsi)) {
-            lws_callback_on_writable(s->wsi);
-            return 0;
-        }
-        if (s->close_sent)
-            return 0;
-        return session_send_close(s);
-    }
+    if (s->close_code != 0)
+        return s->close_sent ? 0 : session_send_close(s);
     return 0;
 }
 

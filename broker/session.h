@@ -59,6 +59,8 @@ struct session {
     uint32_t refs;
     struct session *prev, *next;  /* core's list of live sessions */
     bool is_sse;                  /* an SSE stream: HTTP writes, message events only */
+    bool can_coalesce;            /* several frames may leave in one raw write (no
+                                     permessage-deflate, not an HTTP/2 stream) */
 
     struct subscription *subs;
     size_t n_subs;

@@ -1,0 +1,666 @@
+/**
+ * wsb.js: the browser client for wsbroker (wire protocol v1).
+ *
+ * A dependency-free ES module. It owns one WebSocket to the broker and makes
+ * it look permanent to the application:
+ *
+ * - reconnects with capped exponential backoff and jitter;
+ * - resumes every subscription after a reconnect from the last seq it
+ *   delivered (subscribe with `since` + the `epoch` of `welcome`), so a
+ *   subscription sees every message once, in seq order, with no gap;
+ * - publishes exactly once: every publish carries a `key` (generated when
+ *   the application gives none) and a publish whose ack was lost with the
+ *   socket is sent again, with the same key, after the reconnect;
+ * - sends Uint8Array/ArrayBuffer data as binary frames and delivers binary
+ *   messages as ArrayBuffer;
+ * - history, presence (join/leave callbacks and the presence request), ping.
+ *
+ *     import { WsbClient } from '/wsb.js';
+ *     const client = new WsbClient();              // ws(s)://<this host>/ws
+ *     client.subscribe('prices.>', (m) => console.log(m.topic, m.seq, m.data));
+ *     const ack = await client.publish('prices.AAPL', { px: 189.2 });
+ *
+ * The wire contract is PROTOCOL.md (sections 2 to 4 and 10).
+ */
+
+/** Largest JSON envelope of a binary frame: its length is a u16. */
+const MAX_BINARY_HEADER = 0xffff;
+
+/** A connection shorter than this does not reset the backoff. */
+const STABLE_CONNECTION_MS = 5000;
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {number} [backoffMin=250]     first reconnect delay cap, ms
+ * @property {number} [backoffMax=10000]   largest reconnect delay, ms
+ * @property {number} [connectTimeout=10000] ms to wait for `welcome` before retrying
+ * @property {string|(() => string|Promise<string>)} [token] JWT sent as `?token=`
+ *           (a function is called before every connection attempt)
+ * @property {string[]} [protocols=['wsb.v1']] WebSocket sub-protocols to offer
+ * @property {string} [keyPrefix] prefix of generated publish keys (default: random)
+ */
+
+/**
+ * @typedef {object} Message
+ * @property {string} topic
+ * @property {number} seq   broker-wide, strictly increasing
+ * @property {number} ts    broker receipt time, ms since the Unix epoch
+ * @property {*} data       JSON value, or an ArrayBuffer when `binary` is true
+ * @property {boolean} [binary]
+ * @property {string} [from] publisher's user, when authenticated
+ */
+
+/**
+ * @typedef {object} SubscribeOptions
+ * @property {number} [since]     replay stored messages with seq > since
+ * @property {string} [epoch]     epoch that `since` belongs to
+ * @property {number} [last]      replay the newest `last` stored matches
+ * @property {boolean} [presence] become a member of the topic (a name) and get join/leave
+ * @property {(ev: {topic: string, client: string, user: ?string}) => void} [onJoin]
+ * @property {(ev: {topic: string, client: string, user: ?string}) => void} [onLeave]
+ * @property {(ack: object, info: {resumed: boolean}) => void} [onSubscribe]
+ *           called with every subscribe ack, also after each reconnect; `ack.recovered`
+ *           false means messages may be missing (retention, or a new store epoch)
+ */
+
+/** An `error` reply of the broker, or a client-side failure (`code` "closed"). */
+export class WsbError extends Error {
+    /**
+     * @param {string} code    a PROTOCOL.md section 7 code, or "closed"
+     * @param {string} message
+     */
+    constructor(code, message) {
+        super(message || code);
+        this.name = 'WsbError';
+        this.code = code;
+    }
+}
+
+/**
+ * True when topic name `name` matches subscription `pattern` (PROTOCOL.md
+ * section 5): `*` is one whole segment, a final `>` one or more segments, and
+ * a wildcard in the first segment never matches a `$` name.
+ * @param {string} pattern
+ * @param {string} name
+ * @returns {boolean}
+ */
+export function topicMatches(pattern, name) {
+    const p = pattern.split('.');
+    const n = name.split('.');
+    if (name.startsWith('$') && (p[0] === '*' || p[0] === '>')) return false;
+    for (let i = 0; i < p.length; i++) {
+        if (p[i] === '>') return i === p.length - 1 && n.length > i;
+        if (i >= n.length) return false;
+        if (p[i] !== '*' && p[i] !== n[i]) return false;
+    }
+    return p.length === n.length;
+}
+
+/**
+ * Reconnect delay before attempt number `attempt` (0 for the first retry):
+ * the exponential step min * 2^attempt, capped at max, with "equal jitter"
+ * (a uniform random point in the upper half of the step), so that many
+ * clients cut at once do not come back at once.
+ * @param {number} attempt
+ * @param {number} min
+ * @param {number} max
+ * @param {() => number} [random=Math.random]
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(attempt, min, max, random = Math.random) {
+    const step = Math.min(max, min * 2 ** Math.min(attempt, 30));
+    return step / 2 + random() * (step / 2);
+}
+
+/**
+ * Builds a binary frame: [u16 BE length][JSON envelope][payload].
+ * @param {object} envelope
+ * @param {Uint8Array} payload
+ * @returns {ArrayBuffer}
+ */
+export function encodeBinaryFrame(envelope, payload) {
+    const head = textEncoder.encode(JSON.stringify(envelope));
+    if (head.length > MAX_BINARY_HEADER) throw new WsbError('too_large', 'binary envelope over 64 KiB');
+    const frame = new Uint8Array(2 + head.length + payload.length);
+    new DataView(frame.buffer).setUint16(0, head.length);
+    frame.set(head, 2);
+    frame.set(payload, 2 + head.length);
+    return frame.buffer;
+}
+
+/**
+ * Parses a binary frame into its envelope, with `data` the payload (an
+ * ArrayBuffer) and `binary: true`.
+ * @param {ArrayBuffer} buffer
+ * @returns {object}
+ */
+export function decodeBinaryFrame(buffer) {
+    const headLength = new DataView(buffer).getUint16(0);
+    const envelope = JSON.parse(textDecoder.decode(new Uint8Array(buffer, 2, headLength)));
+    envelope.data = buffer.slice(2 + headLength);
+    envelope.binary = true;
+    return envelope;
+}
+
+/** History and SSE carry binary messages as base64: give them back as ArrayBuffer. */
+function decodeBase64Message(message) {
+    if (message.encoding !== 'base64' || typeof message.data !== 'string') return message;
+    const raw = atob(message.data);
+    const bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    const decoded = { ...message, data: bytes.buffer, binary: true };
+    delete decoded.encoding;
+    return decoded;
+}
+
+function isBinaryData(data) {
+    return data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+}
+
+/** A private copy of binary data, so a retry sends the bytes of the original call. */
+function copyBytes(data) {
+    if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
+    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+}
+
+function randomHex(bytes) {
+    const buf = new Uint8Array(bytes);
+    crypto.getRandomValues(buf); // works on plain http pages too, unlike randomUUID
+    return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** ws(s)://host/ws for this page, or `url` made absolute with a ws scheme. */
+function resolveUrl(url) {
+    const base = typeof location !== 'undefined' ? location.href : 'http://127.0.0.1:8080/';
+    const u = new URL(url || '/ws', base);
+    if (u.protocol === 'http:') u.protocol = 'ws:';
+    if (u.protocol === 'https:') u.protocol = 'wss:';
+    return u.toString();
+}
+
+/**
+ * One subscription as the client keeps it across connections.
+ * `position` is the newest seq this subscription has delivered (or may skip
+ * to), `epoch` the store that seq belongs to.
+ */
+class Subscription {
+    constructor(client, topic, onMessage, options) {
+        this.client = client;
+        this.topic = topic;
+        this.onMessage = onMessage;
+        this.options = options;
+        this.position = options.since ?? null;
+        this.epoch = options.epoch ?? null;
+        this.replayLeft = 0;       // replay messages still to come after the current ack
+        this.pendingAckSeq = null; // ack seq to adopt once the replay has arrived
+        this.acks = 0;             // subscribe acks so far (more than one: resumed)
+        this.active = true;
+        /** Resolves with the first subscribe ack (rejects when the broker refuses it). */
+        this.ready = new Promise((resolve, reject) => {
+            this._resolveReady = resolve;
+            this._rejectReady = reject;
+        });
+        this.ready.catch(() => {}); // a refusal is also reported to the caller that awaits it
+    }
+
+    /** Newest seq delivered to this subscription, or null. */
+    get seq() {
+        return this.position;
+    }
+
+    /**
+     * Stops the subscription. Resolves when the broker acknowledged it (at
+     * once when disconnected: the next connection simply does not resubscribe).
+     * @returns {Promise<void>}
+     */
+    unsubscribe() {
+        return this.client._unsubscribe(this);
+    }
+}
+
+/**
+ * A connection to wsbroker that survives reconnects. Create it, optionally
+ * subscribe, then call connect(); everything called while disconnected is
+ * queued and sent after the next `welcome`.
+ */
+export class WsbClient {
+    /**
+     * @param {string} [url] ws:// or wss:// URL; default: /ws on the page's host
+     * @param {ClientOptions} [options]
+     */
+    constructor(url, options = {}) {
+        this.url = resolveUrl(url);
+        this.opts = {
+            backoffMin: 250,
+            backoffMax: 10000,
+            connectTimeout: 10000,
+            protocols: ['wsb.v1'],
+            keyPrefix: randomHex(8),
+            ...options,
+        };
+        /** "idle" | "connecting" | "open" | "reconnecting" | "closed" */
+        this.state = 'idle';
+        /** The `welcome` of the current (or last) connection. */
+        this.welcome = null;
+        this._ws = null;
+        this._subs = new Map();      // topic -> Subscription
+        this._inflight = new Map();  // request id -> request, sent on this socket
+        this._queue = [];            // requests waiting for the next welcome
+        this._nextId = 1;
+        this._nextKey = 1;
+        this._attempt = 0;
+        this._listeners = new Map(); // event name -> Set of callbacks
+        this._timers = { reconnect: null, heartbeat: null, welcome: null };
+        this._welcomedAt = 0;
+        this._lastFrameAt = 0;
+        this._openWaiters = [];
+        this._onOnline = () => this._reconnectNow();
+        if (typeof window !== 'undefined') window.addEventListener('online', this._onOnline);
+    }
+
+    /** Client id given by the broker on this connection (changes on reconnect). */
+    get id() {
+        return this.welcome ? this.welcome.client : null;
+    }
+
+    /** Store epoch from the last `welcome`. */
+    get epoch() {
+        return this.welcome ? this.welcome.epoch : null;
+    }
+
+    /**
+     * Listens to a client event; returns a function that removes the listener.
+     * Events: "state" ({state, delay}), "welcome" (the welcome object),
+     * "disconnect" ({code, reason}), "error" (a WsbError without request id).
+     * @param {string} event
+     * @param {Function} fn
+     * @returns {() => void}
+     */
+    on(event, fn) {
+        if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+        this._listeners.get(event).add(fn);
+        return () => this._listeners.get(event).delete(fn);
+    }
+
+    /**
+     * Opens the connection (and keeps it open). Resolves with the next `welcome`.
+     * @returns {Promise<object>}
+     */
+    connect() {
+        if (this.state === 'open') return Promise.resolve(this.welcome);
+        const waiter = new Promise((resolve, reject) => this._openWaiters.push({ resolve, reject }));
+        if (this.state === 'idle' || this.state === 'closed') {
+            this._attempt = 0;
+            this._open();
+        }
+        return waiter;
+    }
+
+    /**
+     * Closes the connection for good: no reconnect; requests still waiting are
+     * rejected with code "closed". connect() may be called again later.
+     */
+    close() {
+        this._setState('closed');
+        clearTimeout(this._timers.reconnect);
+        const ws = this._ws;
+        if (ws) {
+            this._detach(ws);
+            ws.close(1000);
+        }
+        this._stopTimers();
+        const pending = [...this._inflight.values(), ...this._queue];
+        this._inflight.clear();
+        this._queue = [];
+        for (const req of pending) req.reject(new WsbError('closed', 'the client was closed'));
+        for (const w of this._openWaiters.splice(0)) w.reject(new WsbError('closed', 'the client was closed'));
+    }
+
+    /**
+     * Subscribes to a topic name or pattern. `onMessage` gets every matching
+     * message once, in seq order, including after reconnects.
+     * @param {string} topic
+     * @param {(message: Message) => void} onMessage
+     * @param {SubscribeOptions} [options]
+     * @returns {Subscription} with `ready` (first ack), `seq` and `unsubscribe()`
+     */
+    subscribe(topic, onMessage, options = {}) {
+        if (this._subs.has(topic)) throw new WsbError('bad_request', `already subscribed to ${topic}`);
+        const sub = new Subscription(this, topic, onMessage, options);
+        this._subs.set(topic, sub);
+        if (this.state === 'open') this._sendSubscribe(sub);
+        return sub;
+    }
+
+    /**
+     * Publishes `data` (any JSON value; a Uint8Array or ArrayBuffer goes as a
+     * binary frame). Resolves with the ack ({seq, duplicate?}) once the
+     * message is durable; a retry after a reconnect reuses the same key, so
+     * the message is stored once.
+     * @param {string} topic
+     * @param {*} data
+     * @param {{key?: string, echo?: boolean}} [options]
+     * @returns {Promise<{seq: number, duplicate?: boolean}>}
+     */
+    publish(topic, data, options = {}) {
+        const msg = { op: 'publish', topic, key: options.key ?? `${this.opts.keyPrefix}-${this._nextKey++}` };
+        if (options.echo === false) msg.echo = false;
+        if (isBinaryData(data)) return this._request(msg, copyBytes(data));
+        msg.data = data === undefined ? null : data;
+        return this._request(msg);
+    }
+
+    /**
+     * Stored messages of a topic or pattern, oldest first.
+     * @param {string} topic
+     * @param {{since?: number, limit?: number}} [options]
+     * @returns {Promise<{messages: Message[], more: boolean, recovered: boolean}>}
+     */
+    async history(topic, options = {}) {
+        const ack = await this._request({ op: 'history', topic, ...options });
+        return { messages: (ack.messages || []).map(decodeBase64Message), more: !!ack.more,
+                 recovered: ack.recovered !== false };
+    }
+
+    /**
+     * Current members of a topic name.
+     * @param {string} topic
+     * @returns {Promise<Array<{client: string, user: ?string}>>}
+     */
+    async presence(topic) {
+        return (await this._request({ op: 'presence', topic })).members || [];
+    }
+
+    /**
+     * Round trip to the broker.
+     * @returns {Promise<number>} milliseconds
+     */
+    async ping() {
+        const start = performance.now();
+        await this._request({ op: 'ping' });
+        return performance.now() - start;
+    }
+
+    // ------------------------------------------------------------ connection
+
+    _setState(state, extra = {}) {
+        this.state = state;
+        this._emit('state', { state, ...extra });
+    }
+
+    _emit(event, value) {
+        for (const fn of this._listeners.get(event) || []) {
+            try {
+                fn(value);
+            } catch (err) {
+                setTimeout(() => { throw err; }); // report it, do not break the client
+            }
+        }
+    }
+
+    async _open() {
+        this._setState(this.welcome ? 'reconnecting' : 'connecting');
+        let url = this.url;
+        if (this.opts.token) {
+            const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+            const u = new URL(url);
+            u.searchParams.set('token', token);
+            url = u.toString();
+        }
+        if (this.state === 'closed') return; // close() while the token was fetched
+        const ws = new WebSocket(url, this.opts.protocols);
+        ws.binaryType = 'arraybuffer';
+        ws.onmessage = (ev) => this._onFrame(ws, ev.data);
+        ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason);
+        ws.onerror = () => {}; // a close event follows
+        this._ws = ws;
+        this._timers.welcome = setTimeout(() => this._drop(ws, 'no welcome'), this.opts.connectTimeout);
+    }
+
+    _detach(ws) {
+        ws.onmessage = ws.onclose = ws.onerror = null;
+    }
+
+    /** Gives up on a socket that looks dead without waiting for its close handshake. */
+    _drop(ws, reason) {
+        if (ws !== this._ws) return;
+        this._detach(ws);
+        try {
+            ws.close(1000);
+        } catch {
+            // already closing
+        }
+        this._onClose(ws, 1006, reason);
+    }
+
+    _onClose(ws, code, reason) {
+        if (ws !== this._ws) return;
+        this._ws = null;
+        this._stopTimers();
+        // Requests that got no reply go out again after the reconnect, in
+        // their original order and before those issued while disconnected.
+        const unanswered = [...this._inflight.values()];
+        this._inflight.clear();
+        this._queue = [...unanswered.filter((req) => req.retry), ...this._queue];
+        for (const req of unanswered) if (!req.retry) req.reject(new WsbError('closed', 'connection lost'));
+        if (this._welcomedAt && Date.now() - this._welcomedAt >= STABLE_CONNECTION_MS) this._attempt = 0;
+        this._welcomedAt = 0;
+        this._emit('disconnect', { code, reason });
+        if (this.state === 'closed') return;
+        this._scheduleReconnect();
+    }
+
+    _scheduleReconnect() {
+        const delay = backoffDelay(this._attempt++, this.opts.backoffMin, this.opts.backoffMax);
+        this._setState('reconnecting', { delay });
+        clearTimeout(this._timers.reconnect);
+        this._timers.reconnect = setTimeout(() => {
+            this._timers.reconnect = null;
+            this._open();
+        }, delay);
+    }
+
+    /** The network came back (browser "online" event): do not wait out the backoff. */
+    _reconnectNow() {
+        if (this._timers.reconnect === null || this.state !== 'reconnecting') return;
+        clearTimeout(this._timers.reconnect);
+        this._timers.reconnect = null;
+        this._open();
+    }
+
+    _stopTimers() {
+        clearTimeout(this._timers.welcome);
+        clearInterval(this._timers.heartbeat);
+        this._timers.welcome = this._timers.heartbeat = null;
+    }
+
+    /**
+     * Browsers do not show the broker's WebSocket pings, so liveness is
+     * checked with protocol pings: after `heartbeat` idle seconds the client
+     * sends one, and a socket silent for twice that long is dropped.
+     */
+    _startHeartbeat(seconds) {
+        const period = Math.max(1, seconds) * 1000;
+        this._timers.heartbeat = setInterval(() => {
+            const idle = Date.now() - this._lastFrameAt;
+            if (idle >= 2 * period) this._drop(this._ws, 'heartbeat timeout');
+            else if (idle >= period) this._request({ op: 'ping' }, null, false).catch(() => {});
+        }, period / 2);
+    }
+
+    _onFrame(ws, raw) {
+        if (ws !== this._ws || ws.readyState !== WebSocket.OPEN) return;
+        this._lastFrameAt = Date.now();
+        let msg;
+        try {
+            msg = typeof raw === 'string' ? JSON.parse(raw) : decodeBinaryFrame(raw);
+        } catch {
+            this._emit('error', new WsbError('bad_request', 'unparsable frame from the broker'));
+            return;
+        }
+        switch (msg.op) {
+        case 'welcome': return this._onWelcome(msg);
+        case 'message': return this._onMessage(msg);
+        case 'ack':
+        case 'pong':
+        case 'error': return this._onReply(msg);
+        case 'join':
+        case 'leave': return this._onPresenceEvent(msg);
+        default: return undefined; // unknown ops are ignored (forward compatibility)
+        }
+    }
+
+    _onWelcome(welcome) {
+        clearTimeout(this._timers.welcome);
+        this.welcome = welcome;
+        this._welcomedAt = Date.now();
+        this._setState('open');
+        this._startHeartbeat(welcome.heartbeat || 25);
+        for (const sub of this._subs.values()) this._sendSubscribe(sub);
+        const queued = this._queue;
+        this._queue = [];
+        for (const req of queued) this._send(req);
+        this._emit('welcome', welcome);
+        for (const w of this._openWaiters.splice(0)) w.resolve(welcome);
+    }
+
+    // -------------------------------------------------------------- requests
+
+    /** Sends a request now when connected, else queues it; resolves with its ack. */
+    _request(msg, payload = null, retry = true) {
+        return new Promise((resolve, reject) => {
+            const req = { msg, payload, retry, resolve, reject };
+            if (this.state === 'open') this._send(req);
+            else if (retry) this._queue.push(req);
+            else reject(new WsbError('closed', 'not connected'));
+        });
+    }
+
+    _send(req) {
+        const id = this._nextId++;
+        const envelope = { ...req.msg, id };
+        this._inflight.set(id, req);
+        this._ws.send(req.payload ? encodeBinaryFrame(envelope, req.payload) : JSON.stringify(envelope));
+    }
+
+    _onReply(msg) {
+        const req = msg.id !== undefined ? this._inflight.get(msg.id) : undefined;
+        if (!req) {
+            if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message));
+            return;
+        }
+        this._inflight.delete(msg.id);
+        if (msg.op === 'error') req.reject(new WsbError(msg.code, msg.message));
+        else req.resolve(msg);
+    }
+
+    // --------------------------------------------------------- subscriptions
+
+    /**
+     * Subscribes `sub` on the current connection: the first time with the
+     * caller's options, after that from the seq it delivered last.
+     */
+    _sendSubscribe(sub) {
+        const msg = { op: 'subscribe', topic: sub.topic };
+        if (sub.options.presence) msg.presence = true;
+        if (sub.position !== null) {
+            msg.since = sub.position;
+            if (sub.epoch) msg.epoch = sub.epoch;
+            // A seq of another store means nothing: take whatever the broker replays.
+            if (sub.epoch && sub.epoch !== this.epoch) sub.position = null;
+        } else if (sub.options.last !== undefined) {
+            msg.last = sub.options.last;
+        } else if (sub.options.epoch !== undefined) {
+            msg.epoch = sub.options.epoch;
+        }
+        sub.replayLeft = 0;
+        sub.pendingAckSeq = null;
+        const ws = this._ws;
+        this._request(msg, null, false).then(
+            (ack) => this._onSubscribeAck(sub, ack),
+            (err) => {
+                if (err.code === 'closed' || ws !== this._ws) return; // resubscribed on reconnect
+                this._subs.delete(sub.topic);
+                sub.active = false;
+                sub._rejectReady(err);
+                this._emit('error', err);
+            });
+    }
+
+    _onSubscribeAck(sub, ack) {
+        if (!sub.active) return;
+        const resumed = sub.acks++ > 0;
+        sub.epoch = this.epoch;
+        sub.replayLeft = ack.replayed || 0;
+        sub.pendingAckSeq = ack.seq ?? null;
+        if (sub.replayLeft === 0) this._adoptAckSeq(sub);
+        sub._resolveReady(ack);
+        if (sub.options.onSubscribe) this._call(sub.options.onSubscribe, ack, { resumed });
+    }
+
+    /**
+     * Once the replay is in, the subscription is live from the ack's seq: a
+     * resume after this point starts there even when nothing matched since.
+     */
+    _adoptAckSeq(sub) {
+        if (sub.pendingAckSeq !== null && (sub.position === null || sub.pendingAckSeq > sub.position))
+            sub.position = sub.pendingAckSeq;
+        sub.pendingAckSeq = null;
+    }
+
+    _unsubscribe(sub) {
+        if (!sub.active) return Promise.resolve();
+        sub.active = false;
+        this._subs.delete(sub.topic);
+        if (this.state !== 'open') return Promise.resolve();
+        return this._request({ op: 'unsubscribe', topic: sub.topic }, null, false)
+            .then(() => undefined, (err) => {
+                if (err.code !== 'closed' && err.code !== 'not_subscribed') throw err;
+            });
+    }
+
+    _onMessage(msg) {
+        for (const sub of this._subs.values()) {
+            if (!topicMatches(sub.topic, msg.topic)) continue;
+            // Each subscription delivers a strictly increasing seq stream: an
+            // older message (another subscription's replay) was seen already
+            // or predates this subscription.
+            if (sub.position !== null && msg.seq <= sub.position) continue;
+            sub.position = msg.seq;
+            sub.epoch = this.epoch;
+            if (sub.replayLeft > 0 && --sub.replayLeft === 0) this._adoptAckSeq(sub);
+            this._call(sub.onMessage, msg);
+        }
+    }
+
+    _onPresenceEvent(ev) {
+        const sub = this._subs.get(ev.topic);
+        if (!sub) return;
+        const fn = ev.op === 'join' ? sub.options.onJoin : sub.options.onLeave;
+        if (fn) this._call(fn, ev);
+    }
+
+    /** Runs an application callback; its exception is reported, not propagated. */
+    _call(fn, ...args) {
+        try {
+            fn(...args);
+        } catch (err) {
+            setTimeout(() => { throw err; });
+        }
+    }
+}
+
+/**
+ * Creates a client and connects it; resolves once `welcome` arrived.
+ * @param {string} [url]
+ * @param {ClientOptions} [options]
+ * @returns {Promise<WsbClient>}
+ */
+export async function connect(url, options) {
+    const client = new WsbClient(url, options);
+    await client.connect();
+    return client;
+}
