@@ -122,6 +122,45 @@ static int http_arg_u64(struct lws *wsi, const char *name, uint64_t *out)
 
 /* --- POST /api/publish --------------------------------------------------- */
 
+/* Strict base64 (RFC 4648 alphabet; '=' padding optional but only at the
+ * end): lws's decoder skips what it does not know, so the text is checked
+ * here, padded, then handed to lws. *out is malloc'd. */
+static int http_base64_decode(const char *text, unsigned char **out, size_t *out_len)
+{
+    size_t len = strlen(text), pad = 0;
+    while (pad < 2 && len > pad && text[len - 1 - pad] == '=')
+        pad++;
+    size_t body = len - pad;
+    for (size_t i = 0; i < body; i++) {
+        char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return -1;
+    }
+    if (body % 4 == 1 || (pad && (body + pad) % 4 != 0))
+        return -1;
+    char *padded = malloc(body + 4);
+    *out = malloc(body + 8); /* lws wants room beyond the decoded bytes */
+    if (!padded || !*out) {
+        free(padded);
+        free(*out);
+        return -1;
+    }
+    memcpy(padded, text, body);
+    size_t plen = body;
+    while (plen % 4)
+        padded[plen++] = '=';
+    padded[plen] = '\0';
+    int n = lws_b64_decode_string_len(padded, (int)plen, (char *)*out, (int)body + 8);
+    free(padded);
+    if (n < 0) {
+        free(*out);
+        return -1;
+    }
+    *out_len = (size_t)n;
+    return 0;
+}
+
 /* Fills pub from one message object {"topic","data","key"?,"encoding"?}. */
 static int http_parse_message(struct http_ctx *ctx, json_t *obj, struct store_pub *pub,
                               struct request_error *err)
@@ -154,17 +193,10 @@ static int http_parse_message(struct http_ctx *ctx, json_t *obj, struct store_pu
     size_t len;
     if (binary) {
         const char *b64 = json_is_string(data) ? json_string_value(data) : NULL;
-        size_t b64_len = b64 ? strlen(b64) : 0;
-        bytes = malloc(b64_len + 1);
-        int n = b64 && bytes ? lws_b64_decode_string_len(b64, (int)b64_len, (char *)bytes,
-                                                          (int)b64_len + 1)
-                             : -1;
-        if (n < 0) {
-            free(bytes);
+        if (!b64 || http_base64_decode(b64, &bytes, &len) < 0) {
             request_error_set(err, NULL, ERR_BAD_REQUEST, "\"data\" is not valid base64");
             return -1;
         }
-        len = (size_t)n;
     } else {
         bytes = (unsigned char *)envelope_dump_value(data);
         len = bytes ? strlen((char *)bytes) : 0;
