@@ -163,6 +163,26 @@ START_TEST(test_errors)
 }
 END_TEST
 
+START_TEST(test_error_message_stays_utf8)
+{
+    /* 59 ASCII bytes and a 2-byte character: the 60-byte cut of the op name
+     * in the message falls inside the character. */
+    char text[128];
+    snprintf(text, sizeof(text), "{\"id\":1,\"op\":\"%s\xc3\xa9\"}",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    struct request req;
+    struct request_error err;
+    ck_assert_int_eq(parse(text, &req, &err), -1);
+    struct frame *f = envelope_encode_error(&err);
+    json_error_t jerr;
+    json_t *obj = json_loadb((const char *)frame_payload(f), f->len, 0, &jerr);
+    ck_assert_ptr_nonnull(obj);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(obj, "message")), "aaaa"));
+    json_decref(obj);
+    frame_unref(f);
+}
+END_TEST
+
 START_TEST(test_deep_nesting)
 {
     size_t depth = 5000;
@@ -242,6 +262,7 @@ int main(void)
     tcase_add_test(tc, test_binary_publish);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_deep_nesting);
+    tcase_add_test(tc, test_error_message_stays_utf8);
     tcase_add_test(tc, test_encode_message);
     tcase_add_test(tc, test_encode_error_escapes);
     suite_add_tcase(s, tc);
