@@ -1,0 +1,143 @@
+/*
+ * bench.h: what the files of `wsb bench` share.
+ *
+ * Owns: the run configuration, the counters and latency histograms, the
+ * per-connection state, and the three parts: bench_stats.c (histograms
+ * and /proc readings), bench_net.c (one libwebsockets context driving
+ * every connection: connect, subscribe, paced or flat-out publish, parse
+ * acks and messages without allocating; it speaks the WebSocket framing
+ * itself over lws raw sockets), bench.c (scenarios, command line,
+ * progress and the result table).
+ */
+#ifndef WSB_BENCH_H
+#define WSB_BENCH_H
+
+#include "wsb_util.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Latency histogram: log-linear, 64 sub-buckets per power of two
+ * (about 1.5 % resolution), microseconds up to 2^40. */
+#define HIST_SUB 64
+#define HIST_BINS ((40 - 5) * HIST_SUB)
+
+struct hist {
+    uint64_t bins[HIST_BINS];
+    uint64_t count;
+    uint64_t max;
+    uint64_t sum;
+};
+
+void hist_add(struct hist *h, uint64_t v);
+/* The value below which a fraction p (0..1) of the samples fall. */
+uint64_t hist_percentile(const struct hist *h, double p);
+
+/* /proc readings; -1 when unavailable. */
+long long proc_cpu_ticks(pid_t pid); /* utime + stime of the process */
+long proc_rss_kb(pid_t pid);
+pid_t proc_find_listener(int port); /* the process listening on a local TCP port */
+/* Raises the open-file limit towards `want`; returns the new soft limit. */
+long proc_raise_fd_limit(long want);
+
+enum role { ROLE_IDLE, ROLE_PUB, ROLE_SUB };
+
+enum conn_phase { BC_NEW, BC_CONNECTING, BC_OPEN, BC_SUBSCRIBED, BC_CLOSED };
+
+#define ACK_RING 4096 /* in-flight publishes per connection, at most */
+
+struct bconn {
+    struct bench *b;
+    struct lws *wsi;
+    enum role role;
+    enum conn_phase phase;
+    int index; /* among connections of its role */
+    int sub_sent;
+    int sub_refused;
+    int upgrade_sent; /* the HTTP upgrade request is out */
+    int upgraded;     /* 101 received: frames follow */
+    int close_code;
+    int pong_pending; /* a ping to answer */
+    size_t pong_len;
+    unsigned char pong[125];
+    uint64_t next_id;
+    uint64_t credits; /* paced mode: publishes allowed now */
+    uint32_t inflight;
+    uint64_t last_seq; /* subscriber: for order checks */
+    int64_t *sent_us;  /* publisher: send time by id % ACK_RING */
+    unsigned char *rx; /* the handshake, or a frame cut by the end of a read */
+    size_t rx_len, rx_cap;
+    const char *topic; /* publish or subscribe target */
+};
+
+struct bench_config {
+    const char *scenario;
+    struct wsb_url url;
+    const char *url_text;
+    const char *token;
+    int insecure;
+    int publishers;
+    int subscribers;
+    int connections;    /* idle connections (connections scenario) */
+    int subscribe_idle; /* connections scenario: each subscribes to its own topic */
+    double rate;        /* total offered publishes per second, 0 = flat out */
+    int window;         /* in-flight publishes per publisher */
+    int size;           /* bytes of padding in each payload */
+    double duration;    /* seconds of publishing (or holding) */
+    double drain;       /* seconds to wait for the tail after publishing */
+    int use_key;
+    int pattern; /* fanout: subscribe to a pattern over per-publisher topics */
+    const char *topic;
+    int json;
+    pid_t broker_pid;
+};
+
+struct bench_stats {
+    uint64_t sent, acked, ack_errors, delivered, dups;
+    uint64_t broker_closed, connect_failed;
+    uint64_t welcomed, subscribed;
+    struct hist latency;     /* publish to deliver, us */
+    struct hist ack_latency; /* publish to ack, us */
+    char first_error[160];
+};
+
+struct bench {
+    struct bench_config cfg;
+    struct lws_context *ctx;
+    void *loop; /* the libuv loop, when built with it */
+    void *wake; /* its timer that bounds one service call */
+    struct bconn *conns;
+    int n_conns;
+    int next_connect; /* connections are opened in batches */
+    int publishing;   /* the measured phase runs */
+    int use_key_now;  /* this phase publishes with keys */
+    uint64_t key_nonce;
+    int64_t phase_start_us;
+    uint64_t issued;   /* paced credits handed out this phase */
+    int pub_rr;        /* round robin for paced credits */
+    char *padding;     /* cfg.size bytes of 'x' */
+    unsigned char *tx; /* the frames of one write */
+    size_t tx_cap, tx_len;
+    char *scratch; /* one publish being printed */
+    size_t scratch_cap;
+    char (*topics)[96]; /* per-publisher topics (pattern mode) */
+    char (*idle_topics)[64];
+    struct bench_stats st;
+};
+
+/* bench_net.c */
+int bnet_init(struct bench *b, char *err, size_t errlen);
+void bnet_free(struct bench *b);
+/* Services the context for at most ms milliseconds. */
+void bnet_service(struct bench *b, int ms);
+/* Opens the next batch of connections; returns how many are still to open. */
+int bnet_connect_batch(struct bench *b, int batch);
+/* Starts or stops the publishing phase. */
+void bnet_start_publishing(struct bench *b, int use_key);
+void bnet_stop_publishing(struct bench *b);
+/* Paced mode: hands out the credits due by now. */
+void bnet_pace(struct bench *b);
+/* Total publishes in flight. */
+uint64_t bnet_inflight(const struct bench *b);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * wsb_api.c: the public request calls of libwsb (publish, subscribe,
+ * unsubscribe, history, presence, ping, auth and their _sync forms) and the
+ * frames they send.
+ *
+ * Runs on the caller's thread: it checks the arguments, prints the frame
+ * (a publish gets a generated idempotency key unless the options say not
+ * to) and hands the request to the service thread (wsb_submit); a _sync
+ * call then waits for the reply (wsb_wait_for).
+ */
+#include "wsb_client_int.h"
+#include "wsb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void wsb_frame_init(struct frame *f, size_t hint)
+{
+    f->len = 0;
+    f->cap = hint < 128 ? 128 : hint;
+    f->failed = 0;
+    f->buf = malloc(LWS_PRE + f->cap);
+    if (!f->buf)
+        f->failed = 1;
+}
+
+void wsb_frame_add(struct frame *f, const void *p, size_t n)
+{
+    if (f->failed || n == 0)
+        return;
+    if (f->len + n > f->cap) {
+        size_t cap = f->cap * 2 > f->len + n ? f->cap * 2 : f->len + n;
+        unsigned char *buf = realloc(f->buf, LWS_PRE + cap);
+        if (!buf) {
+            f->failed = 1;
+            return;
+        }
+        f->buf = buf;
+        f->cap = cap;
+    }
+    memcpy(f->buf + LWS_PRE + f->len, p, n);
+    f->len += n;
+}
+
+void wsb_frame_str(struct frame *f, const char *s)
+{
+    wsb_frame_add(f, s, strlen(s));
+}
+
+void wsb_frame_u64(struct frame *f, uint64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    wsb_frame_add(f, num, (size_t)n);
+}
+
+void wsb_frame_quoted(struct frame *f, const char *s)
+{
+    char small[256];
+    size_t need = wsb_json_quote(s, small, sizeof(small));
+    if (need < sizeof(small)) {
+        wsb_frame_add(f, small, need);
+        return;
+    }
+    char *big = malloc(need + 1);
+    if (!big) {
+        f->failed = 1;
+        return;
+    }
+    wsb_json_quote(s, big, need + 1);
+    wsb_frame_add(f, big, need);
+    free(big);
+}
+
+/* Appends `{"op":OP,"id":ID,"topic":TOPIC` (topic may be NULL). */
+void wsb_frame_head(struct frame *f, const char *op, uint64_t id, const char *topic)
+{
+    wsb_frame_str(f, "{\"op\":\"");
+    wsb_frame_str(f, op);
+    wsb_frame_str(f, "\",\"id\":");
+    wsb_frame_u64(f, id);
+    if (topic) {
+        wsb_frame_str(f, ",\"topic\":");
+        wsb_frame_quoted(f, topic);
+    }
+}
+
+void wsb_frame_begin(struct frame *f, size_t hint, const char *op, uint64_t id, const char *topic)
+{
+    wsb_frame_init(f, hint);
+    wsb_frame_head(f, op, id, topic);
+}
+
+static int topic_ok(const char *topic)
+{
+    return topic && topic[0] && strlen(topic) <= 255;
+}
+
+/* Submits a request that expects a reply, or the blocking form of it. */
+static int send_request(wsb_client *c, struct request *r, wsb_reply_fn cb, void *arg,
+                        struct wsb_reply **reply)
+{
+    struct waiter *w = NULL;
+    if (reply) {
+        *reply = NULL;
+        if (wsb_blocking_forbidden(c)) {
+            wsb_req_free(r);
+            return WSB_EBUSY;
+        }
+        if (!(w = wsb_waiter_new())) {
+            wsb_req_free(r);
+            return WSB_ENOMEM;
+        }
+    }
+    r->cb = cb;
+    r->arg = arg;
+    r->waiter = w;
+    r->counted = 1;
+    atomic_fetch_add(&c->pending, 1);
+    wsb_submit(c, r);
+    if (!w)
+        return WSB_OK;
+    return wsb_sync_result(wsb_wait_for(c, w, c->opt.timeout_ms), reply);
+}
+
+/* Builds the publish frame: text, or binary with the length prefix. */
+static int build_publish(wsb_client *c, struct request *r, const struct wsb_publish *p)
+{
+    char key[64];
+    const char *k = p->key;
+    struct frame f;
+
+    if (!k && !c->opt.no_auto_key) {
+        snprintf(key, sizeof(key), "wsb-%016llx-%llu", (unsigned long long)c->key_nonce,
+                 (unsigned long long)r->id);
+        k = key;
+    }
+    wsb_frame_init(&f, 128 + strlen(p->topic) + (k ? strlen(k) : 0) +
+                           (p->json ? strlen(p->json) : p->len));
+    if (!p->json)
+        wsb_frame_add(&f, "\0\0", 2); /* the envelope's length, filled in below */
+    wsb_frame_head(&f, "publish", r->id, p->topic);
+    if (k) {
+        wsb_frame_str(&f, ",\"key\":");
+        wsb_frame_quoted(&f, k);
+    }
+    if (p->no_echo)
+        wsb_frame_str(&f, ",\"echo\":false");
+    if (p->json) {
+        wsb_frame_str(&f, ",\"data\":");
+        wsb_frame_str(&f, p->json);
+        wsb_frame_str(&f, "}");
+        return wsb_req_set_frame(r, &f, 0);
+    }
+    wsb_frame_str(&f, "}");
+    size_t envlen = f.len - 2;
+    if (!f.failed) {
+        f.buf[LWS_PRE] = (unsigned char)(envlen >> 8);
+        f.buf[LWS_PRE + 1] = (unsigned char)(envlen & 0xff);
+    }
+    if (envlen > 0xffff)
+        f.failed = 1;
+    wsb_frame_add(&f, p->payload, p->len);
+    return wsb_req_set_frame(r, &f, 1);
+}
+
+static int publish_common(wsb_client *c, const struct wsb_publish *p, wsb_reply_fn cb, void *arg,
+                          struct wsb_reply **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (!c || !p || !topic_ok(p->topic) || (!p->json && p->len && !p->payload))
+        return WSB_EINVAL;
+    if (p->json) {
+        json_error_t jerr;
+        json_t *v = json_loads(p->json, JSON_DECODE_ANY, &jerr);
+        if (!v)
+            return WSB_EINVAL;
+        json_decref(v);
+    }
+    size_t max = atomic_load(&c->max_message);
+    if (max && (p->json ? strlen(p->json) : p->len) > max)
+        return WSB_ETOOBIG;
+    struct request *r = wsb_req_new(REQ_PUBLISH);
+    if (!r)
+        return WSB_ENOMEM;
+    r->id = wsb_take_id(c);
+    int status = build_publish(c, r, p);
+    if (status < 0) {
+        wsb_req_free(r);
+        return status;
+    }
+    return send_request(c, r, cb, arg, reply);
+}
+
+static int subscribe_common(wsb_client *c, const char *pattern, const struct wsb_sub_options *o,
+                            struct wsb_reply **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (!c || !topic_ok(pattern))
+        return WSB_EINVAL;
+    if (reply && wsb_blocking_forbidden(c))
+        return WSB_EBUSY;
+    struct sub *s = wsb_sub_new(pattern, o);
+    struct pattern_entry *e = calloc(1, sizeof(*e));
+    struct request *r = wsb_req_new(REQ_SUBSCRIBE);
+    struct waiter *w = reply ? wsb_waiter_new() : NULL;
+    if (!s || !e || !r || (reply && !w) || !(e->pattern = strdup(pattern))) {
+        if (s)
+            wsb_sub_free(s);
+        if (e)
+            free(e->pattern);
+        free(e);
+        wsb_req_free(r);
+        free(w);
+        return WSB_ENOMEM;
+    }
+    pthread_mutex_lock(&c->lock);
+    for (struct pattern_entry *x = c->registry; x; x = x->next) {
+        if (strcmp(x->pattern, pattern) == 0) {
+            pthread_mutex_unlock(&c->lock);
+            wsb_sub_free(s);
+            free(e->pattern);
+            free(e);
+            wsb_req_free(r);
+            free(w);
+            return WSB_EINVAL;
+        }
+    }
+    e->next = c->registry;
+    c->registry = e;
+    pthread_mutex_unlock(&c->lock);
+    r->sub = s;
+    r->waiter = w;
+    wsb_submit(c, r);
+    if (!w)
+        return WSB_OK;
+    return wsb_sync_result(wsb_wait_for(c, w, c->opt.timeout_ms), reply);
+}
+
+static int registry_take(wsb_client *c, const char *pattern)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->lock);
+    for (struct pattern_entry **pp = &c->registry; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->pattern, pattern) == 0) {
+            struct pattern_entry *e = *pp;
+            *pp = e->next;
+            free(e->pattern);
+            free(e);
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+static int unsubscribe_common(wsb_client *c, const char *pattern, wsb_reply_fn cb, void *arg,
+                              struct wsb_reply **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (!c || !topic_ok(pattern))
+        return WSB_EINVAL;
+    if (reply && wsb_blocking_forbidden(c))
+        return WSB_EBUSY;
+    struct request *r = wsb_req_new(REQ_UNSUBSCRIBE);
+    struct frame f;
+    if (!r || !(r->text = strdup(pattern)) || !(r->topic = strdup(pattern))) {
+        wsb_req_free(r);
+        return WSB_ENOMEM;
+    }
+    if (!registry_take(c, pattern)) {
+        wsb_req_free(r);
+        return WSB_EINVAL;
+    }
+    r->id = wsb_take_id(c);
+    wsb_frame_begin(&f, 64 + strlen(pattern), "unsubscribe", r->id, pattern);
+    wsb_frame_str(&f, "}");
+    if (wsb_req_set_frame(r, &f, 0) < 0) {
+        wsb_req_free(r);
+        return WSB_ENOMEM;
+    }
+    return send_request(c, r, cb, arg, reply);
+}
+
+/* A simple request: op, optional topic, then the extra fields text. */
+static int simple_request(wsb_client *c, enum req_kind kind, const char *op, const char *topic,
+                          const char *extra, wsb_reply_fn cb, void *arg, struct wsb_reply **reply)
+{
+    struct request *r = wsb_req_new(kind);
+    struct frame f;
+    if (!r || (topic && !(r->topic = strdup(topic)))) {
+        wsb_req_free(r);
+        return WSB_ENOMEM;
+    }
+    r->id = wsb_take_id(c);
+    wsb_frame_begin(&f, 96 + (topic ? strlen(topic) : 0) + strlen(extra), op, r->id, topic);
+    wsb_frame_str(&f, extra);
+    wsb_frame_str(&f, "}");
+    if (wsb_req_set_frame(r, &f, 0) < 0) {
+        wsb_req_free(r);
+        return WSB_ENOMEM;
+    }
+    return send_request(c, r, cb, arg, reply);
+}
+
+static int history_common(wsb_client *c, const char *topic, const struct wsb_history_options *o,
+                          wsb_reply_fn cb, void *arg, struct wsb_reply **reply)
+{
+    char extra[96] = "";
+    size_t n = 0;
+    if (reply)
+        *reply = NULL;
+    if (!c || !topic_ok(topic))
+        return WSB_EINVAL;
+    if (o && o->has_since)
+        n += (size_t)snprintf(extra + n, sizeof(extra) - n, ",\"since\":%llu",
+                              (unsigned long long)o->since);
+    if (o && o->limit)
+        snprintf(extra + n, sizeof(extra) - n, ",\"limit\":%u", o->limit);
+    return simple_request(c, REQ_HISTORY, "history", topic, extra, cb, arg, reply);
+}
+
+static int auth_common(wsb_client *c, const char *token, wsb_reply_fn cb, void *arg,
+                       struct wsb_reply **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (!c || !token || !token[0])
+        return WSB_EINVAL;
+    struct request *r = wsb_req_new(REQ_AUTH);
+    struct frame f;
+    if (!r || !(r->text = strdup(token))) {
+        wsb_req_free(r);
+        return WSB_ENOMEM;
+    }
+    r->id = wsb_take_id(c);
+    wsb_frame_begin(&f, 64 + strlen(token) * 2, "auth", r->id, NULL);
+    wsb_frame_str(&f, ",\"token\":");
+    wsb_frame_quoted(&f, token);
+    wsb_frame_str(&f, "}");
+    if (wsb_req_set_frame(r, &f, 0) < 0) {
+        wsb_req_free(r);
+        return WSB_ENOMEM;
+    }
+    return send_request(c, r, cb, arg, reply);
+}
+
+int wsb_publish(wsb_client *c, const struct wsb_publish *p, wsb_reply_fn cb, void *arg)
+{
+    return publish_common(c, p, cb, arg, NULL);
+}
+
+int wsb_publish_sync(wsb_client *c, const struct wsb_publish *p, uint64_t *seq,
+                     struct wsb_reply **reply)
+{
+    struct wsb_reply *r = NULL;
+    int status = publish_common(c, p, NULL, NULL, &r);
+    if (seq)
+        *seq = r && status == WSB_OK ? r->seq : 0;
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}
+
+int wsb_publish_json(wsb_client *c, const char *topic, const char *json, wsb_reply_fn cb, void *arg)
+{
+    struct wsb_publish p = {.topic = topic, .json = json};
+    return publish_common(c, &p, cb, arg, NULL);
+}
+
+int wsb_subscribe(wsb_client *c, const char *pattern, const struct wsb_sub_options *o)
+{
+    return subscribe_common(c, pattern, o, NULL);
+}
+
+int wsb_subscribe_sync(wsb_client *c, const char *pattern, const struct wsb_sub_options *o,
+                       struct wsb_reply **reply)
+{
+    struct wsb_reply *r = NULL;
+    int status = subscribe_common(c, pattern, o, &r);
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}
+
+int wsb_unsubscribe(wsb_client *c, const char *pattern, wsb_reply_fn cb, void *arg)
+{
+    return unsubscribe_common(c, pattern, cb, arg, NULL);
+}
+
+int wsb_unsubscribe_sync(wsb_client *c, const char *pattern, struct wsb_reply **reply)
+{
+    struct wsb_reply *r = NULL;
+    int status = unsubscribe_common(c, pattern, NULL, NULL, &r);
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}
+
+int wsb_history(wsb_client *c, const char *topic, const struct wsb_history_options *o,
+                wsb_reply_fn cb, void *arg)
+{
+    return history_common(c, topic, o, cb, arg, NULL);
+}
+
+int wsb_history_sync(wsb_client *c, const char *topic, const struct wsb_history_options *o,
+                     struct wsb_reply **reply)
+{
+    struct wsb_reply *r = NULL;
+    int status = history_common(c, topic, o, NULL, NULL, &r);
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}
+
+int wsb_presence(wsb_client *c, const char *topic, wsb_reply_fn cb, void *arg)
+{
+    if (!c || !topic_ok(topic))
+        return WSB_EINVAL;
+    return simple_request(c, REQ_PRESENCE, "presence", topic, "", cb, arg, NULL);
+}
+
+int wsb_presence_sync(wsb_client *c, const char *topic, struct wsb_reply **reply)
+{
+    struct wsb_reply *r = NULL;
+    if (!c || !topic_ok(topic))
+        return WSB_EINVAL;
+    int status = simple_request(c, REQ_PRESENCE, "presence", topic, "", NULL, NULL, &r);
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}
+
+int wsb_ping(wsb_client *c, wsb_reply_fn cb, void *arg)
+{
+    if (!c)
+        return WSB_EINVAL;
+    return simple_request(c, REQ_PING, "ping", NULL, "", cb, arg, NULL);
+}
+
+int wsb_ping_sync(wsb_client *c)
+{
+    struct wsb_reply *r = NULL;
+    if (!c)
+        return WSB_EINVAL;
+    int status = simple_request(c, REQ_PING, "ping", NULL, "", NULL, NULL, &r);
+    wsb_reply_free(r);
+    return status;
+}
+
+int wsb_auth(wsb_client *c, const char *token, wsb_reply_fn cb, void *arg)
+{
+    return auth_common(c, token, cb, arg, NULL);
+}
+
+int wsb_auth_sync(wsb_client *c, const char *token, struct wsb_reply **reply)
+{
+    struct wsb_reply *r = NULL;
+    int status = auth_common(c, token, NULL, NULL, &r);
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}

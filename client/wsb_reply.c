@@ -1,0 +1,216 @@
+/*
+ * wsb_reply.c: decoding broker frames into wsb_reply and wsb_message.
+ *
+ * Exists so that the connection code (wsb_client.c) never looks inside
+ * reply objects: it hands a parsed `ack`, `error` or `pong` here and gets
+ * back one self-contained box that a callback can read and a _sync caller
+ * can keep until wsb_reply_free().
+ */
+#include "wsb_internal.h"
+#include "wsb_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *status_text[] = {
+    "success",
+    "invalid argument",
+    "out of memory",
+    "could not connect to the broker",
+    "client closed",
+    "timed out",
+    "the broker answered with an error",
+    "protocol error: unexpected frame from the broker",
+    "message larger than the broker's max_message",
+    "blocking call from a callback or while a service thread runs",
+    "authentication failed or expired",
+};
+
+const char *wsb_strerror(int status)
+{
+    int i = -status;
+    if (i < 0 || i >= (int)(sizeof(status_text) / sizeof(status_text[0])))
+        return "unknown error";
+    return status_text[i];
+}
+
+struct wsb_reply_box *wsb_reply_local(int status, const char *message)
+{
+    struct wsb_reply_box *box = calloc(1, sizeof(*box));
+    if (!box)
+        return NULL;
+    box->text = strdup(message ? message : wsb_strerror(status));
+    box->r.status = status;
+    box->r.message = box->text ? box->text : "";
+    return box;
+}
+
+void wsb_reply_box_free(struct wsb_reply_box *box)
+{
+    if (!box)
+        return;
+    json_decref(box->root);
+    free(box->text);
+    free(box->topic);
+    free(box->messages);
+    free(box->members);
+    free(box->data);
+    free(box);
+}
+
+void wsb_reply_set_topic(struct wsb_reply_box *box, const char *topic)
+{
+    if (!box || box->r.topic || !topic)
+        return;
+    box->topic = strdup(topic);
+    box->r.topic = box->topic;
+}
+
+void wsb_reply_free(struct wsb_reply *reply)
+{
+    wsb_reply_box_free((struct wsb_reply_box *)reply);
+}
+
+static const char *get_string(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+static uint64_t get_u64(json_t *obj, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(obj, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+int wsb_message_from_json(const char *text, size_t len, json_t *root, struct wsb_message *m,
+                          unsigned char **decoded)
+{
+    const char *data;
+    size_t datalen;
+
+    memset(m, 0, sizeof(*m));
+    *decoded = NULL;
+    m->topic = get_string(root, "topic");
+    m->seq = get_u64(root, "seq");
+    m->ts = json_integer_value(json_object_get(root, "ts"));
+    m->from = get_string(root, "from");
+    if (!m->topic || !m->seq)
+        return -1;
+    const char *encoding = get_string(root, "encoding");
+    if (encoding && strcmp(encoding, "base64") == 0) {
+        const char *b64 = get_string(root, "data");
+        if (!b64)
+            return -1;
+        size_t b64len = strlen(b64);
+        unsigned char *out = malloc(b64len / 4 * 3 + 4);
+        long n = out ? wsb_b64_decode(b64, b64len, out) : -1;
+        if (n < 0) {
+            free(out);
+            return -1;
+        }
+        out[n] = '\0';
+        *decoded = out;
+        m->data = (const char *)out;
+        m->len = (size_t)n;
+        m->binary = 1;
+        return 0;
+    }
+    if (wsb_json_member(text, len, "data", &data, &datalen) < 0) {
+        data = "null";
+        datalen = 4;
+    }
+    m->data = data;
+    m->len = datalen;
+    return 0;
+}
+
+/* The history messages of an ack: each one's data is copied (text) or
+ * decoded (base64) into box->data so every message is NUL-terminated. */
+static int reply_messages(struct wsb_reply_box *box, const char *text, size_t len, json_t *arr)
+{
+    const char *raw, *elem;
+    size_t rawlen, elemlen, pos = 0;
+    size_t n = json_array_size(arr);
+
+    if (n == 0 || wsb_json_member(text, len, "messages", &raw, &rawlen) < 0)
+        return 0;
+    box->messages = calloc(n, sizeof(*box->messages));
+    box->data = malloc(rawlen + n + 1);
+    if (!box->messages || !box->data)
+        return -1;
+    size_t used = 0, i = 0;
+    while (i < n && wsb_json_array_next(raw, rawlen, &pos, &elem, &elemlen) == 0) {
+        struct wsb_message *m = &box->messages[i];
+        unsigned char *decoded;
+        if (wsb_message_from_json(elem, elemlen, json_array_get(arr, i), m, &decoded) < 0)
+            return -1;
+        /* Base64 decodes to fewer bytes than its text: it fits in place. */
+        memcpy(box->data + used, m->data, m->len);
+        box->data[used + m->len] = '\0';
+        m->data = (const char *)box->data + used;
+        used += m->len + 1;
+        free(decoded);
+        i++;
+    }
+    box->r.messages = box->messages;
+    box->r.n_messages = i;
+    return 0;
+}
+
+static int reply_members(struct wsb_reply_box *box, json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return 0;
+    box->members = calloc(n, sizeof(*box->members));
+    if (!box->members)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *member = json_array_get(arr, i);
+        box->members[i].client = get_string(member, "client");
+        box->members[i].user = get_string(member, "user");
+        if (!box->members[i].client)
+            box->members[i].client = "";
+    }
+    box->r.members = box->members;
+    box->r.n_members = n;
+    return 0;
+}
+
+struct wsb_reply_box *wsb_reply_from_frame(const char *text, size_t len, json_t *root)
+{
+    struct wsb_reply_box *box = calloc(1, sizeof(*box));
+    if (!box) {
+        json_decref(root);
+        return NULL;
+    }
+    box->root = root;
+    struct wsb_reply *r = &box->r;
+    const char *op = get_string(root, "op");
+    r->message = "";
+    if (op && strcmp(op, "error") == 0) {
+        r->status = WSB_EBROKER;
+        r->code = get_string(root, "code");
+        r->message = get_string(root, "message");
+        if (!r->code)
+            r->code = "internal";
+        if (!r->message)
+            r->message = r->code;
+        return box;
+    }
+    r->seq = get_u64(root, "seq");
+    r->duplicate = json_is_true(json_object_get(root, "duplicate"));
+    r->topic = get_string(root, "topic");
+    r->replayed = (int)json_integer_value(json_object_get(root, "replayed"));
+    json_t *recovered = json_object_get(root, "recovered");
+    r->recovered = recovered ? json_is_true(recovered) : 1;
+    r->more = json_is_true(json_object_get(root, "more"));
+    r->user = get_string(root, "user");
+    r->exp = json_integer_value(json_object_get(root, "exp"));
+    if (reply_messages(box, text, len, json_object_get(root, "messages")) < 0 ||
+        reply_members(box, json_object_get(root, "members")) < 0) {
+        wsb_reply_box_free(box);
+        return wsb_reply_local(WSB_EPROTO, "malformed reply from the broker");
+    }
+    return box;
+}

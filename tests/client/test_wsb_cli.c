@@ -1,0 +1,463 @@
+/*
+ * test_wsb_cli.c: the `wsb` command line tool against the real broker.
+ *
+ * Runs the binary (WSB_BIN) as a user or a script would: its stdout lines,
+ * its stderr messages and its exit statuses (0 ok, 1 refused or bad input,
+ * 2 usage, 3 broker unreachable) are the contract checked here.
+ */
+#include "harness.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct broker shared;
+
+struct run {
+    pid_t pid;
+    int in_fd, out_fd, err_fd;
+    char out[65536];
+    char err[8192];
+    size_t out_len, err_len;
+    int status; /* exit status, -1 when killed */
+};
+
+/* Starts `wsb ARGS...` (NULL-terminated) with pipes on all three streams. */
+static void run_start(struct run *r, const char *const *args)
+{
+    int in[2], out[2], err[2];
+    const char *argv[32];
+    int n = 0;
+
+    memset(r, 0, sizeof(*r));
+    ck_assert(pipe(in) == 0 && pipe(out) == 0 && pipe(err) == 0);
+    argv[n++] = harness_wsb_bin();
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    r->pid = fork();
+    if (r->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(in[1]);
+        close(out[0]);
+        close(err[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    r->in_fd = in[1];
+    r->out_fd = out[0];
+    r->err_fd = err[0];
+}
+
+static void run_feed(struct run *r, const char *input)
+{
+    if (input && write(r->in_fd, input, strlen(input)) != (ssize_t)strlen(input))
+        ck_abort_msg("short write to wsb's stdin");
+    close(r->in_fd);
+    r->in_fd = -1;
+}
+
+static void drain(int *fd, char *buf, size_t cap, size_t *len)
+{
+    ssize_t n = read(*fd, buf + *len, cap - 1 - *len);
+    if (n <= 0) {
+        close(*fd);
+        *fd = -1;
+        return;
+    }
+    *len += (size_t)n;
+    buf[*len] = '\0';
+}
+
+/* Reads both outputs until the process ends; 0, or -1 after ms. */
+static int run_wait(struct run *r, int ms)
+{
+    long long deadline = harness_now_ms() + ms;
+    while ((r->out_fd >= 0 || r->err_fd >= 0) && harness_now_ms() < deadline) {
+        struct pollfd p[2] = {{.fd = r->out_fd, .events = POLLIN},
+                              {.fd = r->err_fd, .events = POLLIN}};
+        if (poll(p, 2, 50) <= 0)
+            continue;
+        if (p[0].revents)
+            drain(&r->out_fd, r->out, sizeof(r->out), &r->out_len);
+        if (p[1].revents)
+            drain(&r->err_fd, r->err, sizeof(r->err), &r->err_len);
+    }
+    if (r->out_fd >= 0 || r->err_fd >= 0) {
+        kill(r->pid, SIGKILL);
+        waitpid(r->pid, NULL, 0);
+        return -1;
+    }
+    int st;
+    waitpid(r->pid, &st, 0);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return 0;
+}
+
+/* Runs wsb to completion with the given stdin; returns its exit status. */
+static int wsb(struct run *r, const char *input, ...)
+{
+    const char *args[32];
+    va_list ap;
+    int n = 0;
+    va_start(ap, input);
+    for (const char *a = va_arg(ap, const char *); a && n < 31; a = va_arg(ap, const char *))
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    run_start(r, args);
+    run_feed(r, input);
+    ck_assert_msg(run_wait(r, 20000) == 0, "wsb did not finish; stderr: %s", r->err);
+    return r->status;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The JSON object on line `index` (0-based) of text; caller decrefs. */
+static json_t *line_json(const char *text, int index)
+{
+    const char *p = text;
+    for (int i = 0; i < index && p; i++) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    ck_assert_ptr_nonnull(p);
+    size_t len = strcspn(p, "\n");
+    json_error_t err;
+    json_t *v = json_loadb(p, len, 0, &err);
+    ck_assert_msg(v != NULL, "line %d is not JSON: %.*s", index, (int)len, p);
+    return v;
+}
+
+static json_int_t line_int(const char *text, int index, const char *key)
+{
+    json_t *v = line_json(text, index);
+    json_int_t n = json_integer_value(json_object_get(v, key));
+    json_decref(v);
+    return n;
+}
+
+static void topic_name(char *buf, size_t len, const char *prefix)
+{
+    snprintf(buf, len, "%s.p%d", prefix, (int)getpid());
+}
+
+START_TEST(test_pub_one_message)
+{
+    struct run r;
+    char topic[64];
+    topic_name(topic, sizeof(topic), "cli.one");
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared.url, topic, "{\"px\":1.5}", NULL), 0);
+    ck_assert_int_eq(count_lines(r.out), 1);
+    ck_assert_int_gt(line_int(r.out, 0, "seq"), 0);
+    ck_assert_str_eq(r.err, "");
+}
+END_TEST
+
+START_TEST(test_pub_stdin_lines_with_key_twice)
+{
+    struct run r1, r2;
+    char topic[64];
+    const char *input = "{\"a\":1}\n\n{\"a\":2}\n\"three\"\n";
+    topic_name(topic, sizeof(topic), "cli.lines");
+    ck_assert_int_eq(wsb(&r1, input, "pub", "--url", shared.url, "--key", "batch", topic, NULL), 0);
+    ck_assert_int_eq(count_lines(r1.out), 3);
+    ck_assert_int_eq(line_int(r1.out, 0, "line"), 1);
+    ck_assert_int_eq(line_int(r1.out, 1, "line"), 3); /* the blank line 2 is skipped */
+    ck_assert_int_eq(line_int(r1.out, 2, "line"), 4);
+    /* The same input again: keys batch:1, batch:3, batch:4 were seen. */
+    ck_assert_int_eq(wsb(&r2, input, "pub", "--url", shared.url, "--key", "batch", topic, NULL), 0);
+    ck_assert_int_eq(count_lines(r2.out), 3);
+    for (int i = 0; i < 3; i++) {
+        json_t *v = line_json(r2.out, i);
+        ck_assert(json_is_true(json_object_get(v, "duplicate")));
+        ck_assert_int_eq(json_integer_value(json_object_get(v, "seq")), line_int(r1.out, i, "seq"));
+        json_decref(v);
+    }
+    struct run h;
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, NULL), 0);
+    ck_assert_int_eq(count_lines(h.out), 3);
+}
+END_TEST
+
+START_TEST(test_pub_errors_and_exit_codes)
+{
+    struct run r;
+    char url[64], topic[64];
+    topic_name(topic, sizeof(topic), "cli.err");
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared.url, topic, "{nope", NULL), 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "not valid JSON"));
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared.url, "a..b", "1", NULL), 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "invalid_topic"));
+    /* A bad stdin line stops the input; what came before is published. */
+    ck_assert_int_eq(wsb(&r, "1\nnot json\n3\n", "pub", "--url", shared.url, topic, NULL), 1);
+    ck_assert_int_eq(count_lines(r.out), 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "line 2"));
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws", harness_free_port());
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", url, topic, "1", NULL), 3);
+    ck_assert_ptr_nonnull(strstr(r.err, "cannot connect"));
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", "http://x", topic, "1", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--bogus", "t", "1", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "sub", "--url", shared.url, NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "sub", "--since", "1", "--last", "2", "t", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "sub", "--count", "0", "t", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "history", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "frobnicate", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, NULL), 2);
+}
+END_TEST
+
+START_TEST(test_help)
+{
+    struct run r;
+    const char *cmds[] = {"pub", "sub", "history", "bench"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(wsb(&r, NULL, cmds[i], "--help", NULL), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "Usage: wsb %s", cmds[i]);
+        ck_assert_msg(strstr(r.out, want) != NULL, "%s --help: %s", cmds[i], r.out);
+    }
+    ck_assert_int_eq(wsb(&r, NULL, "--help", NULL), 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "history"));
+}
+END_TEST
+
+START_TEST(test_sub_since_count_and_overlap)
+{
+    struct run p, s;
+    char topic[64], pattern[64], since[32];
+    topic_name(topic, sizeof(topic), "cli.sub");
+    snprintf(pattern, sizeof(pattern), "cli.*");
+    ck_assert_int_eq(wsb(&p, "1\n2\n3\n", "pub", "--url", shared.url, topic, NULL), 0);
+    snprintf(since, sizeof(since), "%lld", (long long)line_int(p.out, 0, "seq") - 1);
+    /* Both patterns match: every message is still printed once. */
+    ck_assert_int_eq(wsb(&s, NULL, "sub", "--url", shared.url, "--since", since, "--count", "3",
+                         topic, pattern, NULL),
+                     0);
+    ck_assert_int_eq(count_lines(s.out), 3);
+    for (int i = 0; i < 3; i++) {
+        json_t *v = line_json(s.out, i);
+        ck_assert_str_eq(json_string_value(json_object_get(v, "topic")), topic);
+        ck_assert_int_eq(json_integer_value(json_object_get(v, "seq")), line_int(p.out, i, "seq"));
+        ck_assert_int_eq(json_integer_value(json_object_get(v, "data")), i + 1);
+        ck_assert(json_integer_value(json_object_get(v, "ts")) > 1600000000000LL);
+        json_decref(v);
+    }
+}
+END_TEST
+
+START_TEST(test_sub_live)
+{
+    struct run s, p;
+    char topic[64];
+    const char *args[] = {"sub", "--url", shared.url, "--count", "1", NULL, NULL};
+    topic_name(topic, sizeof(topic), "cli.live");
+    args[5] = topic;
+    run_start(&s, args);
+    run_feed(&s, NULL);
+    /* Publish until the subscriber has one and exits (it may not be
+     * subscribed yet when the first ones go out). */
+    long long deadline = harness_now_ms() + 10000;
+    int exited = 0;
+    while (!exited && harness_now_ms() < deadline) {
+        ck_assert_int_eq(wsb(&p, NULL, "pub", "--url", shared.url, topic, "\"ping\"", NULL), 0);
+        exited = waitpid(s.pid, &s.status, WNOHANG) == s.pid;
+    }
+    ck_assert(exited);
+    ck_assert_int_eq(WEXITSTATUS(s.status), 0);
+    s.pid = 0;
+    drain(&s.out_fd, s.out, sizeof(s.out), &s.out_len);
+    ck_assert_int_eq(count_lines(s.out), 1);
+    json_t *v = line_json(s.out, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "data")), "ping");
+    json_decref(v);
+}
+END_TEST
+
+START_TEST(test_binary_and_history)
+{
+    struct run p, h, s;
+    char topic[64];
+    topic_name(topic, sizeof(topic), "cli.bin");
+    ck_assert_int_eq(
+        wsb(&p, "\x01\x02hello\xff", "pub", "--url", shared.url, "--binary", topic, NULL), 0);
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, NULL), 0);
+    ck_assert_int_eq(count_lines(h.out), 1);
+    json_t *v = line_json(h.out, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "encoding")), "base64");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "data")), "AQJoZWxsb/8=");
+    json_decref(v);
+    ck_assert_int_eq(
+        wsb(&s, NULL, "sub", "--url", shared.url, "--last", "1", "--count", "1", topic, NULL), 0);
+    ck_assert_str_eq(s.out, h.out);
+}
+END_TEST
+
+START_TEST(test_history_since_limit)
+{
+    struct run p, h;
+    char topic[64], since[32];
+    topic_name(topic, sizeof(topic), "cli.hist");
+    ck_assert_int_eq(wsb(&p, "1\n2\n3\n4\n5\n", "pub", "--url", shared.url, topic, NULL), 0);
+    snprintf(since, sizeof(since), "%lld", (long long)line_int(p.out, 1, "seq"));
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, "--since", since, NULL),
+                     0);
+    ck_assert_int_eq(count_lines(h.out), 3);
+    ck_assert_int_eq(line_int(h.out, 0, "data"), 3);
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, "--limit", "2", NULL), 0);
+    ck_assert_int_eq(count_lines(h.out), 2);
+    ck_assert_ptr_nonnull(strstr(h.err, "--since"));
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, "a..b", NULL), 1);
+}
+END_TEST
+
+START_TEST(test_sub_output_works_with_jq)
+{
+    char cmd[1024], topic[64], out[256] = "";
+    struct run p;
+    if (system("command -v jq >/dev/null 2>&1") != 0)
+        return; /* no jq on this machine */
+    topic_name(topic, sizeof(topic), "cli.jq");
+    ck_assert_int_eq(wsb(&p, NULL, "pub", "--url", shared.url, topic, "{\"px\":189.2}", NULL), 0);
+    snprintf(cmd, sizeof(cmd), "'%s' sub --url %s --last 1 --count 1 %s | jq -c .data.px",
+             harness_wsb_bin(), shared.url, topic);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
+    ck_assert_int_eq(pclose(f), 0);
+    ck_assert_str_eq(out, "189.2\n");
+}
+END_TEST
+
+/* The JSON result of a bench run; caller decrefs. */
+static json_t *bench_json(struct run *r)
+{
+    json_error_t err;
+    json_t *v = json_loads(r->out, 0, &err);
+    ck_assert_msg(v != NULL, "bench output is not JSON: %s", r->out);
+    return v;
+}
+
+START_TEST(test_bench_fanout_and_throughput)
+{
+    struct run r;
+    char topic[64];
+    topic_name(topic, sizeof(topic), "cli.bench");
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "fanout", "--url", shared.url, "--duration", "1.2",
+                         "--subscribers", "3", "--publishers", "2", "--topic", topic, "--json",
+                         NULL),
+                     0);
+    ck_assert_ptr_nonnull(strstr(r.err, "sent")); /* live progress on stderr */
+    json_t *v = bench_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "broker_pid")), shared.pid);
+    json_t *phase = json_array_get(json_object_get(v, "phases"), 0);
+    json_int_t acked = json_integer_value(json_object_get(phase, "acked"));
+    ck_assert_int_gt(acked, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(phase, "expected")), acked * 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(phase, "delivered")), acked * 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(phase, "dups")), 0);
+    json_t *lat = json_object_get(phase, "latency_us");
+    ck_assert_int_eq(json_integer_value(json_object_get(lat, "count")), acked * 3);
+    ck_assert(json_real_value(json_object_get(phase, "broker_cpu")) > 0);
+    json_decref(v);
+
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "throughput", "--url", shared.url, "--duration", "0.3",
+                         "--topic", topic, "--json", NULL),
+                     0);
+    v = bench_json(&r);
+    json_t *phases = json_object_get(v, "phases");
+    ck_assert_uint_eq(json_array_size(phases), 2); /* without and with key */
+    for (size_t i = 0; i < 2; i++) {
+        phase = json_array_get(phases, i);
+        ck_assert_int_gt(json_integer_value(json_object_get(phase, "acked")), 0);
+        ck_assert_int_eq(json_integer_value(json_object_get(phase, "refused")), 0);
+    }
+    json_decref(v);
+    /* The table form. */
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "latency", "--url", shared.url, "--duration", "0.5",
+                         "--rate", "200", "--topic", topic, NULL),
+                     0);
+    ck_assert_ptr_nonnull(strstr(r.out, "latency p99.9"));
+}
+END_TEST
+
+START_TEST(test_bench_connections)
+{
+    struct run r;
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", (int)shared.pid);
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", shared.url, "--connections",
+                         "200", "--subscribe", "--duration", "0.2", "--broker-pid", pid, "--json",
+                         NULL),
+                     0);
+    json_t *v = bench_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "welcomed")), 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "subscribed")), 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "failed")), 0);
+    ck_assert(json_integer_value(json_object_get(v, "broker_rss_after_kb")) > 0);
+    json_decref(v);
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "nonsense", NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "fanout", "--rate", "-1", NULL), 2);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+    Suite *s = suite_create("wsb");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pub_one_message);
+    tcase_add_test(tc, test_pub_stdin_lines_with_key_twice);
+    tcase_add_test(tc, test_pub_errors_and_exit_codes);
+    tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_sub_since_count_and_overlap);
+    tcase_add_test(tc, test_sub_live);
+    tcase_add_test(tc, test_binary_and_history);
+    tcase_add_test(tc, test_history_since_limit);
+    tcase_add_test(tc, test_sub_output_works_with_jq);
+    tcase_add_test(tc, test_bench_fanout_and_throughput);
+    tcase_add_test(tc, test_bench_connections);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (!getenv("WSBROKER_BIN") || !harness_wsb_bin()) {
+        fprintf(stderr, "WSBROKER_BIN and WSB_BIN must be set: run through ctest\n");
+        return 1;
+    }
+    if (broker_start(&shared) < 0) {
+        fprintf(stderr, "cannot start the broker (log: %s)\n", shared.log);
+        return 1;
+    }
+    SRunner *sr = srunner_create(cli_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    broker_cleanup(&shared);
+    return failed != 0;
+}
