@@ -27,4 +27,7 @@ run_suite build
 echo "=== build with -fsanitize=address,undefined ==="
 "$root/scripts/build.sh" build-asan -DWSB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 run_suite build-asan
+
+echo "=== fuzzing (each target for ${WSB_FUZZ_SECONDS:-15} s) ==="
+"$root/tests/fuzz/run.sh" "${WSB_FUZZ_SECONDS:-15}"
 echo "all tests passed"
