@@ -164,6 +164,12 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     struct conn *conn = user;
     if (!srv)
         return 0;
+    if (!conn && reason != LWS_CALLBACK_FILTER_NETWORK_CONNECTION &&
+        reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION &&
+        reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED)
+        /* lws reports the close of a connection that never sent a request
+         * with no user data: there is nothing of ours to clean up. */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
