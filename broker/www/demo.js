@@ -43,10 +43,17 @@ function renderConnection(state, delay) {
     const box = $('conn');
     box.dataset.state = state;
     let text = 'connecting…';
-    if (state === 'open') text = `connected · ${client.id} · seq ${Math.max(newestSeq, client.welcome.seq)}`;
-    else if (state === 'reconnecting') text = delay ? `reconnecting in ${(delay / 1000).toFixed(1)} s…` : 'reconnecting…';
-    else if (state === 'closed') text = 'closed';
+    let detail = '';
+    if (state === 'open') {
+        text = 'connected';
+        detail = `· ${client.id} · seq ${Math.max(newestSeq, client.welcome.seq)}`;
+    } else if (state === 'reconnecting') {
+        text = delay ? `reconnecting in ${(delay / 1000).toFixed(1)} s…` : 'reconnecting…';
+    } else if (state === 'closed') {
+        text = 'closed';
+    }
     $('conn-text').textContent = text;
+    $('conn-detail').textContent = detail;
 }
 
 client.on('state', ({ state, delay }) => renderConnection(state, delay));
@@ -68,10 +75,8 @@ const tickTimes = [];   // receipt times of the last few seconds, for the rate
 function sparkline(points) {
     const min = Math.min(...points);
     const span = Math.max(...points) - min || 1;
-    const step = 100 / Math.max(1, SPARK_POINTS - 1);
-    const offset = (SPARK_POINTS - points.length) * step;
-    return points.map((p, i) => `${(offset + i * step).toFixed(1)},${(24 - ((p - min) / span) * 22).toFixed(1)}`)
-        .join(' ');
+    const step = 100 / Math.max(1, points.length - 1);
+    return points.map((p, i) => `${(i * step).toFixed(1)},${(24 - ((p - min) / span) * 22).toFixed(1)}`).join(' ');
 }
 
 function createRow(symbol) {
@@ -227,7 +232,10 @@ function renderPresence() {
         avatar.className = 'avatar';
         avatar.style.background = avatarColour(m.client);
         avatar.textContent = name.slice(0, 1);
-        chip.append(avatar, me ? `${name} (you)` : name);
+        const label = document.createElement('span');
+        label.className = 'name';
+        label.textContent = me ? `${name} (you)` : name;
+        chip.append(avatar, label);
         box.append(chip);
     }
 }
@@ -356,6 +364,8 @@ openDoc($('doc-name').value);
 
 const SSE_RETRY_MS = 3000;
 let lastNotifySeq = null;
+let eventSource = null;
+let sseRetryTimer = null;
 
 function setSseState(state, text) {
     const badge = $('sse-state');
@@ -408,9 +418,11 @@ function onNotification(message) {
  * one that resumes with `since`.
  */
 function openNotifications() {
+    clearTimeout(sseRetryTimer);
     let url = `/sse?topic=${encodeURIComponent('notify.>')}`;
     if (lastNotifySeq !== null) url += `&since=${lastNotifySeq}`;
     const source = new EventSource(url);
+    eventSource = source;
     source.onopen = () => setSseState('open', 'SSE live');
     source.onmessage = (ev) => {
         try {
@@ -420,9 +432,10 @@ function openNotifications() {
         }
     };
     source.onerror = () => {
+        if (source !== eventSource) return;
         if (source.readyState === EventSource.CLOSED) {
             setSseState('error', 'SSE unavailable');
-            setTimeout(openNotifications, SSE_RETRY_MS);
+            sseRetryTimer = setTimeout(openNotifications, SSE_RETRY_MS);
         } else {
             setSseState('connecting', 'SSE reconnecting');
         }
@@ -448,6 +461,22 @@ $('notify-form').addEventListener('submit', async (ev) => {
         input.value = '';
     } catch (err) {
         status.textContent = `not sent: ${err.message}`;
+    }
+});
+
+/**
+ * A browser gives a host only 6 HTTP/1.1 connections, and every open event
+ * stream holds one: a hidden tab gives its stream back and, when shown
+ * again, resumes from the last notification it got.
+ */
+document.addEventListener('visibilitychange', () => {
+    if (document.hidden && eventSource) {
+        eventSource.close();
+        eventSource = null;
+        clearTimeout(sseRetryTimer);
+        setSseState('connecting', 'SSE paused');
+    } else if (!document.hidden && !eventSource) {
+        openNotifications();
     }
 });
 

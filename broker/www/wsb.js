@@ -256,6 +256,7 @@ export class WsbClient {
         this._timers = { reconnect: null, heartbeat: null, welcome: null };
         this._welcomedAt = 0;
         this._lastFrameAt = 0;
+        this._openAttempt = 0;
         this._openWaiters = [];
         this._onOnline = () => this._reconnectNow();
         if (typeof window !== 'undefined') window.addEventListener('online', this._onOnline);
@@ -304,6 +305,7 @@ export class WsbClient {
      * rejected with code "closed". connect() may be called again later.
      */
     close() {
+        this._openAttempt++; // an attempt still waiting for its token is abandoned
         this._setState('closed');
         clearTimeout(this._timers.reconnect);
         const ws = this._ws;
@@ -401,17 +403,29 @@ export class WsbClient {
         }
     }
 
+    /** The URL of the next connection attempt, with `?token=` when configured. */
+    async _connectUrl() {
+        if (!this.opts.token) return this.url;
+        const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+        const u = new URL(this.url);
+        u.searchParams.set('token', token);
+        return u.toString();
+    }
+
     async _open() {
+        const attempt = ++this._openAttempt;
         this._setState(this.welcome ? 'reconnecting' : 'connecting');
-        let url = this.url;
-        if (this.opts.token) {
-            const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-            const u = new URL(url);
-            u.searchParams.set('token', token);
-            url = u.toString();
+        let url;
+        let ws;
+        try {
+            url = await this._connectUrl();
+            if (attempt !== this._openAttempt || this.state === 'closed') return; // close() meanwhile
+            ws = new WebSocket(url, this.opts.protocols);
+        } catch (err) {
+            this._emit('error', new WsbError('unavailable', `cannot connect: ${err.message}`));
+            this._scheduleReconnect();
+            return;
         }
-        if (this.state === 'closed') return; // close() while the token was fetched
-        const ws = new WebSocket(url, this.opts.protocols);
         ws.binaryType = 'arraybuffer';
         ws.onmessage = (ev) => this._onFrame(ws, ev.data);
         ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason);

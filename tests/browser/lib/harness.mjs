@@ -1,0 +1,234 @@
+// harness.mjs: what every browser test needs: a real wsbroker process and a
+// headless Chromium.
+//
+// Owns: the broker binary's path ($WSBROKER_BIN or <repo>/build/bin/wsbroker),
+// starting it on a free loopback port with a database in a temporary
+// directory and the repository's web root, waiting until GET /healthz is 200
+// (polling, no fixed sleep), stopping and restarting it; launching Chromium
+// (/usr/bin/chromium or $CHROMIUM_BIN) through playwright-core with a fresh
+// user-data directory; pages that fail the test on a JavaScript error; and
+// HTTP publish for the tests.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '..', '..', '..');
+export const BROKER_BIN = process.env.WSBROKER_BIN
+    ? path.resolve(process.env.WSBROKER_BIN)
+    : path.join(REPO_ROOT, 'build', 'bin', 'wsbroker');
+export const WWW_DIR = path.join(REPO_ROOT, 'broker', 'www');
+export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'tests', 'artifacts');
+export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+
+/** Every timeout is multiplied by WSB_TIMEOUT_SCALE (sanitizer builds are slower). */
+const TIMEOUT_SCALE = Number(process.env.WSB_TIMEOUT_SCALE) > 0 ? Number(process.env.WSB_TIMEOUT_SCALE) : 1;
+export function scaled(ms) {
+    return Math.round(ms * TIMEOUT_SCALE);
+}
+
+const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'LeakSanitizer', 'runtime error:'];
+
+/**
+ * Polls `check` until it returns a truthy value (returned); throws after
+ * timeoutMs. A wait for a condition, not a fixed sleep.
+ */
+export async function waitFor(check, { timeoutMs = 10000, intervalMs = 25, what = 'condition' } = {}) {
+    const deadline = Date.now() + scaled(timeoutMs);
+    let lastError = null;
+    for (;;) {
+        try {
+            const value = await check();
+            if (value) return value;
+        } catch (err) {
+            lastError = err;
+        }
+        if (Date.now() > deadline) {
+            const why = lastError ? ` (last error: ${lastError.message})` : '';
+            throw new Error(`timed out after ${scaled(timeoutMs)} ms waiting for ${what}${why}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+}
+
+/** A loopback port that was free a moment ago. */
+export function freePort() {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.on('error', reject);
+        srv.listen(0, '127.0.0.1', () => {
+            const { port } = srv.address();
+            srv.close(() => resolve(port));
+        });
+    });
+}
+
+/** A fresh name that no other test uses: prefix + random segment. */
+export function uniqueName(prefix) {
+    return `${prefix}${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/**
+ * One wsbroker process. start() and restart() resolve when /healthz is 200.
+ */
+export class Broker {
+    constructor({ port, dir, dbName = 'x.db' }) {
+        this.port = port;
+        this.dir = dir;
+        this.dbName = dbName;
+        this.httpUrl = `http://127.0.0.1:${port}`;
+        this.wsUrl = `ws://127.0.0.1:${port}/ws`;
+        this.proc = null;
+        this.stderr = '';
+    }
+
+    get dbPath() {
+        return path.join(this.dir, this.dbName);
+    }
+
+    async start() {
+        const args = ['--bind', '127.0.0.1', '--port', String(this.port), '--db', this.dbPath,
+            '--www', WWW_DIR, '--log-level', 'info'];
+        const proc = spawn(BROKER_BIN, args, { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+        this.proc = proc;
+        this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+        proc.stderr.on('data', (d) => {
+            if (this.stderr.length < 4 * 1024 * 1024) this.stderr += d;
+        });
+        proc.on('error', (err) => {
+            this.stderr += `spawn failed: ${err.message}\n`;
+        });
+        let exitedEarly = false;
+        this.exited.then(() => { exitedEarly = true; });
+        await waitFor(async () => {
+            if (exitedEarly) throw new Error(`broker exited at start: ${this.stderr.slice(-2000)}`);
+            const res = await fetch(`${this.httpUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+            return res.status === 200;
+        }, { timeoutMs: 15000, what: `${BROKER_BIN} to answer /healthz` }).catch((err) => {
+            if (exitedEarly) throw new Error(`broker exited at start: ${this.stderr.slice(-2000)}`);
+            throw err;
+        });
+    }
+
+    /** SIGTERM and wait for exit; throws on a sanitizer report or a bad exit. */
+    async stop() {
+        if (!this.proc) return;
+        const proc = this.proc;
+        this.proc = null;
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(10000));
+        const { code, signal } = await this.exited;
+        clearTimeout(timer);
+        const hit = SANITIZER_MARKERS.find((m) => this.stderr.includes(m));
+        if (hit) throw new Error(`sanitizer report in broker stderr:\n${this.stderr.slice(this.stderr.indexOf(hit) - 200)}`);
+        if (code !== 0) throw new Error(`broker exited with ${code ?? signal} on SIGTERM:\n${this.stderr.slice(-2000)}`);
+    }
+
+    /** Stops and starts again on the same port; `dbName` switches to another database file. */
+    async restart({ dbName } = {}) {
+        await this.stop();
+        if (dbName) this.dbName = dbName;
+        await this.start();
+    }
+
+    /** POST /api/publish; resolves with the broker's answer ({seq}). */
+    async publish(topic, data, { key } = {}) {
+        const body = { topic, data };
+        if (key !== undefined) body.key = key;
+        const res = await fetch(`${this.httpUrl}/api/publish`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(scaled(5000)),
+        });
+        const json = await res.json();
+        if (res.status !== 200) throw new Error(`POST /api/publish: ${res.status} ${JSON.stringify(json)}`);
+        return json;
+    }
+
+    /** GET /api/history; resolves with {messages, recovered, more}. */
+    async history(topic, { since, limit } = {}) {
+        const q = new URLSearchParams({ topic });
+        if (since !== undefined) q.set('since', String(since));
+        if (limit !== undefined) q.set('limit', String(limit));
+        const res = await fetch(`${this.httpUrl}/api/history?${q}`, { signal: AbortSignal.timeout(scaled(5000)) });
+        const json = await res.json();
+        if (res.status !== 200) throw new Error(`GET /api/history: ${res.status} ${JSON.stringify(json)}`);
+        return json;
+    }
+}
+
+/** Starts a broker in a new temporary directory; removed by cleanup(). */
+export async function startBroker() {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsb-browser-'));
+    const broker = new Broker({ port: await freePort(), dir });
+    try {
+        await broker.start();
+    } catch (err) {
+        await fs.rm(dir, { recursive: true, force: true });
+        throw err;
+    }
+    broker.cleanup = async () => {
+        try {
+            await broker.stop();
+        } finally {
+            await fs.rm(dir, { recursive: true, force: true });
+        }
+    };
+    return broker;
+}
+
+/**
+ * Launches headless Chromium with a fresh user-data directory. Returns
+ * {context, newPage(url, {viewport}), close()}. Pages collect JavaScript
+ * errors in page.errors; assertNoPageErrors(page) fails on any.
+ */
+export async function launchBrowser() {
+    const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsb-chromium-'));
+    let context;
+    try {
+        context = await chromium.launchPersistentContext(userDataDir, {
+            executablePath: CHROMIUM_BIN,
+            headless: true,
+            args: CHROMIUM_ARGS,
+            viewport: { width: 1280, height: 900 },
+            timeout: scaled(30000),
+        });
+    } catch (err) {
+        await fs.rm(userDataDir, { recursive: true, force: true });
+        throw err;
+    }
+    context.setDefaultTimeout(scaled(10000));
+    return {
+        context,
+        async newPage(url) {
+            const page = await context.newPage();
+            page.errors = [];
+            page.on('pageerror', (err) => page.errors.push(err.message));
+            if (url) await page.goto(url);
+            return page;
+        },
+        async close() {
+            await context.close();
+            await fs.rm(userDataDir, { recursive: true, force: true });
+        },
+    };
+}
+
+/** Fails when the page threw an uncaught exception. */
+export function assertNoPageErrors(page) {
+    if (page.errors.length) throw new Error(`JavaScript errors in the page:\n${page.errors.join('\n')}`);
+}
+
+/** Waits until the page's WsbClient (window.__wsb.client) has a welcome and is open. */
+export async function waitConnected(page) {
+    await page.waitForFunction(() => window.__wsb && window.__wsb.client.state === 'open');
+}

@@ -1,0 +1,376 @@
+// wsb.test.mjs: the logic of broker/www/wsb.js, run in headless Chromium
+// against the real broker: pure helpers (topic matching, backoff), publish
+// and subscribe, binary frames, history, presence, ping, exactly-once
+// publish retry after a lost ack, resume after a cut socket (seq
+// continuity), queued publishes while disconnected, and reconnects across
+// broker restarts (same store, and a new store with another epoch).
+//
+// The page is the broker's /healthz (any page of its origin works); the
+// tests import /wsb.js into it and drive WsbClient objects with
+// page.evaluate. Test state lives in window.t.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName } from './lib/harness.mjs';
+
+/** A page of the broker's origin with wsb.js imported as window.wsb. */
+async function wsbPage(browser, broker) {
+    const page = await browser.newPage(`${broker.httpUrl}/healthz`);
+    await page.evaluate(async () => {
+        window.wsb = await import('/wsb.js');
+        window.t = {};
+    });
+    return page;
+}
+
+/** Waits (polling in the page) until `fn` returns a truthy value. */
+function pageWait(page, fn, arg) {
+    return page.waitForFunction(fn, arg, { timeout: scaled(10000) });
+}
+
+describe('wsb.js', () => {
+    let broker;
+    let browser;
+    let page;
+
+    before(async () => {
+        broker = await startBroker();
+        browser = await launchBrowser();
+        page = await wsbPage(browser, broker);
+    });
+
+    after(async () => {
+        if (page) assertNoPageErrors(page);
+        await browser?.close();
+        await broker?.cleanup();
+    });
+
+    it('topicMatches follows PROTOCOL.md section 5', async () => {
+        const cases = [
+            ['prices.*', 'prices.AAPL', true],
+            ['prices.*', 'prices.us.AAPL', false],
+            ['prices.>', 'prices.us.AAPL', true],
+            ['prices.>', 'prices.AAPL', true],
+            ['prices.>', 'prices', false],
+            ['prices.AAPL', 'prices.AAPL', true],
+            ['prices.AAPL', 'prices.AAPLX', false],
+            ['*.b.*', 'a.b.c', true],
+            ['*.b.*', 'a.b', false],
+            ['>', 'a', true],
+            ['*', '$sys', false],
+            ['>', '$sys.stats', false],
+            ['$sys.>', '$sys.stats', true],
+        ];
+        const got = await page.evaluate((list) => list.map(([p, n]) => window.wsb.topicMatches(p, n)), cases);
+        assert.deepEqual(got, cases.map((c) => c[2]));
+    });
+
+    it('backoffDelay grows exponentially, is capped, and is jittered in the upper half', async () => {
+        const r = await page.evaluate(() => {
+            const { backoffDelay } = window.wsb;
+            const bounds = [];
+            for (let attempt = 0; attempt < 12; attempt++)
+                bounds.push([backoffDelay(attempt, 250, 10000, () => 0), backoffDelay(attempt, 250, 10000, () => 1)]);
+            const samples = Array.from({ length: 200 }, () => backoffDelay(3, 250, 10000));
+            return { bounds, huge: backoffDelay(1000, 250, 10000, () => 1), samples };
+        });
+        assert.deepEqual(r.bounds.slice(0, 4), [[125, 250], [250, 500], [500, 1000], [1000, 2000]]);
+        assert.deepEqual(r.bounds[6], [5000, 10000], 'capped at backoffMax');
+        assert.deepEqual(r.bounds[11], [5000, 10000]);
+        assert.equal(r.huge, 10000);
+        assert.ok(r.samples.every((d) => d >= 1000 && d <= 2000), 'samples within [step/2, step]');
+        assert.ok(new Set(r.samples).size > 100, 'samples are jittered');
+    });
+
+    it('publish resolves with the ack; subscribers get the message; echo:false skips the publisher', async () => {
+        const topic = uniqueName('u.pub.');
+        const r = await page.evaluate(async (topic) => {
+            const a = await window.wsb.connect();
+            const b = await window.wsb.connect();
+            const gotA = [];
+            const gotB = [];
+            await a.subscribe(`${topic}.>`, (m) => gotA.push(m)).ready;
+            await b.subscribe(`${topic}.>`, (m) => gotB.push(m)).ready;
+            const ack1 = await b.publish(`${topic}.x`, { n: 1 });
+            const ack2 = await b.publish(`${topic}.y`, 'quiet', { echo: false });
+            const ack3 = await b.publish(`${topic}.x`, [3]);
+            await new Promise((resolve) => {
+                const check = () => (gotA.length >= 3 && gotB.length >= 2 ? resolve() : setTimeout(check, 10));
+                check();
+            });
+            a.close();
+            b.close();
+            return { acks: [ack1, ack2, ack3], gotA, gotB, id: a.id };
+        }, topic);
+        assert.ok(r.acks.every((a) => a.op === 'ack' && Number.isSafeInteger(a.seq)));
+        assert.ok(r.acks[0].seq < r.acks[1].seq && r.acks[1].seq < r.acks[2].seq);
+        assert.deepEqual(r.gotA.map((m) => [m.topic, m.seq, m.data]),
+            [[`${topic}.x`, r.acks[0].seq, { n: 1 }], [`${topic}.y`, r.acks[1].seq, 'quiet'], [`${topic}.x`, r.acks[2].seq, [3]]]);
+        assert.deepEqual(r.gotB.map((m) => m.seq), [r.acks[0].seq, r.acks[2].seq], 'echo:false is not echoed');
+        assert.match(r.id, /^c-/);
+    });
+
+    it('a refused subscribe rejects ready and a refused publish rejects with the error code', async () => {
+        const r = await page.evaluate(async () => {
+            const c = await window.wsb.connect();
+            const sub = c.subscribe('bad..topic', () => {});
+            const subErr = await sub.ready.then(() => null, (e) => ({ name: e.name, code: e.code }));
+            const pubErr = await c.publish('a.*', 1).then(() => null, (e) => ({ name: e.name, code: e.code }));
+            const again = await c.subscribe('bad..topic', () => {}).ready.catch((e) => e.code); // not left registered
+            c.close();
+            return { subErr, pubErr, again };
+        });
+        assert.deepEqual(r.subErr, { name: 'WsbError', code: 'invalid_topic' });
+        assert.deepEqual(r.pubErr, { name: 'WsbError', code: 'invalid_topic' });
+        assert.equal(r.again, 'invalid_topic');
+    });
+
+    it('binary: Uint8Array and ArrayBuffer publish as binary frames; delivered and in history as ArrayBuffer', async () => {
+        const topic = uniqueName('u.bin.');
+        const r = await page.evaluate(async (topic) => {
+            const c = await window.wsb.connect();
+            const got = [];
+            await c.subscribe(topic, (m) => got.push(m)).ready;
+            const bytes = new Uint8Array(512);
+            for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 0xff;
+            const view = new Uint8Array(bytes.buffer, 100, 50); // a view into a larger buffer
+            const ack1 = await c.publish(topic, bytes);
+            const ack2 = await c.publish(topic, view);
+            const ack3 = await c.publish(topic, new Uint8Array([1, 2, 3]).buffer);
+            const ack4 = await c.publish(topic, { text: true });
+            while (got.length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+            const hist = await c.history(topic);
+            c.close();
+            const show = (m) => ({ seq: m.seq, binary: !!m.binary, isBuffer: m.data instanceof ArrayBuffer,
+                                  bytes: m.data instanceof ArrayBuffer ? Array.from(new Uint8Array(m.data)) : m.data });
+            return { acks: [ack1.seq, ack2.seq, ack3.seq, ack4.seq], live: got.map(show), hist: hist.messages.map(show),
+                     expected: [Array.from(bytes), Array.from(view), [1, 2, 3]] };
+        }, topic);
+        for (const list of [r.live, r.hist]) {
+            assert.deepEqual(list.map((m) => m.seq), r.acks);
+            for (let i = 0; i < 3; i++) {
+                assert.equal(list[i].binary, true);
+                assert.equal(list[i].isBuffer, true);
+                assert.deepEqual(list[i].bytes, r.expected[i]);
+            }
+            assert.equal(list[3].binary, false);
+            assert.deepEqual(list[3].bytes, { text: true });
+        }
+    });
+
+    it('history with since and limit; presence with join/leave callbacks; ping', async () => {
+        const topic = uniqueName('u.hist.');
+        const r = await page.evaluate(async (topic) => {
+            const c = await window.wsb.connect();
+            const seqs = [];
+            for (let i = 0; i < 5; i++) seqs.push((await c.publish(topic, i)).seq);
+            const all = await c.history(topic);
+            const page2 = await c.history(topic, { since: seqs[1], limit: 2 });
+            const events = [];
+            const room = `${topic}.room`;
+            const sub = c.subscribe(room, () => {}, {
+                presence: true,
+                onJoin: (ev) => events.push(['join', ev.client, ev.user]),
+                onLeave: (ev) => events.push(['leave', ev.client, ev.user]),
+            });
+            await sub.ready;
+            const other = await window.wsb.connect();
+            await other.subscribe(room, () => {}, { presence: true }).ready;
+            const members = (await c.presence(room)).map((m) => m.client).sort();
+            const otherId = other.id;
+            other.close();
+            while (events.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+            const rtt = await c.ping();
+            const ids = [c.id, otherId].sort();
+            c.close();
+            return { seqs, all: all.messages.map((m) => [m.seq, m.data]), allMore: all.more,
+                     page2: page2.messages.map((m) => m.seq), page2More: page2.more, members, ids, events, otherId, rtt };
+        }, topic);
+        assert.deepEqual(r.all, r.seqs.map((s, i) => [s, i]));
+        assert.equal(r.allMore, false);
+        assert.deepEqual(r.page2, r.seqs.slice(2, 4));
+        assert.equal(r.page2More, true);
+        assert.deepEqual(r.members, r.ids);
+        assert.deepEqual(r.events, [['join', r.otherId, null], ['leave', r.otherId, null]]);
+        assert.ok(typeof r.rtt === 'number' && r.rtt >= 0);
+    });
+
+    it('exactly once: publishes whose socket is cut before the ack are retried with their key and stored once', async () => {
+        const topic = uniqueName('u.once.');
+        const r = await page.evaluate(async (topic) => {
+            const c = new window.wsb.WsbClient(undefined, { backoffMin: 50, backoffMax: 200 });
+            await c.connect();
+            const firstClient = c.id;
+            const pending = [];
+            for (let i = 0; i < 5; i++) pending.push(c.publish(topic, { i }));
+            c._ws.close(); // the acks of this socket are never read
+            const acks = await Promise.all(pending);
+            const hist = await c.history(topic);
+            const reconnected = c.id !== firstClient;
+            c.close();
+            return { acks, hist: hist.messages.map((m) => [m.seq, m.data.i]), reconnected };
+        }, topic);
+        assert.ok(r.reconnected, 'the client reconnected');
+        assert.ok(r.acks.every((a) => a.duplicate === true), `retries were recognised as duplicates: ${JSON.stringify(r.acks)}`);
+        assert.deepEqual(r.hist, r.acks.map((a, i) => [a.seq, i]), 'each message is stored once, in order');
+        const http = await broker.history(topic);
+        assert.equal(http.messages.length, 5);
+    });
+
+    it('an application key is used as given: the same key twice is stored once', async () => {
+        const topic = uniqueName('u.key.');
+        const r = await page.evaluate(async (topic) => {
+            const c = await window.wsb.connect();
+            const a = await c.publish(topic, 'one', { key: 'order-42' });
+            const b = await c.publish(topic, 'two', { key: 'order-42' });
+            const hist = await c.history(topic);
+            c.close();
+            return { a, b, n: hist.messages.length };
+        }, topic);
+        assert.equal(r.a.duplicate, undefined);
+        assert.equal(r.b.duplicate, true);
+        assert.equal(r.b.seq, r.a.seq);
+        assert.equal(r.n, 1);
+    });
+
+    it('resume: a cut socket reconnects and every subscription continues from its last seq', async () => {
+        const topic = uniqueName('u.resume.');
+        const quiet = uniqueName('u.quiet.');
+        await page.evaluate(async ({ topic, quiet }) => {
+            // A huge backoff: the test decides when the client comes back (the "online" event).
+            const s = new window.wsb.WsbClient(undefined, { backoffMin: 600000, backoffMax: 600000 });
+            const p = new window.wsb.WsbClient();
+            window.t.resume = { s, p, got: [], quietGot: [], subAcks: [], welcomes: 0 };
+            const st = window.t.resume;
+            s.on('welcome', () => st.welcomes++);
+            await s.connect();
+            await p.connect();
+            st.sub = s.subscribe(topic, (m) => st.got.push(m.seq), {
+                onSubscribe: (ack, info) => st.subAcks.push({ ...ack, resumed: info.resumed }),
+            });
+            // No message before the cut: resumes from the seq of its ack.
+            await s.subscribe(quiet, (m) => st.quietGot.push(m.seq)).ready;
+            await st.sub.ready;
+            st.acks = [(await p.publish(topic, 1)).seq, (await p.publish(topic, 2)).seq];
+        }, { topic, quiet });
+        await pageWait(page, () => window.t.resume.got.length === 2);
+
+        await page.evaluate(() => window.t.resume.s._ws.close());
+        await pageWait(page, () => window.t.resume.s.state === 'reconnecting');
+        const down = await page.evaluate(async ({ topic, quiet }) => {
+            const st = window.t.resume;
+            for (let i = 3; i <= 5; i++) st.acks.push((await st.p.publish(topic, i)).seq);
+            st.quietAck = (await st.p.publish(quiet, 'while down')).seq;
+            return st.s.state;
+        }, { topic, quiet });
+        assert.equal(down, 'reconnecting', 'the messages were published while the subscriber was down');
+
+        await page.evaluate(() => window.dispatchEvent(new Event('online')));
+        await pageWait(page, () => window.t.resume.got.length >= 5 && window.t.resume.quietGot.length >= 1);
+        await page.evaluate(async (topic) => {
+            const st = window.t.resume;
+            st.acks.push((await st.p.publish(topic, 6)).seq); // live again after the replay
+        }, topic);
+        await pageWait(page, () => window.t.resume.got.length >= 6);
+        const r = await page.evaluate(() => {
+            const st = window.t.resume;
+            const out = { got: st.got, acks: st.acks, quietGot: st.quietGot, quietAck: st.quietAck,
+                          subAcks: st.subAcks, welcomes: st.welcomes, seq: st.sub.seq };
+            st.s.close();
+            st.p.close();
+            return out;
+        });
+        assert.equal(r.welcomes, 2);
+        assert.deepEqual(r.got, r.acks, 'every message once, in seq order, across the cut');
+        assert.deepEqual(r.quietGot, [r.quietAck], 'a subscription without messages resumed from its ack seq');
+        assert.equal(r.seq, r.acks[5]);
+        assert.equal(r.subAcks.length, 2);
+        assert.equal(r.subAcks[0].resumed, false);
+        assert.deepEqual([r.subAcks[1].resumed, r.subAcks[1].recovered, r.subAcks[1].replayed], [true, true, 3]);
+    });
+
+    it('requests made while disconnected are queued and sent after the next welcome', async () => {
+        const topic = uniqueName('u.queue.');
+        const r = await page.evaluate(async (topic) => {
+            const c = new window.wsb.WsbClient();
+            const got = [];
+            c.subscribe(topic, (m) => got.push(m.data)); // before connect(): sent after welcome
+            const early = c.publish(topic, 'before connect');
+            await c.connect();
+            const ack1 = await early;
+            c.close();
+            const states = [c.state];
+            const late = c.publish(topic, 'while closed');
+            const rtt = c.ping();
+            await c.connect();
+            const ack2 = await late;
+            states.push(typeof (await rtt));
+            while (got.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+            c.close();
+            return { ack1, ack2, got, states };
+        }, topic).catch((err) => ({ error: err.message }));
+        assert.equal(r.error, undefined, r.error);
+        assert.deepEqual(r.states, ['closed', 'number']);
+        assert.ok(r.ack2.seq > r.ack1.seq);
+        assert.deepEqual(r.got, ['before connect', 'while closed']);
+    });
+});
+
+describe('wsb.js across broker restarts', () => {
+    let broker;
+    let browser;
+    let page;
+
+    before(async () => {
+        broker = await startBroker();
+        browser = await launchBrowser();
+        page = await wsbPage(browser, broker);
+    });
+
+    after(async () => {
+        if (page) assertNoPageErrors(page);
+        await browser?.close();
+        await broker?.cleanup();
+    });
+
+    it('reconnects with backoff after a restart and resumes; a new store (epoch) replays from its start', async () => {
+        const topic = uniqueName('r.');
+        const first = await broker.publish(topic, 'm1');
+        await page.evaluate(async (topic) => {
+            const c = new window.wsb.WsbClient(undefined, { backoffMin: 100, backoffMax: 800 });
+            const st = { c, got: [], acks: [], welcomes: [], states: [] };
+            window.t.restart = st;
+            c.on('welcome', (w) => st.welcomes.push(w.epoch));
+            c.on('state', (s) => st.states.push(s.state));
+            c.subscribe(topic, (m) => st.got.push([m.seq, m.data]), { last: 10, onSubscribe: (ack) => st.acks.push(ack) });
+            await c.connect();
+        }, topic);
+        await pageWait(page, () => window.t.restart.got.length === 1);
+
+        await broker.restart(); // SIGTERM: the broker closes with 1001; same database
+        const second = await broker.publish(topic, 'm2');
+        await pageWait(page, () => window.t.restart.got.length === 2);
+        let st = await page.evaluate(() => ({ ...window.t.restart, c: null }));
+        assert.deepEqual(st.got, [[first.seq, 'm1'], [second.seq, 'm2']]);
+        assert.equal(st.welcomes.length, 2);
+        assert.equal(st.welcomes[0], st.welcomes[1], 'same store, same epoch');
+        assert.equal(st.acks[1].recovered, true);
+        assert.ok(st.states.includes('reconnecting'));
+
+        // A new database: another epoch, seqs start again. The old position
+        // means nothing there, so everything the new store has is delivered.
+        await broker.restart({ dbName: 'other.db' });
+        const third = await broker.publish(topic, 'm3');
+        assert.ok(third.seq < second.seq, `a new store numbers from 1 (got ${third.seq})`);
+        await pageWait(page, () => window.t.restart.got.length === 3);
+        st = await page.evaluate(() => {
+            const out = { ...window.t.restart, c: null, seq: window.t.restart.c._subs.values().next().value.seq };
+            window.t.restart.c.close();
+            return out;
+        });
+        assert.deepEqual(st.got[2], [third.seq, 'm3']);
+        assert.notEqual(st.welcomes[2], st.welcomes[1], 'a new epoch');
+        assert.equal(st.acks[2].recovered, false, 'the broker says the resume could not be exact');
+        assert.equal(st.seq, third.seq);
+    });
+});
