@@ -28,6 +28,9 @@ echo "=== build with -fsanitize=address,undefined ==="
 "$root/scripts/build.sh" build-asan -DWSB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 run_suite build-asan
 
+echo "=== browser tests (headless Chromium, normal build) ==="
+WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/browser/run.sh"
+
 echo "=== fuzzing (each target for ${WSB_FUZZ_SECONDS:-15} s) ==="
 "$root/tests/fuzz/run.sh" "${WSB_FUZZ_SECONDS:-15}"
 echo "all tests passed"
