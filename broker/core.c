@@ -164,6 +164,19 @@ static struct store_req *core_new_store_req(struct session *s, const struct requ
     return sr;
 }
 
+/* Frees a request made by core_new_store_req that is not submitted after
+ * all: its pending record and session reference go with it. */
+static void core_discard_req(struct store_req *sr)
+{
+    struct pending *p = sr ? sr->owner : NULL;
+    if (p) {
+        session_unref(p->session);
+        free(p);
+        sr->owner = NULL;
+    }
+    store_req_free(sr);
+}
+
 static void core_submit(struct core *core, struct store_req *sr)
 {
     core->pending_store++;
@@ -177,7 +190,7 @@ static void core_subscribe_replay(struct core *core, struct session *s, struct r
 {
     struct store_req *sr = core_new_store_req(s, req, STORE_REPLAY);
     if (!sr || !(sr->pattern = strdup(req->topic))) {
-        store_req_free(sr);
+        core_discard_req(sr);
         reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
         return;
     }
@@ -358,7 +371,7 @@ static void core_publish(struct core *core, struct session *s, struct request *r
     struct store_req *sr = core_new_store_req(s, req, STORE_PUBLISH);
     struct store_pub *pub = sr ? calloc(1, sizeof(*pub)) : NULL;
     if (!pub) {
-        store_req_free(sr);
+        core_discard_req(sr);
         reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
         return;
     }
@@ -378,7 +391,7 @@ static void core_publish(struct core *core, struct session *s, struct request *r
                          req->key, &err) < 0) {
         err.has_id = req->has_id;
         err.id = req->id;
-        store_req_free(sr);
+        core_discard_req(sr);
         reply_error(core, s, &err);
         return;
     }
@@ -438,7 +451,7 @@ static void core_history(struct core *core, struct session *s, struct request *r
 {
     struct store_req *sr = core_new_store_req(s, req, STORE_HISTORY);
     if (!sr || !(sr->pattern = strdup(req->topic))) {
-        store_req_free(sr);
+        core_discard_req(sr);
         reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
         return;
     }
