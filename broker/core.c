@@ -683,17 +683,96 @@ struct session *core_sse_open(struct core *core, struct lws *wsi)
     return s;
 }
 
-void core_sse_subscribe(struct core *core, struct session *s, const char *pattern, bool has_since,
-                        uint64_t since)
+/* The replay of an SSE stream over several patterns: one read per pattern,
+ * merged into ONE ascending run (an event stream resumes from the last id
+ * it saw, so its ids must only grow), each message once. */
+struct sse_replay {
+    struct core *core;
+    struct session *session;      /* referenced */
+    size_t pending;
+    struct store_msg *msgs;       /* taken from the finished reads */
+    size_t n_msgs;
+};
+
+static int store_msg_cmp_seq(const void *a, const void *b)
 {
-    json_t *req = json_pack("{s:s, s:s}", "op", "subscribe", "topic", pattern);
-    if (req && has_since)
-        json_object_set_new(req, "since", json_integer((json_int_t)since));
-    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    if (text)
-        core_session_request(core, s, (const unsigned char *)text, strlen(text), false);
-    free(text);
-    json_decref(req);
+    uint64_t x = ((const struct store_msg *)a)->seq, y = ((const struct store_msg *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+static void sse_replay_finish(struct sse_replay *r)
+{
+    struct session *s = r->session;
+    if (r->n_msgs > 1)
+        qsort(r->msgs, r->n_msgs, sizeof(*r->msgs), store_msg_cmp_seq);
+    for (size_t i = 0; i < r->n_msgs; i++) {
+        if (session_is_open(s) && (i == 0 || r->msgs[i].seq != r->msgs[i - 1].seq))
+            session_send_replay(s, envelope_encode_sse(&r->msgs[i]));
+        store_msg_clear(&r->msgs[i]);
+    }
+    free(r->msgs);
+    s->replay_pending = false;
+    session_release_held(s);
+    session_unref(s);
+    free(r);
+}
+
+static void sse_replay_done(void *arg, struct store_req *sr)
+{
+    struct sse_replay *r = arg;
+    struct store_msg *msgs = sr->status == STORE_OK && sr->n_msgs
+                                 ? realloc(r->msgs, (r->n_msgs + sr->n_msgs) * sizeof(*msgs))
+                                 : NULL;
+    if (msgs) {
+        memcpy(msgs + r->n_msgs, sr->msgs, sr->n_msgs * sizeof(*msgs));
+        r->msgs = msgs;
+        r->n_msgs += sr->n_msgs;
+        free(sr->msgs); /* the strings now belong to r */
+        sr->msgs = NULL;
+        sr->n_msgs = 0;
+    } else if (sr->status != STORE_OK) {
+        session_close(r->session, 1011, "the message store cannot be read now");
+    }
+    if (--r->pending == 0)
+        sse_replay_finish(r);
+}
+
+void core_sse_subscribe(struct core *core, struct session *s, char **patterns, size_t n,
+                        bool has_since, uint64_t since)
+{
+    uint64_t upto = core->last_delivered_seq;
+    struct sse_replay *r = has_since && upto > 0 ? calloc(1, sizeof(*r)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (session_find_sub(s, patterns[i]))
+            continue;
+        struct subscription *sub = session_add_sub(s, patterns[i]);
+        if (!sub || topic_trie_add(core->subs, patterns[i], sub) < 0) {
+            if (sub)
+                session_remove_sub(s, sub);
+            continue;
+        }
+        sub->covers_after = r ? since : upto;
+        struct store_req *sr = r ? calloc(1, sizeof(*sr)) : NULL;
+        if (!sr || !(sr->pattern = strdup(patterns[i]))) {
+            free(sr);
+            continue;
+        }
+        sr->op = STORE_REPLAY;
+        sr->since = since;
+        sr->upto = upto;
+        r->pending++;
+        core_submit_external(core, sr, sse_replay_done, r);
+    }
+    if (!r)
+        return;
+    if (r->pending == 0) {
+        free(r);
+        return;
+    }
+    r->core = core;
+    r->session = s;
+    session_ref(s);
+    s->replay_pending = true;
 }
 
 void core_session_closed(struct core *core, struct session *s)

@@ -73,9 +73,10 @@ void core_submit_external(struct core *core, struct store_req *sr, core_done_fn 
 
 /* An SSE stream is a session that receives message events only. */
 struct session *core_sse_open(struct core *core, struct lws *wsi);
-/* Subscribes it to a (validated) name or pattern, replaying from `since`. */
-void core_sse_subscribe(struct core *core, struct session *s, const char *pattern, bool has_since,
-                        uint64_t since);
+/* Subscribes it to (validated) names or patterns; with `since`, replays the
+ * stored matches of all of them as one ascending run, each message once. */
+void core_sse_subscribe(struct core *core, struct session *s, char **patterns, size_t n,
+                        bool has_since, uint64_t since);
 
 /* Appends the presence members of a topic name as a JSON array. */
 void core_append_presence(const struct core *core, const char *topic, struct sbuf *out);

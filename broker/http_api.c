@@ -22,6 +22,7 @@
 #include "topic.h"
 
 #define HTTP_BATCH_MAX 1000
+#define SSE_MAX_TOPICS 16
 /* The largest request body: a batch of messages near max_message each. */
 #define HTTP_BODY_FACTOR 16
 
@@ -30,6 +31,7 @@ struct http_req {
     struct lws *wsi;          /* NULL once the client left */
     struct sbuf body;
     bool body_too_large;
+    bool body_done;           /* BODY_COMPLETION was handled */
     bool is_batch;
     /* the reply, once known */
     bool ready;
@@ -421,14 +423,17 @@ static void http_sse_send(struct session *s, const char *text)
 
 static int http_sse(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
 {
-    char topics[16][TOPIC_MAX_LEN + 8];
+    char topics[SSE_MAX_TOPICS][TOPIC_MAX_LEN + 8];
     int n_topics = 0;
-    for (int i = 0; n_topics < 16; i++) {
+    for (int i = 0;; i++) {
         char arg[TOPIC_MAX_LEN + 8];
         if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
             break;
         if (strncmp(arg, "topic=", 6) != 0)
             continue;
+        if (n_topics == SSE_MAX_TOPICS)
+            return http_respond_error(wsi, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+                                      "at most 16 topic parameters");
         const char *why = NULL;
         if (topic_validate_pattern(arg + 6, strlen(arg + 6), &why) < 0)
             return http_respond_error(wsi, HTTP_STATUS_BAD_REQUEST, ERR_INVALID_TOPIC, why);
@@ -451,8 +456,10 @@ static int http_sse(struct http_ctx *ctx, struct lws *wsi, struct http_conn *con
     snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n",
              conn->sse->id, store_epoch(ctx->store));
     http_sse_send(conn->sse, hello);
+    char *patterns[SSE_MAX_TOPICS];
     for (int i = 0; i < n_topics; i++)
-        core_sse_subscribe(ctx->core, conn->sse, topics[i], has_since > 0, since);
+        patterns[i] = topics[i];
+    core_sse_subscribe(ctx->core, conn->sse, patterns, (size_t)n_topics, has_since > 0, since);
     lws_set_timer_usecs(wsi, (lws_usec_t)ctx->cfg->heartbeat * LWS_USEC_PER_SEC);
     return 0;
 }
@@ -462,6 +469,11 @@ static int http_sse(struct http_ctx *ctx, struct lws *wsi, struct http_conn *con
 int http_api_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                      struct http_conn *conn)
 {
+    if (conn->req) { /* a keep-alive request that left before its reply */
+        conn->req->wsi = NULL;
+        http_req_unref(conn->req);
+        conn->req = NULL;
+    }
     bool is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     if (strcmp(uri, "/api/publish") == 0) {
         if (!is_post)
@@ -491,7 +503,7 @@ int http_api_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
 int http_api_body(struct http_ctx *ctx, struct http_conn *conn, const void *in, size_t len)
 {
     struct http_req *req = conn->req;
-    if (!req || req->body_too_large)
+    if (!req || req->body_too_large || req->body_done)
         return 0;
     size_t limit = (size_t)ctx->cfg->max_message * HTTP_BODY_FACTOR;
     if (req->body.len + len > limit) {
@@ -508,6 +520,16 @@ int http_api_body_done(struct http_ctx *ctx, struct lws *wsi, struct http_conn *
     struct http_req *req = conn->req;
     if (!req)
         return -1;
+    if (req->body_done) {
+        /* lws 4.1 stays in its body state after a completion that is
+         * answered later, and calls the completion again for every byte of
+         * a request pipelined behind the POST, forever. Such a client gets
+         * its connection closed (its publish was taken: a retry with the
+         * same key is answered as a duplicate). */
+        log_warn("http: a request was pipelined behind a POST; closing that connection");
+        return -1;
+    }
+    req->body_done = true;
     if (req->body_too_large)
         http_req_error(req, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, ERR_TOO_LARGE,
                        "the request body is over the limit");
@@ -527,9 +549,14 @@ int http_api_writeable(struct http_ctx *ctx, struct lws *wsi, struct http_conn *
     struct http_req *req = conn->req;
     if (!req || !req->ready)
         return 0;
-    req->ready = false;
-    return http_respond(wsi, req->status, "application/json", req->reply.data ? req->reply.data : "",
-                        req->reply.len);
+    /* The connection may carry another request next (keep-alive): this
+     * one is done with it. */
+    conn->req = NULL;
+    req->wsi = NULL;
+    int rc = http_respond(wsi, req->status, "application/json",
+                          req->reply.data ? req->reply.data : "", req->reply.len);
+    http_req_unref(req);
+    return rc;
 }
 
 int http_api_timer(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)

@@ -42,9 +42,12 @@ static bool sbuf_reserve(struct sbuf *b, size_t extra)
 
 void sbuf_add(struct sbuf *b, const void *bytes, size_t len)
 {
+    if (len == 0 && b->data)
+        return;
     if (!sbuf_reserve(b, len))
         return;
-    memcpy(b->data + b->len, bytes, len);
+    if (len > 0)
+        memcpy(b->data + b->len, bytes, len);
     b->len += len;
     b->data[b->len] = '\0';
 }
