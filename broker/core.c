@@ -144,6 +144,10 @@ static void reply_subscribe_ack(struct core *core, struct session *s, bool has_i
 
 /* --- store requests ------------------------------------------------------ */
 
+struct pending;
+static void reply_unavailable(struct core *core, struct session *s, const struct pending *p,
+                              const char *what);
+
 static struct store_req *core_new_store_req(struct session *s, const struct request *req,
                                             enum store_op op)
 {
@@ -265,11 +269,9 @@ static void core_finish_replay(struct core *core, struct store_req *sr, struct p
     s->replay_pending = false;
     struct subscription *sub = session_find_sub(s, sr->pattern);
     if (sr->status != STORE_OK || !sub) {
-        struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
-        snprintf(err.message, sizeof(err.message), "the message store cannot be read now");
         if (sub)
             core_unsubscribe_sub(core, s, sub);
-        reply_error(core, s, &err);
+        reply_unavailable(core, s, p, "read");
     } else {
         bool *skip = calloc(sr->n_msgs ? sr->n_msgs : 1, sizeof(bool));
         size_t replayed = 0;
@@ -411,9 +413,7 @@ static void core_finish_publish(struct core *core, struct store_req *sr, struct 
     if (!s || !session_is_open(s))
         return;
     if (sr->status != STORE_OK) {
-        struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
-        snprintf(err.message, sizeof(err.message), "the message store cannot be written now");
-        reply_error(core, s, &err);
+        reply_unavailable(core, s, p, "written");
         return;
     }
     if (!p->has_id)
@@ -427,6 +427,15 @@ static void core_finish_publish(struct core *core, struct store_req *sr, struct 
         sbuf_add_str(&b, ",\"duplicate\":true");
     sbuf_add(&b, "}", 1);
     reply_sbuf(core, s, true, p->id, &b);
+}
+
+/* The store could not do what a request of the session needed. */
+static void reply_unavailable(struct core *core, struct session *s, const struct pending *p,
+                              const char *what)
+{
+    struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
+    snprintf(err.message, sizeof(err.message), "the message store cannot be %s now", what);
+    reply_error(core, s, &err);
 }
 
 void core_submit_external(struct core *core, struct store_req *sr, core_done_fn done, void *arg)
@@ -466,9 +475,7 @@ static void core_finish_history(struct core *core, struct store_req *sr, struct 
     if (!session_is_open(s))
         return;
     if (sr->status != STORE_OK) {
-        struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = p->has_id, .id = p->id};
-        snprintf(err.message, sizeof(err.message), "the message store cannot be read now");
-        reply_error(core, s, &err);
+        reply_unavailable(core, s, p, "read");
         return;
     }
     if (!p->has_id)

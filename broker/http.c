@@ -72,16 +72,21 @@ int http_respond(struct lws *wsi, unsigned int status, const char *content_type,
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+void http_error_body(struct sbuf *b, const char *code, const char *message)
+{
+    sbuf_add_str(b, "{\"error\":{\"code\":");
+    sbuf_add_json_string(b, code);
+    sbuf_add_str(b, ",\"message\":");
+    sbuf_add_json_string(b, message);
+    sbuf_add_str(b, "}}");
+}
+
 int http_respond_error(struct lws *wsi, unsigned int status, const char *code,
                        const char *message)
 {
     struct sbuf b;
     sbuf_init(&b);
-    sbuf_add_str(&b, "{\"error\":{\"code\":");
-    sbuf_add_json_string(&b, code);
-    sbuf_add_str(&b, ",\"message\":");
-    sbuf_add_json_string(&b, message);
-    sbuf_add_str(&b, "}}");
+    http_error_body(&b, code, message);
     int rc = sbuf_failed(&b) ? -1
                              : http_respond(wsi, status, "application/json", b.data, b.len);
     sbuf_free(&b);

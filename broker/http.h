@@ -42,6 +42,10 @@ int http_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end
 int http_respond(struct lws *wsi, unsigned int status, const char *content_type,
                  const char *body, size_t len);
 
+/* Appends {"error":{"code":..,"message":..}}, the body of every HTTP error. */
+struct sbuf;
+void http_error_body(struct sbuf *b, const char *code, const char *message);
+
 /* Sends {"error":{"code":..,"message":..}} with `status`. */
 int http_respond_error(struct lws *wsi, unsigned int status, const char *code,
                        const char *message);

@@ -74,11 +74,7 @@ static void http_req_error(struct http_req *req, unsigned int status, const char
 {
     struct sbuf b;
     sbuf_init(&b);
-    sbuf_add_str(&b, "{\"error\":{\"code\":");
-    sbuf_add_json_string(&b, code);
-    sbuf_add_str(&b, ",\"message\":");
-    sbuf_add_json_string(&b, message);
-    sbuf_add_str(&b, "}}");
+    http_error_body(&b, code, message);
     http_req_reply(req, status, &b);
 }
 
