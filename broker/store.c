@@ -121,7 +121,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_DEDUPE_DUE] = "SELECT 1 FROM dedupe WHERE ts < ?1 LIMIT 1",
     [STMT_DEDUPE_EXPIRE] = "DELETE FROM dedupe WHERE rowid IN "
                            "(SELECT rowid FROM dedupe WHERE ts < ?1 LIMIT ?2)",
-    [STMT_PROBE] = "UPDATE meta SET value = value WHERE key = 'schema_version'",
+    [STMT_PROBE] = "INSERT OR REPLACE INTO meta (key, value) VALUES ('health_probe', "
+                   "zeroblob(1048576))",
     [STMT_NAME_SINCE] = MSG_COLUMNS "WHERE topic = ?1 AND seq > ?2 AND seq <= ?3 "
                                     "ORDER BY seq LIMIT ?4",
     [STMT_NAME_LAST] = MSG_COLUMNS "WHERE topic = ?1 AND seq <= ?3 ORDER BY seq DESC LIMIT ?4",
@@ -937,7 +938,10 @@ static int expire_dedupe(struct store *st, int64_t cutoff, uint64_t *removed)
     return rc;
 }
 
-/* A tiny write: the store is healthy again when it commits. */
+/* A write of 1 MiB (a default max_message): the store is healthy again
+ * when it commits. A tiny write is not enough: it fits into WAL space left
+ * by the failed transaction and would report a full disk as healthy. The
+ * probe row is removed again once it succeeded. */
 static int store_probe(struct store *st)
 {
     int rc = txn_begin(st);
@@ -950,6 +954,7 @@ static int store_probe(struct store *st)
         txn_sweep(st);
         return rc;
     }
+    sqlite3_exec(st->db, "DELETE FROM meta WHERE key = 'health_probe'", NULL, NULL, NULL);
     store_mark_healthy(st);
     return SQLITE_OK;
 }
@@ -1115,7 +1120,10 @@ static int store_connect(struct store *st, char *err, size_t errlen)
         if (db_query_text(st, "PRAGMA quick_check", value, sizeof(value), err, errlen) != 0)
             return -1;
         if (strcmp(value, "ok") != 0) {
-            snprintf(err, errlen, "%s: database is corrupt: %s", st->path, value);
+            /* quick_check lists problems one per line: report the first. */
+            value[strcspn(value, "\r\n")] = '\0';
+            snprintf(err, errlen, "%s: database is corrupt (%s); refusing to start", st->path,
+                     value);
             return -1;
         }
     }

@@ -28,6 +28,9 @@ echo "=== build with -fsanitize=address,undefined ==="
 "$root/scripts/build.sh" build-asan -DWSB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 run_suite build-asan
 
+echo "=== reliability: kill -9 loop, fsync before ack, power cut, store faults, churn ==="
+WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/reliability/run.sh"
+
 echo "=== browser tests (headless Chromium, normal build) ==="
 WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/browser/run.sh"
 
