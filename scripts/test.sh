@@ -4,6 +4,7 @@
 # normal build, then again on a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer. Exits non-zero when anything fails.
 set -euo pipefail
+stages=0
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 "$root/scripts/deps.sh" test
@@ -15,9 +16,11 @@ run_suite() {
     local dir="$1"
     echo "=== unit tests ($dir) ==="
     ctest --test-dir "$dir" --output-on-failure -j2
+    stages=$((stages + 1))
     echo "=== integration tests ($dir) ==="
     WSBROKER_BIN="$root/$dir/bin/wsbroker" WSB_BIN="$root/$dir/bin/wsb" \
         "$root/tests/integration/run.sh"
+    stages=$((stages + 1))
 }
 
 echo "=== build ==="
@@ -30,10 +33,15 @@ run_suite build-asan
 
 echo "=== reliability: kill -9 loop, fsync before ack, power cut, store faults, churn ==="
 WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/reliability/run.sh"
+stages=$((stages + 1))
 
 echo "=== browser tests (headless Chromium, normal build) ==="
 WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/browser/run.sh"
+stages=$((stages + 1))
 
 echo "=== fuzzing (each target for ${WSB_FUZZ_SECONDS:-15} s) ==="
 "$root/tests/fuzz/run.sh" "${WSB_FUZZ_SECONDS:-15}"
+stages=$((stages + 1))
 echo "all tests passed"
+# Every stage above stops the script (set -e) when it fails.
+echo "stages: $stages passed, 0 failed"
