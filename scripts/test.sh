@@ -31,6 +31,10 @@ echo "=== build with -fsanitize=address,undefined ==="
 "$root/scripts/build.sh" build-asan -DWSB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 run_suite build-asan
 
+echo "=== soak: churn and mixed load on the sanitizer build, then no leak, fds and RSS back ==="
+"$root/tests/soak/run.sh" --quick --bin "$root/build-asan/bin/wsbroker" --wsb "$root/build/bin/wsb"
+stages=$((stages + 1))
+
 echo "=== reliability: kill -9 loop, fsync before ack, power cut, store faults, churn ==="
 WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/reliability/run.sh"
 stages=$((stages + 1))
