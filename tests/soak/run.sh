@@ -29,9 +29,11 @@ Soak test of wsbroker: N held connections plus churn and mixed pub/sub for a
 bounded time, then checks for leaks (LeakSanitizer or valgrind), file
 descriptors and resident memory back near their baseline, a clean exit.
 
-  --quick           2000 connections for 20 s (ASan), or 200 for 30 s (valgrind)
+  --quick           2000 connections, 20 s of load after 2 x 8 s of warm-up
+                    (valgrind: 200 connections, 30 s after 2 x 10 s)
   --seconds N       seconds of load after the warm-up (default 120)
-  --connections N   idle connections held through the load (default 10000)
+  --connections N   idle connections held through the load (default 10000;
+                    valgrind 1000)
   --bin PATH        broker binary (default build-asan/bin/wsbroker, or
                     build/bin/wsbroker with --valgrind; built when missing)
   --wsb PATH        the wsb client (default $WSB_BIN or build/bin/wsb)
