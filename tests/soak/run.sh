@@ -184,8 +184,11 @@ stat_field() { printf '%s' "$1" | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: 
 # ---- the broker ----
 start_broker() {
     local tries=0 p ready
-    # A 16 MiB quarantine (the default is 256 MiB): see README.md, "margins".
-    local asan="quarantine_size_mb=16:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}:detect_leaks=1"
+    # A 16 MiB quarantine (the default is 256 MiB) and no release of free
+    # pages to the OS, so RSS is the allocator's high-water mark: see
+    # README.md, "Margins".
+    local asan="quarantine_size_mb=16:allocator_release_to_os_interval_ms=-1:abort_on_error=1"
+    asan="$asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}:detect_leaks=1"
     local ubsan="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
     local -a cmd=("$bin")
     if [ "$use_valgrind" = 1 ]; then
