@@ -226,7 +226,9 @@ static const struct lws_protocols server_protocols[] = {
         .callback = server_callback,
         .per_session_data_size = sizeof(struct conn),
         .rx_buffer_size = 2048, /* per connection: larger frames arrive in pieces */
-        .tx_packet_size = 0,
+        /* lws cuts every write to this size (0: to rx_buffer_size) and copies
+         * the rest: a coalesced batch must leave in one send. */
+        .tx_packet_size = SESSION_COALESCE_BYTES + 16,
     },
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };

@@ -195,9 +195,8 @@ static int session_send_close(struct session *s)
  * what takes fan-out from one syscall per delivery to one per batch
  * (ARCHITECTURE.md section 5). The buffer is scratch space of the service
  * thread, refilled by every call. */
-#define COALESCE_BYTES (256 * 1024)
 #define COALESCE_FRAMES 512
-static unsigned char coalesce_buf[LWS_PRE + COALESCE_BYTES];
+static unsigned char coalesce_buf[LWS_PRE + SESSION_COALESCE_BYTES];
 
 static void session_pop_written(struct session *s)
 {
@@ -247,7 +246,7 @@ static int session_write_coalesced(struct session *s)
     size_t used = 0, frames = 0;
     while (s->queue.count > 0 && frames < COALESCE_FRAMES) {
         struct frame *f = s->queue.entries[s->queue.head].frame;
-        if (used + f->len + 10 > COALESCE_BYTES)
+        if (used + f->len + 10 > SESSION_COALESCE_BYTES)
             break;
         used += ws_frame_header(out + used, f->len, f->is_binary);
         memcpy(out + used, frame_payload(f), f->len);

@@ -27,6 +27,11 @@
 
 struct session;
 
+/* The largest coalesced write (many frames in one send). The protocol's
+ * tx_packet_size must be at least this, or lws sends it 2 KiB at a time and
+ * copies the rest (server.c). */
+#define SESSION_COALESCE_BYTES (256 * 1024)
+
 struct subscription {
     struct session *session;
     struct subscription *next;
