@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "evloop.h"
 #include "http.h"
 #include "http_api.h"
 #include "log.h"
@@ -31,6 +32,7 @@ struct server {
     struct store *store;
     struct core *core;
     struct lws_context *context;
+    struct evloop *loop;
     _Atomic(struct lws_context *) wake_context;
     struct http_ctx http;
     lws_retry_bo_t idle_policy;
@@ -304,8 +306,16 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     info.timeout_secs = 30;
     info.pt_serv_buf_size = 65536;
 
+    void *loops[1];
+    srv->loop = evloop_new();
+    if (srv->loop)
+        evloop_attach(srv->loop, &info, loops, &srv->context);
     srv->accepting = true;
     srv->context = lws_create_context(&info);
+    if (!srv->context && srv->loop) {
+        evloop_fallback(srv->loop, &info);
+        srv->context = lws_create_context(&info);
+    }
     if (!srv->context) {
         snprintf(err, errlen, "wsbroker: cannot listen on %s port %d", cfg->bind, cfg->port);
         return -1;
@@ -327,12 +337,24 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One turn of the event loop. What the turn's callbacks queued for the
+ * connections is written as it ends (session_flush_pending): all the
+ * frames a connection got in one turn leave in one send. */
+static void server_service(struct server *srv, int max_ms)
+{
+    if (srv->loop)
+        evloop_service(srv->loop, srv->context, max_ms);
+    else
+        lws_service(srv->context, max_ms);
+    session_flush_pending();
+}
+
 /* Services until `done(srv)` or the deadline. */
 static void server_drain(struct server *srv, bool (*done)(struct server *), int64_t timeout_ms)
 {
     int64_t deadline = monotonic_ms() + timeout_ms;
     while (!done(srv) && monotonic_ms() < deadline)
-        lws_service(srv->context, 50);
+        server_service(srv, 50);
 }
 
 static bool store_idle(struct server *srv)
@@ -348,8 +370,7 @@ static bool sessions_gone(struct server *srv)
 void server_run(struct server *srv)
 {
     while (!stop_requested)
-        if (lws_service(srv->context, 0) < 0)
-            break;
+        server_service(srv, 1000);
     log_info("shutting down: finishing %zu store requests, closing %zu connections",
              core_pending_store(srv->core), core_session_count(srv->core));
     srv->accepting = false;
@@ -364,8 +385,7 @@ void server_free(struct server *srv)
         return;
     atomic_store(&srv->wake_context, NULL);
     signal_context = NULL;
-    if (srv->context)
-        lws_context_destroy(srv->context);
+    evloop_free(srv->loop, &srv->context);
     core_free(srv->core);
     free(srv);
 }

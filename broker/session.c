@@ -87,6 +87,29 @@ static void session_wake_writer(struct session *s)
         lws_callback_on_writable(s->wsi);
 }
 
+/* Sessions with frames queued during the current turn of the event loop,
+ * written directly by session_flush_pending() when the turn ends
+ * ("corking", as uWebSockets calls it): everything a turn queued for a
+ * connection (committed messages, replies) leaves in one send, without a
+ * round through the poller and a WRITEABLE callback per connection (with
+ * epoll that round is two epoll_ctl calls per delivery). Each listed
+ * session holds a reference. Service thread only. */
+static struct session *flush_head;
+
+static void session_schedule_write(struct session *s)
+{
+    if (!s->can_coalesce || s->is_sse) {
+        session_wake_writer(s); /* deflate and HTTP writes go through lws */
+        return;
+    }
+    if (s->in_flush_list)
+        return;
+    s->in_flush_list = true;
+    s->flush_next = flush_head;
+    flush_head = s;
+    session_ref(s);
+}
+
 static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
 {
     if (!session_is_open(s) || ring_push(&s->queue, f, is_replay) < 0) {
@@ -101,7 +124,7 @@ static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
         return;
     }
     if (s->queue.count == 1)
-        session_wake_writer(s);
+        session_schedule_write(s);
 }
 
 void session_send(struct session *s, struct frame *f)
@@ -286,6 +309,38 @@ int session_write(struct session *s)
     if (s->close_code != 0)
         return s->close_sent ? 0 : session_send_close(s);
     return 0;
+}
+
+/* A direct write outside the WRITEABLE callback: lws_issue_raw keeps an
+ * unsent tail itself and asks for WRITEABLE, so only coalescing sessions
+ * with nothing buffered and no close in progress write here. */
+static void session_flush_one(struct session *s)
+{
+    if (!s->wsi || s->queue.count == 0)
+        return;
+    if (s->close_code != 0 || lws_partial_buffered(s->wsi)) {
+        lws_callback_on_writable(s->wsi);
+        return;
+    }
+    if (session_write_coalesced(s) < 0) {
+        /* The socket failed: lws closes it from its own loop. */
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (s->queue.count > 0)
+        lws_callback_on_writable(s->wsi);
+}
+
+void session_flush_pending(void)
+{
+    while (flush_head) {
+        struct session *s = flush_head;
+        flush_head = s->flush_next;
+        s->flush_next = NULL;
+        s->in_flush_list = false;
+        session_flush_one(s);
+        session_unref(s);
+    }
 }
 
 int session_rx_append(struct session *s, const void *in, size_t len, size_t max)

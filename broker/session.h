@@ -75,6 +75,8 @@ struct session {
     size_t replay_bytes;          /* of which replay frames */
     size_t max_backlog;
     uint64_t last_seq_queued;     /* once-per-connection stamp for live fan-out */
+    bool in_flush_list;           /* queued during this turn: written when it ends */
+    struct session *flush_next;
 
     bool replay_pending;          /* a subscribe's replay is being read */
     struct send_ring held;        /* live frames held while replay_pending */
@@ -123,6 +125,10 @@ void session_close(struct session *s, uint16_t code, const char *reason);
 /* Writes queued frames while the socket takes them. Returns -1 when the
  * connection must now be closed (the close reason is set), 0 otherwise. */
 int session_write(struct session *s);
+
+/* Writes, directly, what the current turn of the event loop queued for
+ * coalescing sessions. server.c calls it as every turn ends. */
+void session_flush_pending(void);
 
 /* Reassembly: appends a fragment; returns -1 when the total would pass max. */
 int session_rx_append(struct session *s, const void *in, size_t len, size_t max);
