@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,7 +185,10 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             conn->session->can_coalesce = server_can_coalesce(wsi);
         return conn->session ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
-        return conn->session ? server_receive(srv, wsi, conn->session, in, len) : -1;
+        if (!conn->session)
+            return -1;
+        session_mark_received(conn->session);
+        return server_receive(srv, wsi, conn->session, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn->session ? session_write(conn->session) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -337,6 +341,40 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* lws reads at most rx_buffer_size (2 KiB, kept small for the memory of
+ * idle connections) from a socket per turn of the loop. A busy publisher
+ * would then get ~10 messages in per turn, while a turn that fans out to
+ * thousands of subscribers takes milliseconds: the broker would write many
+ * small batches. So after the turn, connections that received and still
+ * have bytes waiting are read again, up to READ_MORE_ROUNDS times (64 KiB). */
+#define READ_MORE_ROUNDS 31
+
+static void server_read_again(struct server *srv, struct session *s)
+{
+    int fd = s->wsi ? (int)lws_get_socket_fd(s->wsi) : -1;
+    int waiting = 0;
+    if (fd < 0 || s->close_code != 0 || ioctl(fd, FIONREAD, &waiting) < 0 || waiting <= 0)
+        return;
+    struct lws_pollfd pfd = {.fd = fd, .events = LWS_POLLIN, .revents = LWS_POLLIN};
+    lws_service_fd(srv->context, &pfd);
+}
+
+static void server_read_more(struct server *srv)
+{
+    for (int round = 0; round <= READ_MORE_ROUNDS; round++) {
+        struct session *list = session_take_received();
+        while (list) {
+            struct session *s = list;
+            list = s->read_next;
+            s->read_next = NULL;
+            s->in_read_list = false;
+            if (round < READ_MORE_ROUNDS)
+                server_read_again(srv, s);
+            session_unref(s);
+        }
+    }
+}
+
 /* One turn of the event loop. What the turn's callbacks queued for the
  * connections is written as it ends (session_flush_pending): all the
  * frames a connection got in one turn leave in one send. */
@@ -346,6 +384,7 @@ static void server_service(struct server *srv, int max_ms)
         evloop_service(srv->loop, srv->context, max_ms);
     else
         lws_service(srv->context, max_ms);
+    server_read_more(srv);
     session_flush_pending();
 }
 

@@ -343,6 +343,25 @@ void session_flush_pending(void)
     }
 }
 
+static struct session *received_head;
+
+void session_mark_received(struct session *s)
+{
+    if (s->in_read_list)
+        return;
+    s->in_read_list = true;
+    s->read_next = received_head;
+    received_head = s;
+    session_ref(s);
+}
+
+struct session *session_take_received(void)
+{
+    struct session *list = received_head;
+    received_head = NULL;
+    return list;
+}
+
 int session_rx_append(struct session *s, const void *in, size_t len, size_t max)
 {
     if (s->rx_len + len > max)

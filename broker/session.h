@@ -77,6 +77,8 @@ struct session {
     uint64_t last_seq_queued;     /* once-per-connection stamp for live fan-out */
     bool in_flush_list;           /* queued during this turn: written when it ends */
     struct session *flush_next;
+    bool in_read_list;            /* received during this turn: may have more to read */
+    struct session *read_next;
 
     bool replay_pending;          /* a subscribe's replay is being read */
     struct send_ring held;        /* live frames held while replay_pending */
@@ -129,6 +131,13 @@ int session_write(struct session *s);
 /* Writes, directly, what the current turn of the event loop queued for
  * coalescing sessions. server.c calls it as every turn ends. */
 void session_flush_pending(void);
+
+/* Connections that received data during this turn (each listed with a
+ * reference): server.c reads again from those whose socket holds more. */
+void session_mark_received(struct session *s);
+/* Takes the list (linked by read_next); the caller clears in_read_list and
+ * drops each reference. */
+struct session *session_take_received(void);
 
 /* Reassembly: appends a fragment; returns -1 when the total would pass max. */
 int session_rx_append(struct session *s, const void *in, size_t len, size_t max);
