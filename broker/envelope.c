@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jscan.h"
 #include "topic.h"
 
 struct op_name {
@@ -83,6 +84,7 @@ void request_clear(struct request *req)
 {
     json_decref(req->root);
     free(req->data_text);
+    free(req->strings);
     memset(req, 0, sizeof(*req));
 }
 
@@ -124,8 +126,7 @@ static int read_uint(const struct request *req, const char *field, uint64_t max,
     *present = v != NULL;
     if (!v)
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
         request_error_set(err, req, ERR_BAD_REQUEST, "\"%s\" must be an integer 0..%llu", field,
                           (unsigned long long)max);
         return -1;
@@ -333,8 +334,164 @@ static int parse_json(const char *buf, size_t len, struct request *req, struct r
     return parse_object(req, err);
 }
 
-int envelope_parse_text(const char *buf, size_t len, struct request *req,
-                        struct request_error *err)
+/* --- the publish fast path ------------------------------------------------
+ *
+ * A text publish in its usual shape is checked and taken apart by jscan
+ * alone: one pass, no tree, `data` kept as sent. Anything else (another op,
+ * escapes in member names or in op/topic/key, a repeated member, an id or
+ * echo of another type, an invalid topic or key, malformed JSON) returns
+ * "not handled" and goes through jansson, which then gives the same answer
+ * and the same error as before. */
+
+struct publish_fields {
+    const char *topic, *key, *data;
+    size_t topic_len, key_len, data_len;
+    bool has_op, has_id, has_echo;
+    uint64_t id;
+    bool echo;
+};
+
+static bool span_is(const char *p, const char *end, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(end - p) == n && memcmp(p, word, n) == 0;
+}
+
+/* A plain string value (no escapes): its content, or NULL. */
+static const char *plain_string(const char *p, const char *end, size_t *len)
+{
+    bool escaped;
+    if (*p != '"' || jscan_string(p, end, &escaped) != end || escaped)
+        return NULL;
+    *len = (size_t)(end - p) - 2;
+    return p + 1;
+}
+
+/* An id as jansson reads it: digits only, 1..2^53-1. */
+static bool plain_id(const char *p, const char *end, uint64_t *id)
+{
+    if (p == end || *p < '1' || *p > '9' || end - p > 16)
+        return false;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *id = v;
+    return v <= ENVELOPE_MAX_ID;
+}
+
+/* One member; false when the fast path must give up. */
+static bool publish_member(struct publish_fields *f, const char *name, const char *name_end,
+                           const char *v, const char *v_end)
+{
+    if (span_is(name, name_end, "op")) {
+        if (f->has_op || !span_is(v, v_end, "\"publish\""))
+            return false;
+        f->has_op = true;
+    } else if (span_is(name, name_end, "id")) {
+        if (f->has_id || !plain_id(v, v_end, &f->id))
+            return false;
+        f->has_id = true;
+    } else if (span_is(name, name_end, "topic")) {
+        if (f->topic || !(f->topic = plain_string(v, v_end, &f->topic_len)))
+            return false;
+    } else if (span_is(name, name_end, "key")) {
+        if (f->key || !(f->key = plain_string(v, v_end, &f->key_len)))
+            return false;
+    } else if (span_is(name, name_end, "echo")) {
+        if (f->has_echo || !(span_is(v, v_end, "true") || span_is(v, v_end, "false")))
+            return false;
+        f->has_echo = true;
+        f->echo = *v == 't';
+    } else if (span_is(name, name_end, "data")) {
+        if (f->data)
+            return false;
+        f->data = v;
+        f->data_len = (size_t)(v_end - v);
+    }
+    return true; /* other members are ignored, as on the jansson path */
+}
+
+static bool scan_publish_members(const char *p, const char *end, struct publish_fields *f)
+{
+    p = jscan_skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return false;
+    p = jscan_skip_ws(p + 1, end);
+    for (;;) {
+        bool escaped;
+        const char *name = p;
+        if (p >= end || *p != '"' || !(p = jscan_string(p, end, &escaped)) || escaped)
+            return false;
+        const char *name_end = p - 1;
+        p = jscan_skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return false;
+        const char *v = jscan_skip_ws(p + 1, end);
+        if (!(p = jscan_value(v, end, 1)) || !publish_member(f, name + 1, name_end, v, p))
+            return false;
+        p = jscan_skip_ws(p, end);
+        if (p < end && *p == '}')
+            return jscan_skip_ws(p + 1, end) == end;
+        if (p >= end || *p != ',')
+            return false;
+        p = jscan_skip_ws(p + 1, end);
+    }
+}
+
+/* 0: req is a parsed publish; -1: not handled here (req untouched). */
+static int publish_fast_path(const char *buf, size_t len, struct request *req)
+{
+    struct publish_fields f = {.echo = true};
+    const char *why = NULL;
+    if (!scan_publish_members(buf, buf + len, &f) || !f.has_op || !f.topic || !f.data)
+        return -1;
+    if (topic_validate_pattern(f.topic, f.topic_len, &why) < 0 || f.topic_len == 0 ||
+        memchr(f.topic, '*', f.topic_len) || memchr(f.topic, '>', f.topic_len))
+        return -1;
+    if (f.key && (f.key_len == 0 || f.key_len > ENVELOPE_MAX_KEY))
+        return -1;
+    char *strings = malloc(f.topic_len + f.key_len + 2);
+    char *data = malloc(f.data_len + 1);
+    if (!strings || !data) {
+        free(strings);
+        free(data);
+        return -1;
+    }
+    memcpy(strings, f.topic, f.topic_len);
+    strings[f.topic_len] = '\0';
+    memcpy(data, f.data, f.data_len);
+    data[f.data_len] = '\0';
+    req->op = OP_PUBLISH;
+    req->has_id = f.has_id;
+    req->id = f.id;
+    req->topic = strings;
+    if (f.key) {
+        char *key = strings + f.topic_len + 1;
+        memcpy(key, f.key, f.key_len);
+        key[f.key_len] = '\0';
+        req->key = key;
+    }
+    req->echo = f.echo;
+    req->limit = ENVELOPE_HISTORY_DEFAULT;
+    req->strings = strings;
+    req->data_text = data;
+    req->data_len = f.data_len;
+    return 0;
+}
+
+int envelope_parse_text(const char *buf, size_t len, struct request *req, struct request_error *err)
+{
+    memset(req, 0, sizeof(*req));
+    if (publish_fast_path(buf, len, req) == 0)
+        return 0;
+    return envelope_parse_text_jansson(buf, len, req, err);
+}
+
+int envelope_parse_text_jansson(const char *buf, size_t len, struct request *req,
+                                struct request_error *err)
 {
     memset(req, 0, sizeof(*req));
     if (parse_json(buf, len, req, err) == 0)

@@ -43,9 +43,10 @@ START_TEST(test_subscribe_fields)
     ck_assert(!req.presence);
     request_clear(&req);
 
-    ck_assert_int_eq(parse("{\"op\":\"subscribe\",\"topic\":\"doc.1\",\"last\":5,\"presence\":true}",
-                           &req, &err),
-                     0);
+    ck_assert_int_eq(
+        parse("{\"op\":\"subscribe\",\"topic\":\"doc.1\",\"last\":5,\"presence\":true}", &req,
+              &err),
+        0);
     ck_assert(!req.has_id);
     ck_assert(req.has_last);
     ck_assert_uint_eq(req.last, 5);
@@ -63,7 +64,7 @@ START_TEST(test_publish_text)
                            &req, &err),
                      0);
     ck_assert_int_eq(req.op, OP_PUBLISH);
-    ck_assert_str_eq(req.data_text, "{\"px\":189.2,\"n\":[1,true,null,\"\xc3\xa9\"]}");
+    ck_assert_str_eq(req.data_text, "{\"px\":189.2,\"n\":[1,true,null,\"\\u00e9\"]}");
     ck_assert_uint_eq(req.data_len, strlen(req.data_text));
     ck_assert_str_eq(req.key, "k");
     ck_assert(!req.echo);
@@ -73,6 +74,77 @@ START_TEST(test_publish_text)
     ck_assert_str_eq(req.data_text, "null");
     ck_assert(req.echo);
     request_clear(&req);
+}
+END_TEST
+
+/* `data` leaves as it arrived: spacing, number spelling and escapes kept,
+ * integers beyond 64 bits included (no precision lost). */
+START_TEST(test_publish_data_verbatim)
+{
+    struct request req;
+    struct request_error err;
+    const char *data = "{ \"x\" : 1.50e0, \"big\": 123456789012345678901234567890,"
+                       " \"s\": \"a\\/\\ud83d\\ude00\" }";
+    char text[256];
+    snprintf(text, sizeof(text), "{\"op\":\"publish\", \"topic\":\"t.1\",\n\"data\": %s }", data);
+    ck_assert_int_eq(parse(text, &req, &err), 0);
+    ck_assert_str_eq(req.data_text, data);
+    ck_assert_uint_eq(req.data_len, strlen(data));
+    ck_assert_str_eq(req.topic, "t.1");
+    ck_assert_ptr_null(req.key);
+    request_clear(&req);
+}
+END_TEST
+
+/* Envelopes the fast path leaves to jansson still parse, with the same
+ * fields; invalid ones get the same errors as from jansson alone. */
+START_TEST(test_publish_fast_path_agrees)
+{
+    static const char *const accepted[] = {
+        "{\"op\":\"publish\",\"t\\u006fpic\":\"a\",\"data\":1}",      /* escaped name */
+        "{\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"data\":2}", /* repeated member */
+        "{\"op\":\"pub\\u006cish\",\"topic\":\"a\",\"data\":[]}",     /* escaped op */
+        "{\"topic\":\"a.b\",\"data\":\"x\",\"op\":\"publish\",\"id\":9007199254740991}",
+        "{\"op\":\"publish\",\"topic\":\"a\",\"data\":{},\"other\":[1,{\"z\":null}]}",
+    };
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        struct request fast, slow;
+        struct request_error err;
+        ck_assert_msg(parse(accepted[i], &fast, &err) == 0, "refused: %s", accepted[i]);
+        ck_assert_int_eq(envelope_parse_text_jansson(accepted[i], strlen(accepted[i]), &slow, &err),
+                         0);
+        ck_assert_int_eq(fast.op, OP_PUBLISH);
+        ck_assert_str_eq(fast.topic, slow.topic);
+        ck_assert_str_eq(fast.data_text, slow.data_text);
+        ck_assert_int_eq(fast.has_id, slow.has_id);
+        ck_assert_uint_eq(fast.id, slow.id);
+        request_clear(&fast);
+        request_clear(&slow);
+    }
+    static const char *const refused[][2] = {
+        {"{\"op\":\"publish\",\"topic\":\"a\"}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a.>\",\"data\":1}", ERR_INVALID_TOPIC},
+        {"{\"op\":\"publish\",\"topic\":\"a..b\",\"data\":1}", ERR_INVALID_TOPIC},
+        {"{\"op\":\"publish\",\"topic\":\"\",\"data\":1}", ERR_INVALID_TOPIC},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"key\":\"\"}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"id\":0}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"echo\":1}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":[1,]}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":\"\\udc00\"}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":\"\\ud800x\"}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":01}", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":1} x", ERR_BAD_REQUEST},
+        {"{\"op\":\"publish\",\"topic\":\"a\",\"data\":\"\\u0000\"}", ERR_BAD_REQUEST},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        expect_error(refused[i][0], refused[i][1]);
+    char key[300];
+    char text[400];
+    memset(key, 'k', 256);
+    key[256] = '\0';
+    snprintf(text, sizeof(text), "{\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"key\":\"%s\"}",
+             key);
+    expect_error(text, ERR_BAD_REQUEST);
 }
 END_TEST
 
@@ -138,7 +210,8 @@ START_TEST(test_errors)
     ck_assert(!expect_error("{\"id\":9007199254740992,\"op\":\"ping\"}", ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":9007199254740991,\"op\":\"subscribe\"}", ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":7}", ERR_BAD_REQUEST));
-    ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a..b\"}", ERR_INVALID_TOPIC));
+    ck_assert(
+        expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a..b\"}", ERR_INVALID_TOPIC));
     ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a\",\"since\":-1}",
                            ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":4,\"op\":\"subscribe\",\"topic\":\"a\",\"since\":1,\"last\":1}",
@@ -152,12 +225,13 @@ START_TEST(test_errors)
     ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\"}", ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"key\":\"\"}",
                            ERR_BAD_REQUEST));
-    ck_assert(expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"echo\":\"no\"}",
-                           ERR_BAD_REQUEST));
+    ck_assert(
+        expect_error("{\"id\":5,\"op\":\"publish\",\"topic\":\"a\",\"data\":1,\"echo\":\"no\"}",
+                     ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":6,\"op\":\"history\",\"topic\":\"a\",\"limit\":1001}",
                            ERR_BAD_REQUEST));
-    ck_assert(expect_error("{\"id\":6,\"op\":\"history\",\"topic\":\"a\",\"limit\":0}",
-                           ERR_BAD_REQUEST));
+    ck_assert(
+        expect_error("{\"id\":6,\"op\":\"history\",\"topic\":\"a\",\"limit\":0}", ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":7,\"op\":\"presence\",\"topic\":\"a.>\"}", ERR_BAD_REQUEST));
     ck_assert(expect_error("{\"id\":8,\"op\":\"auth\"}", ERR_BAD_REQUEST));
 }
@@ -197,8 +271,11 @@ END_TEST
 
 START_TEST(test_encode_message)
 {
-    struct store_msg msg = {.seq = 1043, .ts = 1764000000123, .topic = "prices.AAPL",
-                            .data = (unsigned char *)"{\"px\":189.2}", .data_len = 12};
+    struct store_msg msg = {.seq = 1043,
+                            .ts = 1764000000123,
+                            .topic = "prices.AAPL",
+                            .data = (unsigned char *)"{\"px\":189.2}",
+                            .data_len = 12};
     struct frame *f = envelope_encode_message(&msg);
     const char want[] = "{\"op\":\"message\",\"topic\":\"prices.AAPL\",\"seq\":1043,"
                         "\"ts\":1764000000123,\"data\":{\"px\":189.2}}";
@@ -209,13 +286,19 @@ START_TEST(test_encode_message)
     frame_unref(f);
 
     unsigned char bytes[] = {0, 0xff, 0x10};
-    struct store_msg bin = {.seq = 5, .ts = 7, .topic = "b", .from_user = "al\"ice",
-                            .is_binary = true, .data = bytes, .data_len = 3};
+    struct store_msg bin = {.seq = 5,
+                            .ts = 7,
+                            .topic = "b",
+                            .from_user = "al\"ice",
+                            .is_binary = true,
+                            .data = bytes,
+                            .data_len = 3};
     f = envelope_encode_message(&bin);
     ck_assert(f->is_binary);
     unsigned char *p = frame_payload(f);
     size_t h = (size_t)p[0] << 8 | p[1];
-    const char env[] = "{\"op\":\"message\",\"topic\":\"b\",\"seq\":5,\"ts\":7,\"from\":\"al\\\"ice\"}";
+    const char env[] =
+        "{\"op\":\"message\",\"topic\":\"b\",\"seq\":5,\"ts\":7,\"from\":\"al\\\"ice\"}";
     ck_assert_uint_eq(h, sizeof(env) - 1);
     ck_assert_mem_eq(p + 2, env, h);
     ck_assert_uint_eq(f->len, 2 + h + 3);
@@ -258,6 +341,8 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_subscribe_fields);
     tcase_add_test(tc, test_publish_text);
+    tcase_add_test(tc, test_publish_data_verbatim);
+    tcase_add_test(tc, test_publish_fast_path_agrees);
     tcase_add_test(tc, test_float_round_trip);
     tcase_add_test(tc, test_binary_publish);
     tcase_add_test(tc, test_errors);

@@ -1,0 +1,225 @@
+/*
+ * jscan.c: strict JSON scanning (see jscan.h).
+ */
+#include "jscan.h"
+
+#include <stdint.h>
+
+const char *jscan_skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* p after "\u": the code unit, or -1. */
+static int32_t read_u16(const char *p, const char *end)
+{
+    if (end - p < 4)
+        return -1;
+    int32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hex_value(p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+/* p at '\\': the byte after the escape (a surrogate pair counts as one),
+ * or NULL. */
+static const char *scan_escape(const char *p, const char *end)
+{
+    if (end - p < 2)
+        return NULL;
+    switch (p[1]) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return p + 2;
+    case 'u':
+        break;
+    default:
+        return NULL;
+    }
+    int32_t unit = read_u16(p + 2, end);
+    if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF))
+        return NULL; /* a lone low surrogate */
+    if (unit == 0)
+        return NULL; /* jansson refuses NUL inside strings */
+    if (unit < 0xD800 || unit > 0xDBFF)
+        return p + 6;
+    /* a high surrogate must be followed by a low one */
+    if (end - p < 12 || p[6] != '\\' || p[7] != 'u')
+        return NULL;
+    int32_t low = read_u16(p + 8, end);
+    if (low < 0xDC00 || low > 0xDFFF)
+        return NULL;
+    return p + 12;
+}
+
+const char *jscan_string(const char *p, const char *end, bool *escaped)
+{
+    *escaped = false;
+    p++; /* the opening quote */
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c == '\\') {
+            *escaped = true;
+            if (!(p = scan_escape(p, end)))
+                return NULL;
+            continue;
+        }
+        if (c < 0x20)
+            return NULL;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = jscan_utf8_len((const unsigned char *)p, (const unsigned char *)end);
+        if (n == 0)
+            return NULL;
+        p += n;
+    }
+    return NULL;
+}
+
+static const char *scan_digits(const char *p, const char *end)
+{
+    const char *start = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p > start ? p : NULL;
+}
+
+static const char *scan_number(const char *p, const char *end)
+{
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0')
+        p++;
+    else if (!(p = scan_digits(p, end)))
+        return NULL;
+    if (p < end && *p == '.' && !(p = scan_digits(p + 1, end)))
+        return NULL;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!(p = scan_digits(p, end)))
+            return NULL;
+    }
+    return p;
+}
+
+static const char *scan_literal(const char *p, const char *end, const char *word, size_t len)
+{
+    if ((size_t)(end - p) < len)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != word[i])
+            return NULL;
+    return p + len;
+}
+
+static const char *scan_value(const char *p, const char *end, int depth);
+
+/* p at '[' or '{'. */
+static const char *scan_container(const char *p, const char *end, int depth)
+{
+    if (depth >= JSCAN_MAX_DEPTH)
+        return NULL;
+    char close = *p == '[' ? ']' : '}';
+    bool is_object = *p == '{';
+    p = jscan_skip_ws(p + 1, end);
+    if (p < end && *p == close)
+        return p + 1;
+    for (;;) {
+        if (is_object) {
+            bool escaped;
+            if (p >= end || *p != '"' || !(p = jscan_string(p, end, &escaped)))
+                return NULL;
+            p = jscan_skip_ws(p, end);
+            if (p >= end || *p != ':')
+                return NULL;
+            p = jscan_skip_ws(p + 1, end);
+        }
+        if (!(p = scan_value(p, end, depth + 1)))
+            return NULL;
+        p = jscan_skip_ws(p, end);
+        if (p < end && *p == close)
+            return p + 1;
+        if (p >= end || *p != ',')
+            return NULL;
+        p = jscan_skip_ws(p + 1, end);
+    }
+}
+
+static const char *scan_value(const char *p, const char *end, int depth)
+{
+    if (p >= end)
+        return NULL;
+    bool escaped;
+    switch (*p) {
+    case '"':
+        return jscan_string(p, end, &escaped);
+    case '{':
+    case '[':
+        return scan_container(p, end, depth);
+    case 't':
+        return scan_literal(p, end, "true", 4);
+    case 'f':
+        return scan_literal(p, end, "false", 5);
+    case 'n':
+        return scan_literal(p, end, "null", 4);
+    default:
+        return scan_number(p, end);
+    }
+}
+
+const char *jscan_value(const char *p, const char *end, int depth)
+{
+    return scan_value(p, end, depth);
+}

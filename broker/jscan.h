@@ -1,0 +1,38 @@
+/*
+ * jscan.h: strict JSON (RFC 8259) scanning over a buffer, without building
+ * values.
+ *
+ * Owns nothing but code. It exists for the publish hot path: jansson builds
+ * a tree of every value (a hashtable per object, an allocation per node)
+ * and serializing `data` back costs as much again; a published message's
+ * `data` only needs to be checked and kept as the bytes it arrived as. The
+ * scanner validates exactly what a JSON parser would (grammar, escapes,
+ * surrogate pairs, UTF-8, nesting depth) and reports where each value
+ * starts and ends. Everything else is parsed with jansson.
+ */
+#ifndef WSB_JSCAN_H
+#define WSB_JSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* jansson's nesting limit, so both parsers accept the same documents. */
+#define JSCAN_MAX_DEPTH 2048
+
+/* Skips JSON whitespace. */
+const char *jscan_skip_ws(const char *p, const char *end);
+
+/* p at '"': returns the byte after the closing quote, or NULL when the
+ * string is not valid. *escaped is set when it holds any escape. */
+const char *jscan_string(const char *p, const char *end, bool *escaped);
+
+/* p at the first byte of a value nested `depth` containers deep (0 for a
+ * whole document): returns the byte after it, or NULL when it is not a
+ * valid JSON value. */
+const char *jscan_value(const char *p, const char *end, int depth);
+
+/* Length of the well-formed UTF-8 sequence at p (at most end - p bytes,
+ * RFC 3629), or 0. */
+size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end);
+
+#endif
