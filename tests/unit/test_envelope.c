@@ -148,6 +148,29 @@ START_TEST(test_publish_fast_path_agrees)
 }
 END_TEST
 
+START_TEST(test_sbuf_integers)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_u64(&b, 0);
+    sbuf_add_str(&b, " ");
+    sbuf_add_u64(&b, 10);
+    sbuf_add_str(&b, " ");
+    sbuf_add_u64(&b, UINT64_MAX);
+    sbuf_add_str(&b, " ");
+    sbuf_add_i64(&b, -1);
+    sbuf_add_str(&b, " ");
+    sbuf_add_i64(&b, INT64_MIN);
+    sbuf_add_str(&b, " ");
+    sbuf_add_i64(&b, INT64_MAX);
+    sbuf_add(&b, "", 1);
+    ck_assert(!sbuf_failed(&b));
+    ck_assert_str_eq(b.data, "0 10 18446744073709551615 -1 -9223372036854775808 "
+                             "9223372036854775807");
+    sbuf_free(&b);
+}
+END_TEST
+
 START_TEST(test_float_round_trip)
 {
     json_t *v = json_real(0.1);
@@ -343,6 +366,7 @@ int main(void)
     tcase_add_test(tc, test_publish_text);
     tcase_add_test(tc, test_publish_data_verbatim);
     tcase_add_test(tc, test_publish_fast_path_agrees);
+    tcase_add_test(tc, test_sbuf_integers);
     tcase_add_test(tc, test_float_round_trip);
     tcase_add_test(tc, test_binary_publish);
     tcase_add_test(tc, test_errors);
