@@ -16,6 +16,7 @@
 
 #include "core.h"
 #include "envelope.h"
+#include "jscan.h"
 #include "log.h"
 #include "metrics.h"
 #include "sbuf.h"
@@ -159,9 +160,28 @@ static int http_base64_decode(const char *text, unsigned char **out, size_t *out
     return 0;
 }
 
-/* Fills pub from one message object {"topic","data","key"?,"encoding"?}. */
-static int http_parse_message(struct http_ctx *ctx, json_t *obj, struct store_pub *pub,
-                              struct request_error *err)
+/* `data` as it arrived (see the README: data is delivered as published),
+ * or a compact re-serialization when its bytes cannot be told for sure. */
+static unsigned char *http_data_text(json_t *data, const struct jspan *raw, size_t *len)
+{
+    if (raw && raw->p) {
+        *len = (size_t)(raw->end - raw->p);
+        unsigned char *bytes = malloc(*len + 1);
+        if (bytes) {
+            memcpy(bytes, raw->p, *len);
+            bytes[*len] = '\0';
+        }
+        return bytes;
+    }
+    unsigned char *bytes = (unsigned char *)envelope_dump_value(data);
+    *len = bytes ? strlen((char *)bytes) : 0;
+    return bytes;
+}
+
+/* Fills pub from one message object {"topic","data","key"?,"encoding"?};
+ * `raw` is the object's bytes in the body (its p is NULL when unknown). */
+static int http_parse_message(struct http_ctx *ctx, json_t *obj, const struct jspan *raw,
+                              struct store_pub *pub, struct request_error *err)
 {
     json_t *topic = json_object_get(obj, "topic"), *data = json_object_get(obj, "data");
     json_t *key = json_object_get(obj, "key"), *encoding = json_object_get(obj, "encoding");
@@ -196,8 +216,10 @@ static int http_parse_message(struct http_ctx *ctx, json_t *obj, struct store_pu
             return -1;
         }
     } else {
-        bytes = (unsigned char *)envelope_dump_value(data);
-        len = bytes ? strlen((char *)bytes) : 0;
+        struct jspan data_raw = {NULL, NULL};
+        if (raw->p && !jscan_member(raw->p, raw->end, "data", &data_raw))
+            data_raw.p = NULL;
+        bytes = http_data_text(data, &data_raw, &len);
     }
     return core_prepare_pub(ctx->core, pub, name, NULL, binary, bytes, len, key_text, err);
 }
@@ -227,6 +249,27 @@ static void http_publish_done(void *arg, struct store_req *sr)
         http_req_reply(req, HTTP_STATUS_OK, &b);
     }
     http_req_unref(req);
+}
+
+/* Where each message object is in the (jansson-validated) body, so that
+ * its `data` can be kept as sent; NULL when that cannot be told. */
+static struct jspan *http_message_spans(const struct http_req *req, size_t n)
+{
+    const char *body = req->body.data ? req->body.data : "";
+    const char *end = body + req->body.len;
+    struct jspan *spans = calloc(n, sizeof(*spans));
+    struct jspan messages;
+    if (!spans)
+        return NULL;
+    if (!req->is_batch) {
+        spans[0] = (struct jspan){body, end};
+        return spans;
+    }
+    if (jscan_member(body, end, "messages", &messages) &&
+        jscan_items(messages.p, messages.end, spans, n) == (long)n)
+        return spans;
+    free(spans);
+    return NULL;
 }
 
 /* Validates the whole body (one bad message: nothing is published) and
@@ -261,13 +304,16 @@ static void http_publish(struct http_ctx *ctx, struct http_req *req)
     }
     sr->op = STORE_PUBLISH;
     struct request_error err = {0};
+    struct jspan *raws = http_message_spans(req, n);
     for (size_t i = 0; i < n; i++) {
         json_t *obj = messages ? json_array_get(messages, i) : root;
+        struct jspan unknown = {NULL, NULL};
         sr->n_pubs = i + 1;
-        if (http_parse_message(ctx, obj, &sr->pubs[i], &err) < 0)
+        if (http_parse_message(ctx, obj, raws ? &raws[i] : &unknown, &sr->pubs[i], &err) < 0)
             break;
         err.code = NULL;
     }
+    free(raws);
     json_decref(root);
     if (err.code) {
         store_req_free(sr);

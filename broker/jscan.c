@@ -4,6 +4,7 @@
 #include "jscan.h"
 
 #include <stdint.h>
+#include <string.h>
 
 const char *jscan_skip_ws(const char *p, const char *end)
 {
@@ -222,4 +223,54 @@ static const char *scan_value(const char *p, const char *end, int depth)
 const char *jscan_value(const char *p, const char *end, int depth)
 {
     return scan_value(p, end, depth);
+}
+
+bool jscan_member(const char *p, const char *end, const char *name, struct jspan *value)
+{
+    size_t name_len = strlen(name);
+    bool found = false;
+    p = jscan_skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return false;
+    p = jscan_skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        bool escaped;
+        const char *n = p + 1;
+        if (!(p = jscan_string(p, end, &escaped)) || escaped)
+            return false;
+        bool match = (size_t)(p - 1 - n) == name_len && memcmp(n, name, name_len) == 0;
+        p = jscan_skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return false;
+        const char *v = jscan_skip_ws(p + 1, end);
+        if (!(p = jscan_value(v, end, 1)))
+            return false;
+        if (match) {
+            *value = (struct jspan){v, p};
+            found = true;
+        }
+        p = jscan_skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = jscan_skip_ws(p + 1, end);
+    }
+    return found;
+}
+
+long jscan_items(const char *p, const char *end, struct jspan *items, size_t max)
+{
+    size_t n = 0;
+    p = jscan_skip_ws(p, end);
+    if (p >= end || *p != '[')
+        return -1;
+    p = jscan_skip_ws(p + 1, end);
+    while (p < end && *p != ']') {
+        const char *v = p;
+        if (n == max || !(p = jscan_value(v, end, 1)))
+            return -1;
+        items[n++] = (struct jspan){v, p};
+        p = jscan_skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = jscan_skip_ws(p + 1, end);
+    }
+    return (long)n;
 }

@@ -31,6 +31,21 @@ const char *jscan_string(const char *p, const char *end, bool *escaped);
  * valid JSON value. */
 const char *jscan_value(const char *p, const char *end, int depth);
 
+/* A span of bytes in a scanned buffer. */
+struct jspan {
+    const char *p, *end;
+};
+
+/* In the (valid) JSON object at p: the value of member `name`, the last one
+ * when it repeats (as jansson keeps it). False when it is absent, p is not
+ * an object, or a member name has escapes (it could be `name` spelled
+ * otherwise: the caller must then not rely on the span). */
+bool jscan_member(const char *p, const char *end, const char *name, struct jspan *value);
+
+/* The items of the (valid) JSON array at p, up to max: their count, or -1
+ * when p is not an array or it holds more than max. */
+long jscan_items(const char *p, const char *end, struct jspan *items, size_t max);
+
 /* Length of the well-formed UTF-8 sequence at p (at most end - p bytes,
  * RFC 3629), or 0. */
 size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end);

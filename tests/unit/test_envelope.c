@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "jscan.h"
 
 static int parse(const char *text, struct request *req, struct request_error *err)
 {
@@ -168,6 +169,25 @@ START_TEST(test_sbuf_integers)
     ck_assert_str_eq(b.data, "0 10 18446744073709551615 -1 -9223372036854775808 "
                              "9223372036854775807");
     sbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_jscan_member_and_items)
+{
+    const char *doc = "{ \"a\" : [1, {\"b\":2} ,\"x\"], \"data\":1, \"data\" : {\"c\":3} }";
+    const char *end = doc + strlen(doc);
+    struct jspan v;
+    ck_assert(jscan_member(doc, end, "data", &v));
+    ck_assert_int_eq((int)(v.end - v.p), 7); /* the last one, as jansson keeps */
+    ck_assert(strncmp(v.p, "{\"c\":3}", 7) == 0);
+    ck_assert(!jscan_member(doc, end, "missing", &v));
+    ck_assert(jscan_member(doc, end, "a", &v));
+    struct jspan items[4];
+    ck_assert_int_eq(jscan_items(v.p, v.end, items, 4), 3);
+    ck_assert(strncmp(items[1].p, "{\"b\":2}", (size_t)(items[1].end - items[1].p)) == 0);
+    ck_assert_int_eq(jscan_items(v.p, v.end, items, 2), -1); /* more than max */
+    const char *escaped = "{\"d\\u0061ta\":1,\"data\":2}";
+    ck_assert(!jscan_member(escaped, escaped + strlen(escaped), "data", &v));
 }
 END_TEST
 
@@ -367,6 +387,7 @@ int main(void)
     tcase_add_test(tc, test_publish_data_verbatim);
     tcase_add_test(tc, test_publish_fast_path_agrees);
     tcase_add_test(tc, test_sbuf_integers);
+    tcase_add_test(tc, test_jscan_member_and_items);
     tcase_add_test(tc, test_float_round_trip);
     tcase_add_test(tc, test_binary_publish);
     tcase_add_test(tc, test_errors);

@@ -1,0 +1,77 @@
+// verbatim.test.mjs: `data` is delivered as it was published (README,
+// protocol decisions): the bytes of a WebSocket publish's data value, and of
+// /api/publish's, reach subscribers and history unchanged (spacing, number
+// spelling, escapes), while invalid JSON is still refused.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { onCleanup, waitFor } from './lib/broker.mjs';
+import { apiUrl, httpPublish, httpRequest, sharedBroker, uniqueTopic } from './lib/util.mjs';
+
+// A raw WebSocket that keeps every text frame as a string.
+async function rawClient(url, t) {
+    const ws = new WebSocket(url, 'wsb.v1');
+    const frames = [];
+    ws.on('message', (data, isBinary) => { if (!isBinary) frames.push(data.toString('utf8')); });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    onCleanup(t, () => ws.terminate());
+    const until = (pred, what) => waitFor(() => frames.find(pred), { what });
+    await until((f) => f.startsWith('{"op":"welcome"'), 'welcome');
+    return { ws, frames, until };
+}
+
+describe('data verbatim', () => {
+    const ctx = sharedBroker();
+
+    it('a WebSocket publish delivers its data bytes unchanged, big integers included', async (t) => {
+        const topic = uniqueTopic('vb.ws');
+        const sub = await rawClient(ctx.broker.url, t);
+        sub.ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic }));
+        await sub.until((f) => f.includes('"op":"ack","id":1'), 'subscribe ack');
+        const pub = await rawClient(ctx.broker.url, t);
+        const data = '{ "x" : 1.50e0, "big": 123456789012345678901234567890, "s": "\\u00e9\\/" }';
+        pub.ws.send(`{"op":"publish", "id":7, "topic":"${topic}",\n "data": ${data} }`);
+        await pub.until((f) => f.includes('"op":"ack","id":7'), 'publish ack');
+        const m = await sub.until((f) => f.startsWith('{"op":"message"'), 'message');
+        assert.ok(m.includes(`"data":${data}`), m);
+        const h = await httpRequest(apiUrl(ctx.broker, '/api/history', { topic }));
+        assert.equal(h.status, 200, h.text);
+        assert.ok(h.text.includes(`"data":${data}`), h.text);
+    });
+
+    it('a malformed data value is still refused, with nothing delivered', async (t) => {
+        const topic = uniqueTopic('vb.bad');
+        const pub = await rawClient(ctx.broker.url, t);
+        // Not valid JSON: the error cannot carry the id (section 7).
+        const errors = () => pub.frames.filter((f) => f.startsWith('{"op":"error"'));
+        for (const [i, data] of ['[1,]', '"\\ud800"', '01', '{"a" 1}', 'tru'].entries()) {
+            pub.ws.send(`{"op":"publish","id":${i + 1},"topic":"${topic}","data":${data}}`);
+            await waitFor(() => errors().length === i + 1, { what: `error ${i + 1}` });
+            assert.ok(errors()[i].includes('"bad_request"'), `${data}: ${errors()[i]}`);
+        }
+        assert.equal(pub.frames.filter((f) => f.includes('"op":"ack"')).length, 0, pub.frames.join('\n'));
+        const h = await httpRequest(apiUrl(ctx.broker, '/api/history', { topic }));
+        assert.equal(h.json.messages.length, 0, h.text);
+    });
+
+    it('/api/publish keeps the data bytes of a single message and of each message of a batch', async (t) => {
+        const topic = uniqueTopic('vb.http');
+        const sub = await rawClient(ctx.broker.url, t);
+        sub.ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic }));
+        await sub.until((f) => f.includes('"op":"ack","id":1'), 'subscribe ack');
+        const one = '[ 1 , 2.0, "\\u0041" ]';
+        let res = await httpPublish(ctx.broker, `{"topic": "${topic}", "data": ${one}}`,
+            { headers: { 'content-type': 'application/json' } });
+        assert.equal(res.status, 200, res.text);
+        const batch = ['{"a" : 1}', '"x\\ty"', '-0.0'];
+        const body = `{"messages": [${batch.map((d) => `{"data": ${d}, "topic": "${topic}"}`).join(' , ')}]}`;
+        res = await httpPublish(ctx.broker, body, { headers: { 'content-type': 'application/json' } });
+        assert.equal(res.status, 200, res.text);
+        await waitFor(() => sub.frames.filter((f) => f.startsWith('{"op":"message"')).length >= 4,
+            { what: 'four messages' });
+        const got = sub.frames.filter((f) => f.startsWith('{"op":"message"'));
+        for (const [i, data] of [one, ...batch].entries())
+            assert.ok(got[i].includes(`"data":${data}`), `${data}: ${got[i]}`);
+    });
+});
