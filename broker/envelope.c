@@ -604,7 +604,14 @@ struct frame *envelope_encode_sse(const struct store_msg *msg)
     sbuf_add_str(&b, "id: ");
     sbuf_add_u64(&b, msg->seq);
     sbuf_add_str(&b, "\nevent: message\ndata: ");
+    size_t json_start = b.len;
     envelope_append_message_json(&b, msg);
+    /* data is kept as published and may hold line breaks between its
+     * tokens; a line break ends an SSE data line. In valid JSON a raw CR or
+     * LF can only be whitespace between tokens, so a space replaces it. */
+    for (size_t i = json_start; !sbuf_failed(&b) && i < b.len; i++)
+        if (b.data[i] == '\n' || b.data[i] == '\r')
+            b.data[i] = ' ';
     sbuf_add_str(&b, "\n\n");
     return envelope_frame_from_sbuf(&b);
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { onCleanup, waitFor } from './lib/broker.mjs';
-import { apiUrl, httpPublish, httpRequest, sharedBroker, uniqueTopic } from './lib/util.mjs';
+import { apiUrl, httpPublish, httpRequest, openSse, sharedBroker, uniqueTopic } from './lib/util.mjs';
 
 // A raw WebSocket that keeps every text frame as a string.
 async function rawClient(url, t) {
@@ -73,5 +73,20 @@ describe('data verbatim', () => {
         const got = sub.frames.filter((f) => f.startsWith('{"op":"message"'));
         for (const [i, data] of [one, ...batch].entries())
             assert.ok(got[i].includes(`"data":${data}`), `${data}: ${got[i]}`);
+    });
+
+    it('data with line breaks between tokens stays one SSE data line', async (t) => {
+        const topic = uniqueTopic('vb.sse');
+        const url = new URL(`${ctx.broker.http}/sse`);
+        url.searchParams.append('topic', topic);
+        const stream = await openSse(url.toString(), { t });
+        assert.equal(stream.status, 200);
+        await waitFor(() => stream.raw.includes('\n\n'), { what: 'the SSE opening block' });
+        const pub = await rawClient(ctx.broker.url, t);
+        pub.ws.send(`{"op":"publish","id":1,"topic":"${topic}","data":{\r\n "a" :\n [1,\n 2] }}`);
+        await pub.until((f) => f.includes('"op":"ack","id":1'), 'publish ack');
+        const ev = await stream.next((e) => e.event === 'message');
+        assert.equal(ev.lines, 1, JSON.stringify(ev));
+        assert.deepEqual(ev.json.data, { a: [1, 2] });
     });
 });
