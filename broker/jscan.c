@@ -99,11 +99,41 @@ static const char *scan_escape(const char *p, const char *end)
     return p + 12;
 }
 
+/* True when one of the 8 bytes of w needs a closer look: a quote, a
+ * backslash, a control character or a non-ASCII byte. (The classic "has a
+ * zero byte" bit trick, applied to w ^ '"', w ^ '\\' and w - 0x20.) */
+static bool word_has_special(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = w ^ (ones * '"');
+    uint64_t backslash = w ^ (ones * '\\');
+    uint64_t special = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                       (w - ones * 0x20) | w;
+    return (special & highs) != 0;
+}
+
+/* Skips plain ASCII string bytes 8 at a time: long payload strings are
+ * most of a published message's bytes. */
+static const char *skip_plain(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, sizeof(w));
+        if (word_has_special(w))
+            break;
+        p += 8;
+    }
+    return p;
+}
+
 const char *jscan_string(const char *p, const char *end, bool *escaped)
 {
     *escaped = false;
     p++; /* the opening quote */
     while (p < end) {
+        p = skip_plain(p, end);
+        if (p >= end)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"')
             return p + 1;
