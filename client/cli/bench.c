@@ -10,7 +10,9 @@
  *   latency      publish-to-deliver percentiles at a fixed rate, from a
  *                timestamp carried in the payload.
  *   connections  N idle connections; the broker's resident memory per
- *                connection from /proc.
+ *                connection from /proc. Past one source address's
+ *                ephemeral ports (~28k) they come from 127.0.0.2, ... too.
+ *   reconnect    mass reconnect with `since` (bench_reconnect.c).
  * The CPU use of the bench itself is reported next to the broker's (from
  * /proc/PID/stat), so a result is only trusted when the bench had room.
  */
@@ -53,15 +55,18 @@ static const char bench_usage[] =
     "  throughput   durable publish acks per second, without and with key\n"
     "  latency      publish-to-deliver percentiles at a fixed rate\n"
     "  connections  N idle connections; the broker's memory per connection\n"
+    "  reconnect    S subscribers dropped at once mid-stream, resuming with since\n"
     "\n"
     "Options:\n"
     "  --url URL           broker (default " WSB_DEFAULT_URL ")\n"
     "  --token T           JWT or API key for every connection\n"
-    "  --duration S        seconds of publishing, or of holding (default 10)\n"
+    "  --duration S        seconds of publishing, or of holding (default 10);\n"
+    "                      reconnect: of publishing after the drop\n"
     "  --publishers P      publishing connections (default 1)\n"
-    "  --subscribers S     subscribing connections (fanout 10, latency 1)\n"
+    "  --subscribers S     subscribing connections (fanout 10, latency 1,\n"
+    "                      reconnect 10000)\n"
     "  --rate R            offered publishes per second in total; 0 = flat out\n"
-    "                      (default: fanout 0, latency 1000)\n"
+    "                      (default: fanout 0, latency 1000, reconnect 200)\n"
     "  --window W          publishes in flight per publisher (default 256, latency 4000)\n"
     "  --size BYTES        payload padding per message (default 100)\n"
     "  --topic T           topic, or topic prefix (default bench.SCENARIO)\n"
@@ -70,12 +75,19 @@ static const char bench_usage[] =
     "                      (throughput: both, one phase each, unless one is given)\n"
     "  --connections N     connections scenario: how many (default 1000)\n"
     "  --subscribe         connections scenario: each subscribes to its own topic\n"
-    "  --drain S           seconds to wait for the tail after publishing (default 5)\n"
+    "  --source-addrs N    spread connections over 127.0.0.1..127.0.0.N (loopback\n"
+    "                      URL only; default: as many as the ephemeral port range needs)\n"
+    "  --warmup S          reconnect: seconds of publishing before the drop (default 3)\n"
+    "  --reset             reconnect: drop with a TCP reset instead of a FIN\n"
+    "  --drain S           seconds to wait for the tail after publishing (default 5;\n"
+    "                      reconnect 10, counted from the last resume when later)\n"
     "  --broker-pid PID    the broker's pid for CPU and memory (alias --pid);\n"
     "                      default: the process listening on the URL's port\n"
     "  --insecure          accept any TLS certificate (wss://)\n"
     "  --json              print the result as one JSON object\n"
-    "Progress goes to stderr once a second; the result to stdout.\n"
+    "Progress goes to stderr once a second; the result to stdout. reconnect exits 1\n"
+    "on a gap, a duplicate, a message missing at the end, a subscriber that did not\n"
+    "resume or a resume with recovered:false.\n"
     "Latency is wall clock from the publisher's send to the subscriber's\n"
     "receipt (both on this machine); at a fixed rate a full window delays sends,\n"
     "so keep --window above rate x worst latency.\n";
@@ -98,7 +110,10 @@ enum {
     O_DRAIN,
     O_PID,
     O_INSECURE,
-    O_JSON
+    O_JSON,
+    O_SOURCES,
+    O_WARMUP,
+    O_RESET
 };
 
 static const struct option bench_opts[] = {{"url", required_argument, NULL, O_URL},
@@ -120,6 +135,9 @@ static const struct option bench_opts[] = {{"url", required_argument, NULL, O_UR
                                            {"pid", required_argument, NULL, O_PID},
                                            {"insecure", no_argument, NULL, O_INSECURE},
                                            {"json", no_argument, NULL, O_JSON},
+                                           {"source-addrs", required_argument, NULL, O_SOURCES},
+                                           {"warmup", required_argument, NULL, O_WARMUP},
+                                           {"reset", no_argument, NULL, O_RESET},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
 
@@ -171,6 +189,11 @@ static void scenario_defaults(struct bench_config *cfg)
         cfg->publishers = 0;
         cfg->connections = 1000;
         cfg->duration = 3;
+    } else if (strcmp(s, "reconnect") == 0) {
+        cfg->subscribers = 10000;
+        cfg->rate = 200;
+        cfg->warmup = 3;
+        cfg->drain = 10;
     }
 }
 
@@ -226,6 +249,13 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
     case O_JSON:
         cfg->json = 1;
         return 0;
+    case O_SOURCES:
+        return parse_int(arg, &cfg->source_addrs, 1, 250);
+    case O_WARMUP:
+        return parse_double(arg, &cfg->warmup, 0, 3600);
+    case O_RESET:
+        cfg->reset = 1;
+        return 0;
     default:
         return -1;
     }
@@ -233,20 +263,14 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
 
 /* ---- measuring ---- */
 
-static double cpu_percent(long long t0, long long t1, double seconds)
+double bench_cpu_percent(long long t0, long long t1, double seconds)
 {
     if (t0 < 0 || t1 < 0 || seconds <= 0)
         return -1;
     return (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / seconds * 100.0;
 }
 
-struct sample {
-    int64_t us;
-    long long self_ticks, broker_ticks;
-    uint64_t sent, acked, delivered;
-};
-
-static void sample_take(const struct bench *b, struct sample *s)
+void bench_sample_take(const struct bench *b, struct sample *s)
 {
     s->us = wsb_mono_us();
     s->self_ticks = proc_cpu_ticks(getpid());
@@ -268,8 +292,8 @@ static void progress_line(const struct bench *b, const struct sample *prev,
             (double)(now->us - start_us) / 1e6, (double)(now->sent - prev->sent) / dt,
             (double)(now->acked - prev->acked) / dt,
             (double)(now->delivered - prev->delivered) / dt, (unsigned long long)bnet_inflight(b),
-            cpu_percent(prev->self_ticks, now->self_ticks, dt));
-    double broker = cpu_percent(prev->broker_ticks, now->broker_ticks, dt);
+            bench_cpu_percent(prev->self_ticks, now->self_ticks, dt));
+    double broker = bench_cpu_percent(prev->broker_ticks, now->broker_ticks, dt);
     if (broker >= 0)
         fprintf(stderr, " broker %5.1f%%", broker);
     fputc('\n', stderr);
@@ -291,7 +315,7 @@ static int connections_settled(const struct bench *b)
 
 /* Opens every connection, subscribers first; waits for welcomes and
  * subscribe acks. 0, or -1 with the reason printed. */
-static int run_connect(struct bench *b, double timeout_s)
+int bench_run_connect(struct bench *b, double timeout_s)
 {
     int64_t start = wsb_mono_us(), next_report = start + 1000000;
     for (;;) {
@@ -342,7 +366,7 @@ static void run_phase(struct bench *b, const char *label, int use_key, struct ph
 
     memset(&b->st.latency, 0, sizeof(b->st.latency));
     memset(&b->st.ack_latency, 0, sizeof(b->st.ack_latency));
-    sample_take(b, &first);
+    bench_sample_take(b, &first);
     prev = first;
     bnet_start_publishing(b, use_key);
     int64_t pub_end = first.us + (int64_t)(b->cfg.duration * 1e6);
@@ -362,12 +386,12 @@ static void run_phase(struct bench *b, const char *label, int use_key, struct ph
         if (!b->publishing && (t >= drain_end || drained(b, acked0, deliv0)))
             break;
         if (t - prev.us >= 1000000) {
-            sample_take(b, &now);
+            bench_sample_take(b, &now);
             progress_line(b, &prev, &now, first.us);
             prev = now;
         }
     }
-    sample_take(b, &now);
+    bench_sample_take(b, &now);
     r->label = label;
     r->pub_seconds = b->cfg.duration;
     r->seconds = (double)((last_change ? last_change : now.us) - first.us) / 1e6;
@@ -381,8 +405,8 @@ static void run_phase(struct bench *b, const char *label, int use_key, struct ph
     r->latency = b->st.latency;
     r->ack_latency = b->st.ack_latency;
     double secs = (double)(now.us - first.us) / 1e6;
-    r->bench_cpu = cpu_percent(first.self_ticks, now.self_ticks, secs);
-    r->broker_cpu = cpu_percent(first.broker_ticks, now.broker_ticks, secs);
+    r->bench_cpu = bench_cpu_percent(first.self_ticks, now.self_ticks, secs);
+    r->broker_cpu = bench_cpu_percent(first.broker_ticks, now.broker_ticks, secs);
     r->broker_rss_kb = b->cfg.broker_pid > 0 ? proc_rss_kb(b->cfg.broker_pid) : -1;
 }
 
@@ -396,8 +420,11 @@ static void print_header(const struct bench *b)
         printf(" (broker pid %d)", (int)c->broker_pid);
     printf("\n");
     if (strcmp(c->scenario, "connections") == 0) {
-        printf("%d connections%s, held %.1f s\n", c->connections,
+        printf("%d connections%s, held %.1f s", c->connections,
                c->subscribe_idle ? " each with a subscription" : "", c->duration);
+        if (b->n_src > 1)
+            printf(", from %s..%s", b->src_addrs[0], b->src_addrs[b->n_src - 1]);
+        printf("\n");
         return;
     }
     printf("%d publisher(s), %d subscriber(s), %s, %s, %d B padding, window %d, %.1f s\n",
@@ -541,7 +568,7 @@ static int scenario_publish(struct bench *b, int key_mode)
     struct phase_result r[MAX_PHASES];
     int n = 0;
     memset(r, 0, sizeof(r));
-    if (run_connect(b, 60 + b->n_conns / 200.0) < 0)
+    if (bench_run_connect(b, 60 + b->n_conns / 200.0) < 0)
         return CLI_CONNECT;
     if (b->st.connect_failed) {
         fprintf(stderr, "wsb bench: %llu connection(s) failed: %s\n",
@@ -574,10 +601,11 @@ static void connections_report(const struct bench *b, const struct conn_result *
                "\"welcomed\":%llu,\"failed\":%llu,\"subscribed\":%llu,\"open_seconds\":%.3f,"
                "\"broker_rss_before_kb\":%ld,\"broker_rss_after_kb\":%ld,"
                "\"broker_bytes_per_connection\":%.0f,\"bench_bytes_per_connection\":%.0f,"
-               "\"bench_cpu\":%.1f,\"broker_cpu\":%.1f}\n",
+               "\"bench_cpu\":%.1f,\"broker_cpu\":%.1f,\"source_addrs\":%d}\n",
                (int)b->cfg.broker_pid, b->cfg.connections, (unsigned long long)cr->welcomed,
                (unsigned long long)cr->failed, (unsigned long long)cr->subscribed, cr->open_seconds,
-               cr->rss_before_kb, cr->rss_after_kb, per, bench_per, cr->bench_cpu, cr->broker_cpu);
+               cr->rss_before_kb, cr->rss_after_kb, per, bench_per, cr->bench_cpu, cr->broker_cpu,
+               b->n_src > 1 ? b->n_src : 1);
         return;
     }
     print_header(b);
@@ -609,12 +637,12 @@ static int scenario_connections(struct bench *b)
     pid_t pid = b->cfg.broker_pid;
     cr.rss_before_kb = pid > 0 ? proc_rss_kb(pid) : -1;
     cr.bench_rss_before_kb = proc_rss_kb(getpid());
-    sample_take(b, &s0);
-    int rc = run_connect(b, 60 + b->n_conns / 200.0);
-    sample_take(b, &s1);
+    bench_sample_take(b, &s0);
+    int rc = bench_run_connect(b, 60 + b->n_conns / 200.0);
+    bench_sample_take(b, &s1);
     cr.open_seconds = (double)(s1.us - s0.us) / 1e6;
-    cr.bench_cpu = cpu_percent(s0.self_ticks, s1.self_ticks, cr.open_seconds);
-    cr.broker_cpu = cpu_percent(s0.broker_ticks, s1.broker_ticks, cr.open_seconds);
+    cr.bench_cpu = bench_cpu_percent(s0.self_ticks, s1.self_ticks, cr.open_seconds);
+    cr.broker_cpu = bench_cpu_percent(s0.broker_ticks, s1.broker_ticks, cr.open_seconds);
     /* Hold them: a slow broker may still be settling its memory. */
     int64_t end = wsb_mono_us() + (int64_t)(b->cfg.duration * 1e6);
     while (wsb_mono_us() < end)
@@ -633,7 +661,7 @@ static int scenario_connections(struct bench *b)
 static int known_scenario(const char *s)
 {
     return strcmp(s, "fanout") == 0 || strcmp(s, "throughput") == 0 || strcmp(s, "latency") == 0 ||
-           strcmp(s, "connections") == 0;
+           strcmp(s, "connections") == 0 || strcmp(s, "reconnect") == 0;
 }
 
 static void find_broker(struct bench *b)
@@ -655,7 +683,7 @@ static void find_broker(struct bench *b)
 int cli_bench(int argc, char **argv)
 {
     struct bench *b;
-    char err[256], topic[64];
+    char err[512], topic[64];
     int key_mode = -1, opt;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -702,21 +730,31 @@ int cli_bench(int argc, char **argv)
         free(b);
         return CLI_USAGE;
     }
+    int reconnect = strcmp(b->cfg.scenario, "reconnect") == 0;
+    if (reconnect && (b->cfg.publishers != 1 || b->cfg.rate <= 0 || b->cfg.subscribers < 1)) {
+        fprintf(stderr, "wsb bench: reconnect takes one publisher, a rate above 0 and "
+                        "at least one subscriber\n");
+        free(b);
+        return CLI_USAGE;
+    }
     if (strcmp(b->cfg.scenario, "throughput") == 0)
         b->cfg.subscribers = 0;
     else if (key_mode < 0)
         key_mode = 0;
     lws_set_log_level(0, NULL);
     find_broker(b);
-    int rc;
-    if (bnet_init(b, err, sizeof(err)) < 0) {
+    int rc = CLI_FAIL;
+    if (reconnect && brc_prepare(b) < 0)
+        fprintf(stderr, "wsb bench: out of memory\n");
+    else if (bnet_init(b, err, sizeof(err)) < 0)
         fprintf(stderr, "wsb bench: %s\n", err);
-        rc = CLI_FAIL;
-    } else {
+    else if (reconnect)
+        rc = brc_run(b);
+    else
         rc = publishing ? scenario_publish(b, key_mode) : scenario_connections(b);
-    }
     fflush(stdout);
     bnet_free(b);
+    brc_free(b);
     free(b);
     return rc;
 }

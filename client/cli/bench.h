@@ -2,12 +2,13 @@
  * bench.h: what the files of `wsb bench` share.
  *
  * Owns: the run configuration, the counters and latency histograms, the
- * per-connection state, and the three parts: bench_stats.c (histograms
+ * per-connection state, and the four parts: bench_stats.c (histograms
  * and /proc readings), bench_net.c (one libwebsockets context driving
  * every connection: connect, subscribe, paced or flat-out publish, parse
  * acks and messages without allocating; it speaks the WebSocket framing
  * itself over lws raw sockets), bench.c (scenarios, command line,
- * progress and the result table).
+ * progress and the result table), bench_reconnect.c (the mass reconnect
+ * scenario: drop every subscriber at once, resume with `since`).
  */
 #ifndef WSB_BENCH_H
 #define WSB_BENCH_H
@@ -37,8 +38,12 @@ uint64_t hist_percentile(const struct hist *h, double p);
 long long proc_cpu_ticks(pid_t pid); /* utime + stime of the process */
 long proc_rss_kb(pid_t pid);
 pid_t proc_find_listener(int port); /* the process listening on a local TCP port */
-/* Raises the open-file limit towards `want`; returns the new soft limit. */
-long proc_raise_fd_limit(long want);
+/* Sets the soft open-file limit to `want`, lower or higher (the hard
+ * limit too when it is below and the process may); returns the new soft
+ * limit. */
+long proc_set_fd_limit(long want);
+/* Size of the ephemeral port range (net.ipv4.ip_local_port_range). */
+long proc_ephemeral_ports(void);
 
 enum role { ROLE_IDLE, ROLE_PUB, ROLE_SUB };
 
@@ -68,6 +73,11 @@ struct bconn {
     unsigned char *rx; /* the handshake, or a frame cut by the end of a read */
     size_t rx_len, rx_cap;
     const char *topic; /* publish or subscribe target */
+    /* reconnect scenario */
+    int control;     /* a subscriber that is never dropped */
+    int dropping;    /* being closed by the bench on purpose */
+    int resume;      /* the next subscribe carries since (last_seq) and epoch */
+    uint64_t last_n; /* the publisher's counter in the last message */
 };
 
 struct bench_config {
@@ -90,6 +100,9 @@ struct bench_config {
     const char *topic;
     int json;
     pid_t broker_pid;
+    int source_addrs; /* local addresses to spread connections over; 0 = auto */
+    double warmup;    /* reconnect: seconds of publishing before the drop */
+    int reset;        /* reconnect: drop with a TCP reset instead of a FIN */
 };
 
 struct bench_stats {
@@ -122,6 +135,10 @@ struct bench {
     size_t scratch_cap;
     char (*topics)[96]; /* per-publisher topics (pattern mode) */
     char (*idle_topics)[64];
+    char (*src_addrs)[16]; /* 127.0.0.1, 127.0.0.2, ...: bound before connect */
+    int n_src;             /* 0: the kernel picks the source */
+    char epoch[64];        /* from the first welcome */
+    struct brc *rc;        /* the reconnect scenario's state, or NULL */
     struct bench_stats st;
 };
 
@@ -139,5 +156,35 @@ void bnet_stop_publishing(struct bench *b);
 void bnet_pace(struct bench *b);
 /* Total publishes in flight. */
 uint64_t bnet_inflight(const struct bench *b);
+/* Closes a connection abruptly (no WebSocket close) without counting it
+ * as closed by the broker. */
+void bnet_drop(struct bench *b, struct bconn *c);
+/* Opens a dropped connection again; its subscribe then carries `since`. */
+void bnet_reopen(struct bench *b, struct bconn *c);
+
+/* bench.c, shared with the scenarios in other files */
+struct sample {
+    int64_t us;
+    long long self_ticks, broker_ticks;
+    uint64_t sent, acked, delivered;
+};
+
+void bench_sample_take(const struct bench *b, struct sample *s);
+/* CPU use between two tick readings, in percent of one core; -1 unknown. */
+double bench_cpu_percent(long long t0, long long t1, double seconds);
+/* Opens every connection and waits for welcomes and subscribe acks. */
+int bench_run_connect(struct bench *b, double timeout_s);
+
+/* bench_reconnect.c: the scenario, and the hooks bench_net.c calls for it */
+struct brc;
+/* Before bnet_init: adds the control subscriber, allocates the state. */
+int brc_prepare(struct bench *b);
+int brc_run(struct bench *b);
+void brc_free(struct bench *b);
+void brc_on_welcome(struct bench *b, struct bconn *c);
+void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
+                       uint64_t seq);
+void brc_on_published(struct bench *b, uint64_t n, uint64_t seq);
+void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us);
 
 #endif

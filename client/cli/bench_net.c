@@ -16,8 +16,11 @@
  *     ours instead of poll(), whose cost grows with the connection count
  *     at every wakeup.
  * It does not use libwsb's reconnect machinery: a connection the broker
- * closes is counted, not revived. It shares URL handling and clocks with
- * libwsb (wsb_util).
+ * closes is counted, not revived; only the reconnect scenario drops and
+ * reopens its subscribers on purpose (bnet_drop, bnet_reopen). More
+ * connections than one source address has ephemeral ports are spread over
+ * 127.0.0.1, 127.0.0.2, ... (bound before connect: lws's `iface`). It
+ * shares URL handling and clocks with libwsb (wsb_util).
  */
 #include "bench.h"
 
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #if defined(WSB_BENCH_LIBUV)
 #include <uv.h>
 #endif
@@ -33,6 +37,7 @@
 #define TX_HEADROOM 512   /* envelope bytes around the padding */
 #define FRAME_HEAD_MAX 14 /* 2 + 8 length bytes + 4 mask bytes */
 #define RX_FRAME_LIMIT (64u << 20)
+#define MAX_SOURCES 250 /* 127.0.0.1 .. 127.0.0.250 */
 
 enum ws_opcode { WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
 
@@ -64,6 +69,20 @@ static uint64_t scan_u64(const char *buf, size_t len, const char *key)
     return v;
 }
 
+/* Keeps the store's epoch from a welcome, for subscribes with `since`. */
+static void scan_epoch(struct bench *b, const char *buf, size_t len)
+{
+    const char *p = memmem(buf, len, "\"epoch\":\"", 9);
+    if (!p)
+        return;
+    p += 9;
+    size_t n = 0;
+    while (p + n < buf + len && p[n] != '"' && p[n] != '\\' && n < sizeof(b->epoch) - 1)
+        n++;
+    memcpy(b->epoch, p, n);
+    b->epoch[n] = '\0';
+}
+
 /* The broker writes "op" first: `{"op":"message",...`. */
 static int frame_is(const char *buf, size_t len, const char *op)
 {
@@ -72,18 +91,27 @@ static int frame_is(const char *buf, size_t len, const char *op)
            buf[7 + n] == '"';
 }
 
+static void on_subscribe_ack(struct bench *b, struct bconn *c, const char *buf, size_t len,
+                             int error)
+{
+    if (error) {
+        b->st.ack_errors++;
+        c->sub_refused = 1;
+        note_error(b, "subscribe refused: %.120s", buf);
+    } else if (c->phase == BC_OPEN) {
+        c->phase = BC_SUBSCRIBED;
+        b->st.subscribed++;
+        if (b->rc)
+            brc_on_subscribed(b, c, memmem(buf, len, "\"recovered\":true", 16) != NULL,
+                              scan_u64(buf, len, "\"replayed\":"), scan_u64(buf, len, "\"seq\":"));
+    }
+}
+
 static void on_ack(struct bench *b, struct bconn *c, const char *buf, size_t len, int error)
 {
     uint64_t id = scan_u64(buf, len, "\"id\":");
     if (c->role != ROLE_PUB) {
-        if (error) {
-            b->st.ack_errors++;
-            c->sub_refused = 1;
-            note_error(b, "subscribe refused: %.120s", buf);
-        } else if (c->phase == BC_OPEN) {
-            c->phase = BC_SUBSCRIBED;
-            b->st.subscribed++;
-        }
+        on_subscribe_ack(b, c, buf, len, error);
         return;
     }
     if (!id || !c->inflight)
@@ -97,14 +125,35 @@ static void on_ack(struct bench *b, struct bconn *c, const char *buf, size_t len
         int64_t sent = c->sent_us[id % ACK_RING];
         if (sent)
             hist_add(&b->st.ack_latency, (uint64_t)(wsb_mono_us() - sent));
+        if (b->rc)
+            brc_on_published(b, id, scan_u64(buf, len, "\"seq\":"));
     }
     if (b->publishing)
         lws_callback_on_writable(c->wsi);
 }
 
+/* Reconnect scenario: the payload is {"t":T,"n":N,"p":...}. */
+static void on_counted_message(struct bench *b, struct bconn *c, const char *buf, size_t len,
+                               uint64_t seq)
+{
+    const char *data = memmem(buf, len, "\"data\":{\"t\":", 12);
+    uint64_t t = 0, n = 0;
+    if (data) {
+        size_t rest = len - (size_t)(data - buf);
+        t = scan_u64(data, rest, "\"t\":");
+        n = scan_u64(data, rest, "\"n\":");
+    }
+    b->st.delivered++;
+    brc_on_message(b, c, seq, n, (int64_t)t);
+}
+
 static void on_message(struct bench *b, struct bconn *c, const char *buf, size_t len)
 {
     uint64_t seq = scan_u64(buf, len, "\"seq\":");
+    if (b->rc) {
+        on_counted_message(b, c, buf, len, seq);
+        return;
+    }
     const char *data = memmem(buf, len, "\"data\":{\"t\":", 12);
     b->st.delivered++;
     if (seq <= c->last_seq)
@@ -133,6 +182,10 @@ static void on_text(struct bench *b, struct bconn *c, const char *buf, size_t le
     } else if (frame_is(buf, len, "welcome") && c->phase == BC_CONNECTING) {
         c->phase = BC_OPEN;
         b->st.welcomed++;
+        if (!b->epoch[0])
+            scan_epoch(b, buf, len);
+        if (b->rc)
+            brc_on_welcome(b, c);
         if (c->role == ROLE_SUB || (c->role == ROLE_IDLE && b->cfg.subscribe_idle))
             lws_callback_on_writable(c->wsi);
     }
@@ -299,13 +352,31 @@ static void add_publish(struct bench *b, struct bconn *c)
     if (b->use_key_now)
         n += snprintf(p + n, room - (size_t)n, ",\"key\":\"b%llx-%d-%llu\"",
                       (unsigned long long)b->key_nonce, c->index, (unsigned long long)id);
-    n += snprintf(p + n, room - (size_t)n, ",\"data\":{\"t\":%lld,\"p\":\"",
-                  (long long)wsb_wall_us());
+    if (b->rc) /* the reconnect scenario counts messages by n */
+        n += snprintf(p + n, room - (size_t)n, ",\"data\":{\"t\":%lld,\"n\":%llu,\"p\":\"",
+                      (long long)wsb_wall_us(), (unsigned long long)id);
+    else
+        n += snprintf(p + n, room - (size_t)n, ",\"data\":{\"t\":%lld,\"p\":\"",
+                      (long long)wsb_wall_us());
     memcpy(p + n, b->padding, (size_t)b->cfg.size);
     n += b->cfg.size;
     memcpy(p + n, "\"}}", 3);
     c->sent_us[id % ACK_RING] = wsb_mono_us();
     tx_frame(b, WS_TEXT, p, (size_t)n + 3);
+}
+
+/* Prints a subscribe into the batch; a reopened subscriber resumes. */
+static void add_subscribe(struct bench *b, struct bconn *c)
+{
+    char sub[256];
+    int n = snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"%s\"", c->topic);
+    if (c->resume)
+        n += snprintf(sub + n, sizeof(sub) - (size_t)n, ",\"since\":%llu",
+                      (unsigned long long)c->last_seq);
+    if (c->resume && b->epoch[0])
+        n += snprintf(sub + n, sizeof(sub) - (size_t)n, ",\"epoch\":\"%s\"", b->epoch);
+    n += snprintf(sub + n, sizeof(sub) - (size_t)n, "}");
+    tx_frame(b, WS_TEXT, sub, (size_t)n);
 }
 
 static int may_publish(const struct bench *b, const struct bconn *c)
@@ -342,10 +413,7 @@ static int on_writeable(struct bench *b, struct bconn *c, struct lws *wsi)
     }
     if (c->phase == BC_OPEN && !c->sub_sent &&
         (c->role == ROLE_SUB || (c->role == ROLE_IDLE && b->cfg.subscribe_idle))) {
-        char sub[160];
-        int n = snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"%s\"}",
-                         c->topic);
-        tx_frame(b, WS_TEXT, sub, (size_t)n);
+        add_subscribe(b, c);
         c->sub_sent = 1;
     }
     for (int n = 0; n < WRITE_BURST && may_publish(b, c); n++) {
@@ -366,7 +434,9 @@ static void on_closed(struct bench *b, struct bconn *c)
 {
     if (c->phase == BC_CLOSED)
         return;
-    if (c->phase == BC_CONNECTING) {
+    if (c->dropping) {
+        c->dropping = 0;
+    } else if (c->phase == BC_CONNECTING) {
         b->st.connect_failed++;
     } else {
         b->st.broker_closed++;
@@ -508,6 +578,75 @@ static int use_event_loop(struct bench *b, struct lws_context_creation_info *inf
     return 0;
 }
 
+/* A loopback IPv4 destination: any 127.0.0.x source reaches it. */
+static int loopback_v4(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* One source address gives one destination at most the ephemeral port
+ * range (about 28k); more connections than that get several sources.
+ * A bound socket gets its port at bind() time, from a search of the range
+ * for a port free on that address; past about half full that search in
+ * the kernel dominates (70 % of the bench's CPU at 83 % full), so each
+ * source takes at most half the range, which also leaves room for the
+ * TIME_WAIT ports of a previous run. */
+static int plan_sources(struct bench *b, char *err, size_t errlen)
+{
+    long ports = proc_ephemeral_ports();
+    if (ports <= 0)
+        ports = 28232; /* 32768-60999, the Linux default */
+    long per_src = ports / 2;
+    int want = b->cfg.source_addrs;
+    if (!want)
+        want = (int)((b->n_conns + per_src - 1) / per_src);
+    if (want <= 1)
+        return 0;
+    if (!loopback_v4(b->cfg.url.host)) {
+        if (b->cfg.source_addrs) {
+            snprintf(err, errlen, "--source-addrs needs a 127.x.x.x (loopback) URL");
+            return -1;
+        }
+        fprintf(stderr,
+                "wsb bench: %d connections exceed the %ld ephemeral ports of one source "
+                "address; only a loopback URL gets more sources, expect failures\n",
+                b->n_conns, ports);
+        return 0;
+    }
+    if (want > MAX_SOURCES) {
+        snprintf(err, errlen, "%d source addresses needed, at most %d", want, MAX_SOURCES);
+        return -1;
+    }
+    b->src_addrs = calloc((size_t)want, sizeof(*b->src_addrs));
+    if (!b->src_addrs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < want; i++)
+        snprintf(b->src_addrs[i], sizeof(b->src_addrs[i]), "127.0.0.%d", i + 1);
+    b->n_src = want;
+    return 0;
+}
+
+/* Room for every connection and some for lws and stdio, and no more: the
+ * lws 4.1 of Debian scans its whole fd table (as long as the limit) at
+ * every connect and close, a sanity check built in. */
+static long set_fd_limit(struct bench *b, char *err, size_t errlen)
+{
+    long need = (long)b->n_conns + 256;
+    long fds = proc_set_fd_limit(need);
+    if (fds < need) {
+        snprintf(err, errlen,
+                 "%d connections need %ld open files; the limit is %ld and only root (with "
+                 "CAP_SYS_RESOURCE) may raise it: as root `ulimit -Hn %ld; ulimit -n %ld` in "
+                 "the shell that runs wsb, or `prlimit --pid PID --nofile=%ld:%ld` on it; in "
+                 "a container start it with `--ulimit nofile=%ld:%ld`",
+                 b->n_conns, need, fds, need, need, need, need, need, need);
+        return -1;
+    }
+    return fds;
+}
+
 int bnet_init(struct bench *b, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -517,18 +656,18 @@ int bnet_init(struct bench *b, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    long fds = proc_raise_fd_limit(b->n_conns + 256);
-    if (fds < b->n_conns + 64) {
-        snprintf(err, errlen, "%d connections need more open files than the limit (%ld)",
-                 b->n_conns, fds);
+    long fds = set_fd_limit(b, err, errlen);
+    if (fds < 0 || plan_sources(b, err, errlen) < 0)
         return -1;
-    }
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = bench_protocols;
     info.gid = -1;
     info.uid = -1;
-    info.fd_limit_per_thread = (unsigned int)(b->n_conns + 128);
+    /* As many as the open-file limit: lws then finds a socket's wsi by
+     * indexing its fd; below the limit it scans its table at every insert,
+     * removal and (poll) event. */
+    info.fd_limit_per_thread = (unsigned int)fds;
     info.timeout_secs = 30;
     if (b->cfg.url.tls)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -571,6 +710,7 @@ void bnet_free(struct bench *b)
     free(b->tx);
     free(b->topics);
     free(b->idle_topics);
+    free(b->src_addrs);
 }
 
 #if defined(WSB_BENCH_LIBUV)
@@ -628,6 +768,8 @@ static void connect_one(struct bench *b, struct bconn *c)
     ci.local_protocol_name = "wsb-bench-raw";
     ci.opaque_user_data = c;
     ci.pwsi = &c->wsi;
+    if (b->n_src > 1) /* lws binds the socket to it before connecting */
+        ci.iface = b->src_addrs[(c - b->conns) % b->n_src];
     if (b->cfg.url.tls)
         ci.ssl_connection =
             LCCSCF_USE_SSL |
@@ -635,6 +777,7 @@ static void connect_one(struct bench *b, struct bconn *c)
                              : 0);
     c->phase = BC_CONNECTING;
     if (!lws_client_connect_via_info(&ci) && c->phase == BC_CONNECTING) {
+        note_error(b, "cannot connect: %s", "no connection started (out of local ports?)");
         b->st.connect_failed++;
         c->phase = BC_CLOSED;
     }
@@ -683,6 +826,33 @@ void bnet_pace(struct bench *b)
         c->credits++;
         lws_callback_on_writable(c->wsi);
     }
+}
+
+void bnet_drop(struct bench *b, struct bconn *c)
+{
+    if (!c->wsi || c->phase == BC_CLOSED)
+        return;
+    if (b->cfg.reset) {
+        /* Linger 0: close() sends a RST instead of a FIN. */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(lws_get_socket_fd(c->wsi), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    c->dropping = 1;
+    /* Closes now (a raw socket sends no close frame), calling RAW_CLOSE. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
+void bnet_reopen(struct bench *b, struct bconn *c)
+{
+    if (c->phase != BC_CLOSED)
+        return;
+    c->sub_sent = c->sub_refused = 0;
+    c->upgrade_sent = c->upgraded = 0;
+    c->close_code = 0;
+    c->pong_pending = 0;
+    c->rx_len = 0;
+    c->resume = 1;
+    connect_one(b, c);
 }
 
 uint64_t bnet_inflight(const struct bench *b)

@@ -1,7 +1,7 @@
 /*
  * bench_stats.c: latency histograms and the /proc readings of `wsb bench`
  * (CPU ticks and resident memory of a process, the pid listening on a
- * port, the open-file limit).
+ * port, the open-file limit, the ephemeral port range).
  *
  * Exists apart from the network code so that what is measured, and how,
  * can be read in one place.
@@ -163,15 +163,30 @@ pid_t proc_find_listener(int port)
     return pid;
 }
 
-long proc_raise_fd_limit(long want)
+long proc_set_fd_limit(long want)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return -1;
-    if ((rlim_t)want > rl.rlim_cur) {
-        rl.rlim_cur = (rlim_t)want < rl.rlim_max ? (rlim_t)want : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
+    if ((rlim_t)want > rl.rlim_max) {
+        /* Raising the hard limit needs CAP_SYS_RESOURCE; it fails quietly
+         * otherwise, and fs.nr_open caps it. */
+        struct rlimit up = {.rlim_cur = (rlim_t)want, .rlim_max = (rlim_t)want};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            return want;
     }
+    rl.rlim_cur = (rlim_t)want < rl.rlim_max ? (rlim_t)want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
     return (long)rl.rlim_cur;
+}
+
+long proc_ephemeral_ports(void)
+{
+    char buf[64];
+    long lo, hi;
+    if (read_file("/proc/sys/net/ipv4/ip_local_port_range", buf, sizeof(buf)) < 0 ||
+        sscanf(buf, "%ld %ld", &lo, &hi) != 2 || hi < lo)
+        return -1;
+    return hi - lo + 1;
 }

@@ -762,7 +762,7 @@ static const char main_usage[] =
     "  pub      publish messages (from the command line or stdin)\n"
     "  sub      subscribe and print messages, one JSON object per line\n"
     "  history  print stored messages\n"
-    "  bench    load generator: fan-out, throughput, latency, connections\n"
+    "  bench    load generator: fan-out, throughput, latency, connections, reconnect\n"
     "\n"
     "Run `wsb COMMAND --help` for the options of each. --url defaults to\n" WSB_DEFAULT_URL ".\n";
 

@@ -419,8 +419,49 @@ START_TEST(test_bench_connections)
     ck_assert_int_eq(json_integer_value(json_object_get(v, "failed")), 0);
     ck_assert(json_integer_value(json_object_get(v, "broker_rss_after_kb")) > 0);
     json_decref(v);
+    /* Spread over two loopback source addresses (bound before connect). */
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", shared.url, "--connections",
+                         "50", "--source-addrs", "2", "--duration", "0.1", "--json", NULL),
+                     0);
+    v = bench_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "welcomed")), 50);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "source_addrs")), 2);
+    json_decref(v);
     ck_assert_int_eq(wsb(&r, NULL, "bench", "nonsense", NULL), 2);
     ck_assert_int_eq(wsb(&r, NULL, "bench", "fanout", "--rate", "-1", NULL), 2);
+}
+END_TEST
+
+/* Every subscriber dropped mid-stream resumes with since: no gap, no
+ * duplicate, everything recovered. */
+START_TEST(test_bench_reconnect)
+{
+    struct run r;
+    char topic[64];
+    topic_name(topic, sizeof(topic), "cli.reconnect");
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "reconnect", "--url", shared.url, "--subscribers", "20",
+                         "--warmup", "0.6", "--duration", "1", "--topic", topic, "--json", NULL),
+                     0);
+    ck_assert_ptr_nonnull(strstr(r.err, "resumed")); /* progress after the drop */
+    json_t *v = bench_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "subscribers")), 20);
+    ck_assert_int_gt(json_integer_value(json_object_get(v, "drop_seq")), 0);
+    ck_assert_int_gt(json_integer_value(json_object_get(v, "published")), 100);
+    const char *counts[] = {"welcomed", "subscribed", "resumed"};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(v, counts[i])), 20);
+    const char *zeros[] = {"gaps", "dups", "missing", "not_recovered", "closed_by_broker"};
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(v, zeros[i])), 0);
+    ck_assert(json_is_true(json_object_get(v, "recovered_all")));
+    ck_assert(json_is_number(json_object_get(v, "all_resumed_s")));
+    json_t *resume = json_object_get(v, "resume_us");
+    ck_assert_int_eq(json_integer_value(json_object_get(resume, "count")), 20);
+    json_t *control = json_object_get(v, "control_before_us");
+    ck_assert_int_gt(json_integer_value(json_object_get(control, "count")), 0);
+    json_decref(v);
+    /* One publisher and a rate are what the scenario measures. */
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "reconnect", "--rate", "0", NULL), 2);
 }
 END_TEST
 
@@ -440,6 +481,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_sub_output_works_with_jq);
     tcase_add_test(tc, test_bench_fanout_and_throughput);
     tcase_add_test(tc, test_bench_connections);
+    tcase_add_test(tc, test_bench_reconnect);
     suite_add_tcase(s, tc);
     return s;
 }
