@@ -13,6 +13,7 @@ struct frame *frame_new(size_t len, bool is_binary)
         return NULL;
     f->refs = 1;
     f->is_binary = is_binary;
+    f->is_ping = false;
     f->len = len;
     return f;
 }

@@ -20,6 +20,7 @@
 struct frame {
     uint32_t refs;
     bool is_binary;
+    bool is_ping;             /* a WebSocket ping: the payload is the whole frame */
     size_t len;               /* payload bytes (after the headroom) */
     unsigned char buf[];      /* LWS_PRE headroom + len payload bytes */
 };

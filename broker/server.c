@@ -23,6 +23,7 @@
 
 #include "core.h"
 #include "evloop.h"
+#include "heartbeat.h"
 #include "http.h"
 #include "http_api.h"
 #include "log.h"
@@ -36,7 +37,8 @@ struct server {
     struct evloop *loop;
     _Atomic(struct lws_context *) wake_context;
     struct http_ctx http;
-    lws_retry_bo_t idle_policy;
+    lws_retry_bo_t idle_policy;   /* all zero: lws's per-connection idle timers off */
+    struct heartbeat heartbeat;
     bool accepting;
 };
 
@@ -159,6 +161,13 @@ static bool server_can_coalesce(struct lws *wsi)
     return true;
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len)
 {
@@ -181,22 +190,31 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return server_filter_upgrade(srv, wsi);
     case LWS_CALLBACK_ESTABLISHED:
         conn->session = core_session_open(srv->core, wsi);
-        if (conn->session)
-            conn->session->can_coalesce = server_can_coalesce(wsi);
-        return conn->session ? 0 : -1;
+        if (!conn->session)
+            return -1;
+        conn->session->can_coalesce = server_can_coalesce(wsi);
+        heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!conn->session)
             return -1;
         session_mark_received(conn->session);
+        heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
         return server_receive(srv, wsi, conn->session, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (conn->session)
+            heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn->session ? session_write(conn->session) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         /* The answer to a close we sent: done, no echo needed. */
         return conn->session && conn->session->close_sent ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
-        if (conn->session)
+        if (conn->session) {
+            heartbeat_remove(&srv->heartbeat, conn->session);
             core_session_closed(srv->core, conn->session);
+        }
         conn->session = NULL;
         return 0;
     case LWS_CALLBACK_HTTP:
@@ -292,8 +310,10 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
                       server_log_emit);
 
-    srv->idle_policy.secs_since_valid_ping = (uint16_t)cfg->heartbeat;
-    srv->idle_policy.secs_since_valid_hangup = (uint16_t)(3 * cfg->heartbeat);
+    /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
+     * policy re-arms a timer per connection in O(connections). */
+    memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
+    heartbeat_init(&srv->heartbeat, cfg->heartbeat);
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -334,11 +354,14 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     return 0;
 }
 
-static int64_t monotonic_ms(void)
+
+/* A peer silent for 3 x heartbeat: closed without a close frame (it is
+ * not reading anyway), from lws's own loop. */
+static void server_drop_silent(struct session *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    log_info("%s: silent for 3 x heartbeat: dropped", s->id);
+    if (s->wsi)
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
 }
 
 /* lws reads at most rx_buffer_size (2 KiB, kept small for the memory of
@@ -385,6 +408,7 @@ static void server_service(struct server *srv, int max_ms)
     else
         lws_service(srv->context, max_ms);
     server_read_more(srv);
+    heartbeat_tick(&srv->heartbeat, monotonic_ms(), session_send_ping, server_drop_silent);
     session_flush_pending();
 }
 
@@ -409,7 +433,7 @@ static bool sessions_gone(struct server *srv)
 void server_run(struct server *srv)
 {
     while (!stop_requested)
-        server_service(srv, 1000);
+        server_service(srv, heartbeat_wait_ms(&srv->heartbeat, monotonic_ms()));
     log_info("shutting down: finishing %zu store requests, closing %zu connections",
              core_pending_store(srv->core), core_session_count(srv->core));
     srv->accepting = false;

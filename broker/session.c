@@ -141,6 +141,20 @@ void session_send_raw(struct session *s, struct frame *f)
         session_enqueue(s, f, true);
 }
 
+void session_send_ping(struct session *s)
+{
+    /* FIN + opcode 9, unmasked, the same bytes for everyone. It carries a
+     * payload: lws 4.1 does not report an empty pong to the callback. */
+    static struct frame *ping;
+    if (!ping && (ping = frame_new(4, false))) {
+        ping->is_ping = true;
+        memcpy(frame_payload(ping), "\x89\x02hb", 4);
+        frame_ref(ping); /* never freed: one frame for the process */
+    }
+    if (ping && !s->is_sse)
+        session_enqueue(s, frame_ref(ping), true);
+}
+
 void session_send_replay(struct session *s, struct frame *f)
 {
     if (f)
@@ -254,6 +268,13 @@ static size_t ws_frame_header(unsigned char *out, size_t len, bool is_binary)
 static int session_write_one(struct session *s)
 {
     struct frame *f = s->queue.entries[s->queue.head].frame;
+    if (f->is_ping) {
+        unsigned char ping[LWS_PRE + 2];
+        memcpy(ping + LWS_PRE, "hb", 2);
+        int n = lws_write(s->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING);
+        session_pop_written(s);
+        return n < 0 ? -1 : 0;
+    }
     enum lws_write_protocol kind = s->is_sse       ? LWS_WRITE_HTTP
                                    : f->is_binary ? LWS_WRITE_BINARY
                                                   : LWS_WRITE_TEXT;
@@ -271,7 +292,8 @@ static int session_write_coalesced(struct session *s)
         struct frame *f = s->queue.entries[s->queue.head].frame;
         if (used + f->len + 10 > SESSION_COALESCE_BYTES)
             break;
-        used += ws_frame_header(out + used, f->len, f->is_binary);
+        if (!f->is_ping) /* a ping's payload is already its whole frame */
+            used += ws_frame_header(out + used, f->len, f->is_binary);
         memcpy(out + used, frame_payload(f), f->len);
         used += f->len;
         frames++;

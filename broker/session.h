@@ -77,6 +77,9 @@ struct session {
     uint64_t last_seq_queued;     /* once-per-connection stamp for live fan-out */
     bool in_flush_list;           /* queued during this turn: written when it ends */
     struct session *flush_next;
+    struct session *hb_prev, *hb_next;  /* heartbeat.c's list, by last heard from */
+    int64_t hb_heard_ms;
+    bool hb_listed, hb_pinged;
     bool in_read_list;            /* received during this turn: may have more to read */
     struct session *read_next;
 
@@ -117,6 +120,9 @@ void session_send_replay(struct session *s, struct frame *f);
 void session_deliver(struct session *s, struct frame *f);
 /* Queues bytes as they are (an SSE comment), exempt from the backlog. */
 void session_send_raw(struct session *s, struct frame *f);
+/* Queues a WebSocket ping (a shared pre-built frame), exempt from the
+ * backlog. */
+void session_send_ping(struct session *s);
 /* Moves the held frames to the send queue (after a replay). */
 void session_release_held(struct session *s);
 
