@@ -30,6 +30,7 @@ struct core {
     int64_t last_ts;
     uint64_t client_counter;
     struct core_counters counters;
+    struct frame_cache frames;    /* recent message frames, shared by replays */
 };
 
 /* What a store request was for, kept until its result arrives. */
@@ -77,6 +78,7 @@ void core_free(struct core *core)
         core_session_closed(core, core->sessions);
     topic_trie_free(core->subs);
     presence_free(core->presence);
+    frame_cache_clear(&core->frames);
     free(core);
 }
 
@@ -263,6 +265,16 @@ static void core_unsubscribe_sub(struct core *core, struct session *s, struct su
 
 static void core_process_deferred(struct core *core, struct session *s);
 
+/* The WebSocket frame of a stored message: the one already encoded for
+ * it when it is recent (replays after a mass reconnect share it). */
+static struct frame *core_message_frame(struct core *core, const struct store_msg *msg)
+{
+    struct frame *f = frame_cache_get(&core->frames, msg->seq);
+    if (!f && (f = envelope_encode_message(msg)))
+        frame_cache_put(&core->frames, msg->seq, f);
+    return f;
+}
+
 static void core_finish_replay(struct core *core, struct store_req *sr, struct pending *p)
 {
     struct session *s = p->session;
@@ -284,7 +296,7 @@ static void core_finish_replay(struct core *core, struct store_req *sr, struct p
         for (size_t i = 0; i < sr->n_msgs && skip; i++)
             if (!skip[i])
                 session_send_replay(s, s->is_sse ? envelope_encode_sse(&sr->msgs[i])
-                                                 : envelope_encode_message(&sr->msgs[i]));
+                                                 : core_message_frame(core, &sr->msgs[i]));
         free(skip);
         if (sr->last > 0)
             sub->covers_after = sr->n_msgs ? sr->msgs[0].seq - 1 : sr->upto;
@@ -328,6 +340,7 @@ static void fanout_one(void *subscriber, void *arg)
 static void core_fanout(struct core *core, const struct store_msg *msg, const struct session *skip)
 {
     struct fanout ctx = {core, msg, envelope_encode_message(msg), NULL, msg->seq, skip};
+    frame_cache_put(&core->frames, msg->seq, ctx.frame);
     if (ctx.frame) {
         topic_trie_match(core->subs, msg->topic, fanout_one, &ctx);
         frame_unref(ctx.frame);

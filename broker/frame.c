@@ -31,3 +31,29 @@ void frame_unref(struct frame *f)
     if (f && --f->refs == 0)
         free(f);
 }
+
+struct frame *frame_cache_get(struct frame_cache *c, uint64_t seq)
+{
+    size_t i = seq % FRAME_CACHE_SLOTS;
+    if (!c->frames[i] || c->seqs[i] != seq)
+        return NULL;
+    return frame_ref(c->frames[i]);
+}
+
+void frame_cache_put(struct frame_cache *c, uint64_t seq, struct frame *f)
+{
+    if (!f || f->len > FRAME_CACHE_MAX_BYTES)
+        return;
+    size_t i = seq % FRAME_CACHE_SLOTS;
+    frame_unref(c->frames[i]);
+    c->frames[i] = frame_ref(f);
+    c->seqs[i] = seq;
+}
+
+void frame_cache_clear(struct frame_cache *c)
+{
+    for (size_t i = 0; i < FRAME_CACHE_SLOTS; i++) {
+        frame_unref(c->frames[i]);
+        c->frames[i] = NULL;
+    }
+}

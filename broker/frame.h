@@ -44,4 +44,22 @@ static inline struct frame *frame_ref(struct frame *f)
 
 void frame_unref(struct frame *f);
 
+/* Recently encoded message frames by seq, so that replays to many
+ * subscribers (a mass reconnect) share one frame per message instead of
+ * encoding and holding a copy each. A slot per seq modulo the size; frames
+ * over FRAME_CACHE_MAX_BYTES are not kept, which bounds the memory. */
+#define FRAME_CACHE_SLOTS 1024
+#define FRAME_CACHE_MAX_BYTES (16 * 1024)
+
+struct frame_cache {
+    struct frame *frames[FRAME_CACHE_SLOTS];
+    uint64_t seqs[FRAME_CACHE_SLOTS];
+};
+
+/* A new reference to the frame of `seq`, or NULL. */
+struct frame *frame_cache_get(struct frame_cache *c, uint64_t seq);
+/* Keeps a reference to f as the frame of `seq` (when small enough). */
+void frame_cache_put(struct frame_cache *c, uint64_t seq, struct frame *f);
+void frame_cache_clear(struct frame_cache *c);
+
 #endif

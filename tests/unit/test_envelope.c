@@ -191,6 +191,35 @@ START_TEST(test_jscan_member_and_items)
 }
 END_TEST
 
+START_TEST(test_frame_cache)
+{
+    struct frame_cache c;
+    memset(&c, 0, sizeof(c));
+    struct frame *a = frame_from_text("a", 1);
+    frame_cache_put(&c, 7, a);
+    ck_assert_uint_eq(a->refs, 2);
+    struct frame *got = frame_cache_get(&c, 7);
+    ck_assert_ptr_eq(got, a);
+    ck_assert_uint_eq(a->refs, 3);
+    frame_unref(got);
+    ck_assert_ptr_null(frame_cache_get(&c, 8));
+    ck_assert_ptr_null(frame_cache_get(&c, 7 + FRAME_CACHE_SLOTS)); /* same slot, other seq */
+    struct frame *b = frame_from_text("b", 1);
+    frame_cache_put(&c, 7 + FRAME_CACHE_SLOTS, b); /* evicts a */
+    ck_assert_uint_eq(a->refs, 1);
+    ck_assert_ptr_null(frame_cache_get(&c, 7));
+    struct frame *big = frame_new(FRAME_CACHE_MAX_BYTES + 1, false);
+    frame_cache_put(&c, 9, big); /* too large to keep */
+    ck_assert_uint_eq(big->refs, 1);
+    ck_assert_ptr_null(frame_cache_get(&c, 9));
+    frame_cache_clear(&c);
+    ck_assert_uint_eq(b->refs, 1);
+    frame_unref(a);
+    frame_unref(b);
+    frame_unref(big);
+}
+END_TEST
+
 START_TEST(test_float_round_trip)
 {
     json_t *v = json_real(0.1);
@@ -388,6 +417,7 @@ int main(void)
     tcase_add_test(tc, test_publish_fast_path_agrees);
     tcase_add_test(tc, test_sbuf_integers);
     tcase_add_test(tc, test_jscan_member_and_items);
+    tcase_add_test(tc, test_frame_cache);
     tcase_add_test(tc, test_float_round_trip);
     tcase_add_test(tc, test_binary_publish);
     tcase_add_test(tc, test_errors);
