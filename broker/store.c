@@ -21,6 +21,7 @@
  */
 #include "store.h"
 
+#include "checkpoint.h"
 #include "log.h"
 #include "topic.h"
 
@@ -57,6 +58,11 @@ extern const char schema_sql[];
  * once per checkpoint instead of once per 1000 pages (SQLite's default):
  * measured 1.6x more acks/s with 1000 active topics. */
 #define STORE_WAL_CHECKPOINT_PAGES 10000
+/* From this many WAL pages on, the checkpoint thread copies the WAL into
+ * the database file beside the writer (checkpoint.c); the writer itself
+ * checkpoints only at STORE_WAL_CHECKPOINT_PAGES, when just the tail is
+ * left to copy, and the WAL can then start over. */
+#define STORE_WAL_ASYNC_PAGES 5000
 #define STORE_CACHE_KIB 32768
 
 /* ---- Prepared statements ----------------------------------------------- */
@@ -169,6 +175,7 @@ struct store {
     bool in_memory;
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
+    struct checkpointer *checkpointer; /* NULL: SQLite's own autocheckpoint */
     char epoch[9];
 
     /* Store thread only. */
@@ -1259,9 +1266,37 @@ static int store_init_sync(struct store *st)
     return 0;
 }
 
+/* After each commit (store thread): the WAL holds `pages`. */
+static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store *st = arg;
+    if (pages >= STORE_WAL_CHECKPOINT_PAGES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    else if (pages >= STORE_WAL_ASYNC_PAGES)
+        checkpointer_poke(st->checkpointer);
+    return SQLITE_OK;
+}
+
+/* Checkpoints move to their own thread; without it SQLite's automatic
+ * checkpoint (inside the COMMIT) stays. */
+static void store_start_checkpointer(struct store *st)
+{
+    char err[256];
+    if (st->in_memory)
+        return;
+    st->checkpointer =
+        checkpointer_start(st->path, st->cfg.durability == STORE_DURABLE_FULL, err, sizeof(err));
+    if (!st->checkpointer) {
+        log_warn("store: %s; checkpoints stay inside commits", err);
+        return;
+    }
+    sqlite3_wal_hook(st->db, store_wal_hook, st); /* replaces wal_autocheckpoint */
+}
+
 /* Frees what store_open built, after the thread (if any) ended. */
 static void store_destroy(struct store *st)
 {
+    checkpointer_stop(st->checkpointer); /* first: the writer's close checkpoints last */
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     if (st->db && sqlite3_close(st->db) != SQLITE_OK)
@@ -1304,6 +1339,7 @@ int store_open(struct store **out, const struct store_config *cfg, char *err, si
         store_destroy(st);
         return -1;
     }
+    store_start_checkpointer(st);
     if (pthread_create(&st->thread, NULL, store_thread_main, st) != 0) {
         snprintf(err, errlen, "%s: cannot start the store thread", st->path);
         store_destroy(st);
