@@ -27,38 +27,15 @@ static const struct op_name op_names[] = {
     {"ping", OP_PING},
 };
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table), or 0. */
-static size_t utf8_sequence_len(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* Replaces every byte that is not part of well-formed UTF-8 with '?': an
  * error message quotes client input cut at a byte count (%.60s, snprintf),
  * and it must stay valid UTF-8 for the text frame that carries it. */
 static void utf8_sanitize(char *s)
 {
     unsigned char *p = (unsigned char *)s;
+    const unsigned char *end = p + strlen(s);
     while (*p) {
-        size_t n = utf8_sequence_len(p);
+        size_t n = jscan_utf8_len(p, end);
         if (n == 0) {
             *p++ = '?';
             continue;
