@@ -11,6 +11,7 @@
 
 import WebSocket from 'ws';
 import { onCleanup, scaled } from './broker.mjs';
+import { schemaErrors, validateServerFrame } from './schema.mjs';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -72,6 +73,13 @@ export class Client {
             frame = { op: '__not_an_object__', value: frame };
         }
         this.log.push(frame);
+        if (!isBinary && frame.op !== '__undecodable__' && !validateServerFrame(frame)) {
+            // A frame outside schema/envelope.schema.json fails the test that got it.
+            const err = new Error(`frame does not match schema/envelope.schema.json `
+                + `(${schemaErrors(validateServerFrame)}): ${data.toString('utf8').slice(0, 300)}`);
+            this.errors.push(err);
+            queueMicrotask(() => { throw err; });
+        }
         const isReply = frame.op === 'ack' || frame.op === 'error' || frame.op === 'pong';
         if (isReply && typeof frame.id === 'number' && this.pending.has(frame.id)) {
             const p = this.pending.get(frame.id);
