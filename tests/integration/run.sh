@@ -5,7 +5,7 @@
 # WSB_TIMEOUT_SCALE=3 multiplies every timeout (sanitizer builds).
 set -eu
 cd "$(dirname "$0")"
-if [ ! -d node_modules/ws ]; then
+if [ ! -d node_modules/ws ] || [ ! -d node_modules/ajv ]; then
     npm ci --no-audit --no-fund
 fi
 if [ "$#" -eq 0 ]; then

@@ -35,7 +35,7 @@ if [ -z "${WSBROKER_BIN:-}" ] && [ ! -x "$repo/build/bin/wsbroker" ]; then
     cmake --build "$repo/build" -j2 --target wsbroker
 fi
 
-if [ ! -d "$repo/tests/integration/node_modules/ws" ]; then
+if [ ! -d "$repo/tests/integration/node_modules/ws" ] || [ ! -d "$repo/tests/integration/node_modules/ajv" ]; then
     (cd "$repo/tests/integration" && npm ci --no-audit --no-fund)
 fi
 
