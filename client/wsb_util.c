@@ -8,6 +8,7 @@
  */
 #include "wsb_util.h"
 
+#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,66 +250,45 @@ int wsb_json_array_next(const char *arr, size_t len, size_t *pos, const char **v
     return 0;
 }
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* Base64 is libwebsockets': its coders want a few bytes of slack in the
+ * output, which wsb_b64_encoded_len includes. */
+#define B64_SLACK 4
 
 size_t wsb_b64_encoded_len(size_t n)
 {
-    return (n + 2) / 3 * 4 + 1;
+    return (n + 2) / 3 * 4 + 1 + B64_SLACK;
 }
 
 void wsb_b64_encode(const unsigned char *in, size_t n, char *out)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = b64_alphabet[(v >> 18) & 63];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
-    }
-    out[o] = '\0';
+    if (lws_b64_encode_string((const char *)in, (int)n, out, (int)wsb_b64_encoded_len(n)) < 0)
+        out[0] = '\0';
 }
 
-static int b64_value(char ch)
+/* lws decodes leniently (it skips bad characters and drops a group cut
+ * short): only padded standard base64 is handed to it. */
+static int b64_is_strict(const char *in, size_t len)
 {
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
-    return -1;
+    if (len % 4 != 0)
+        return 0;
+    size_t pad = len >= 1 && in[len - 1] == '=' ? (len >= 2 && in[len - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < len - pad; i++) {
+        char ch = in[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/'))
+            return 0;
+    }
+    return 1;
 }
 
 long wsb_b64_decode(const char *in, size_t len, unsigned char *out)
 {
-    uint32_t acc = 0;
-    int bits = 0;
-    long o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '=')
-            break;
-        int v = b64_value(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return o;
+    if (!b64_is_strict(in, len))
+        return -1;
+    if (len == 0)
+        return 0;
+    int n = lws_b64_decode_string_len(in, (int)len, (char *)out, (int)(len / 4 * 3 + 3));
+    return n < 0 ? -1 : n;
 }
 
 static void quote_put(char *out, size_t size, size_t *n, char ch)

@@ -43,9 +43,10 @@ int wsb_json_member(const char *obj, size_t len, const char *key, const char **v
  * returns 0 with the next element's bytes, -1 at the end. */
 int wsb_json_array_next(const char *arr, size_t len, size_t *pos, const char **val, size_t *vlen);
 
-/* Base64 (standard alphabet, padded). encode writes a NUL-terminated string
- * of wsb_b64_encoded_len(n) bytes including the NUL. decode returns the
- * decoded length or -1 on bad input; out needs (len / 4) * 3 + 3 bytes. */
+/* Base64 (standard alphabet, padded), by libwebsockets. encode writes a
+ * NUL-terminated string into wsb_b64_encoded_len(n) bytes (slack included).
+ * decode returns the decoded length or -1 on bad input; out needs
+ * (len / 4) * 3 + 4 bytes. */
 size_t wsb_b64_encoded_len(size_t n);
 void wsb_b64_encode(const unsigned char *in, size_t n, char *out);
 long wsb_b64_decode(const char *in, size_t len, unsigned char *out);
