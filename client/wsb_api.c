@@ -355,6 +355,17 @@ int wsb_publish(wsb_client *c, const struct wsb_publish *p, wsb_reply_fn cb, voi
     return publish_common(c, p, cb, arg, NULL);
 }
 
+/* A blocking call's reply goes to the caller when it asked for it, or is
+ * freed. Returns `status`. */
+static int give_reply(int status, struct wsb_reply *r, struct wsb_reply **reply)
+{
+    if (reply)
+        *reply = r;
+    else
+        wsb_reply_free(r);
+    return status;
+}
+
 int wsb_publish_sync(wsb_client *c, const struct wsb_publish *p, uint64_t *seq,
                      struct wsb_reply **reply)
 {
@@ -362,11 +373,7 @@ int wsb_publish_sync(wsb_client *c, const struct wsb_publish *p, uint64_t *seq,
     int status = publish_common(c, p, NULL, NULL, &r);
     if (seq)
         *seq = r && status == WSB_OK ? r->seq : 0;
-    if (reply)
-        *reply = r;
-    else
-        wsb_reply_free(r);
-    return status;
+    return give_reply(status, r, reply);
 }
 
 int wsb_publish_json(wsb_client *c, const char *topic, const char *json, wsb_reply_fn cb, void *arg)
@@ -385,11 +392,7 @@ int wsb_subscribe_sync(wsb_client *c, const char *pattern, const struct wsb_sub_
 {
     struct wsb_reply *r = NULL;
     int status = subscribe_common(c, pattern, o, &r);
-    if (reply)
-        *reply = r;
-    else
-        wsb_reply_free(r);
-    return status;
+    return give_reply(status, r, reply);
 }
 
 int wsb_unsubscribe(wsb_client *c, const char *pattern, wsb_reply_fn cb, void *arg)
@@ -401,11 +404,7 @@ int wsb_unsubscribe_sync(wsb_client *c, const char *pattern, struct wsb_reply **
 {
     struct wsb_reply *r = NULL;
     int status = unsubscribe_common(c, pattern, NULL, NULL, &r);
-    if (reply)
-        *reply = r;
-    else
-        wsb_reply_free(r);
-    return status;
+    return give_reply(status, r, reply);
 }
 
 int wsb_history(wsb_client *c, const char *topic, const struct wsb_history_options *o,
@@ -419,11 +418,7 @@ int wsb_history_sync(wsb_client *c, const char *topic, const struct wsb_history_
 {
     struct wsb_reply *r = NULL;
     int status = history_common(c, topic, o, NULL, NULL, &r);
-    if (reply)
-        *reply = r;
-    else
-        wsb_reply_free(r);
-    return status;
+    return give_reply(status, r, reply);
 }
 
 int wsb_presence(wsb_client *c, const char *topic, wsb_reply_fn cb, void *arg)
@@ -439,11 +434,7 @@ int wsb_presence_sync(wsb_client *c, const char *topic, struct wsb_reply **reply
     if (!c || !topic_ok(topic))
         return WSB_EINVAL;
     int status = simple_request(c, REQ_PRESENCE, "presence", topic, "", NULL, NULL, &r);
-    if (reply)
-        *reply = r;
-    else
-        wsb_reply_free(r);
-    return status;
+    return give_reply(status, r, reply);
 }
 
 int wsb_ping(wsb_client *c, wsb_reply_fn cb, void *arg)
@@ -472,9 +463,5 @@ int wsb_auth_sync(wsb_client *c, const char *token, struct wsb_reply **reply)
 {
     struct wsb_reply *r = NULL;
     int status = auth_common(c, token, NULL, NULL, &r);
-    if (reply)
-        *reply = r;
-    else
-        wsb_reply_free(r);
-    return status;
+    return give_reply(status, r, reply);
 }
