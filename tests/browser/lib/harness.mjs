@@ -11,17 +11,16 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+// Paths, timeouts, ports and sanitizer checks are the integration suite's.
+import {
+    BROKER_BIN, REPO_ROOT, freePort, sanitizerReport, scaled, waitFor as waitForCondition,
+} from '../../integration/lib/broker.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = path.resolve(here, '..', '..', '..');
-export const BROKER_BIN = process.env.WSBROKER_BIN
-    ? path.resolve(process.env.WSBROKER_BIN)
-    : path.join(REPO_ROOT, 'build', 'bin', 'wsbroker');
+export { BROKER_BIN, REPO_ROOT, freePort, scaled };
+
 export const WWW_DIR = path.join(REPO_ROOT, 'broker', 'www');
 export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'tests', 'artifacts');
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
@@ -29,46 +28,9 @@ export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
-/** Every timeout is multiplied by WSB_TIMEOUT_SCALE (sanitizer builds are slower). */
-const TIMEOUT_SCALE = Number(process.env.WSB_TIMEOUT_SCALE) > 0 ? Number(process.env.WSB_TIMEOUT_SCALE) : 1;
-export function scaled(ms) {
-    return Math.round(ms * TIMEOUT_SCALE);
-}
-
-const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'LeakSanitizer', 'runtime error:'];
-
-/**
- * Polls `check` until it returns a truthy value (returned); throws after
- * timeoutMs. A wait for a condition, not a fixed sleep.
- */
-export async function waitFor(check, { timeoutMs = 10000, intervalMs = 25, what = 'condition' } = {}) {
-    const deadline = Date.now() + scaled(timeoutMs);
-    let lastError = null;
-    for (;;) {
-        try {
-            const value = await check();
-            if (value) return value;
-        } catch (err) {
-            lastError = err;
-        }
-        if (Date.now() > deadline) {
-            const why = lastError ? ` (last error: ${lastError.message})` : '';
-            throw new Error(`timed out after ${scaled(timeoutMs)} ms waiting for ${what}${why}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-}
-
-/** A loopback port that was free a moment ago. */
-export function freePort() {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.on('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
-    });
+/** The browser tests wait longer by default than the protocol tests. */
+export function waitFor(check, opts = {}) {
+    return waitForCondition(check, { timeoutMs: 10000, intervalMs: 25, ...opts });
 }
 
 /** A fresh name that no other test uses: prefix + random segment. */
@@ -127,8 +89,8 @@ export class Broker {
         const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(10000));
         const { code, signal } = await this.exited;
         clearTimeout(timer);
-        const hit = SANITIZER_MARKERS.find((m) => this.stderr.includes(m));
-        if (hit) throw new Error(`sanitizer report in broker stderr:\n${this.stderr.slice(this.stderr.indexOf(hit) - 200)}`);
+        const report = sanitizerReport(this.stderr);
+        if (report) throw new Error(`sanitizer report in broker stderr:\n${report}`);
         if (code !== 0) throw new Error(`broker exited with ${code ?? signal} on SIGTERM:\n${this.stderr.slice(-2000)}`);
     }
 
