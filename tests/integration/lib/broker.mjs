@@ -104,9 +104,20 @@ export function sanitizerReport(text) {
     return text.slice(Math.max(0, at - 200), at + 3000);
 }
 
-// GET on the broker's HTTP side; resolves {status, headers, text, json}.
-export async function httpGet(url, { timeoutMs = 5000, headers = {} } = {}) {
-    const res = await fetch(url, { headers, signal: AbortSignal.timeout(scaled(timeoutMs)) });
+// One HTTP request with a timeout. `body`: an object (sent as JSON), a
+// string or a Buffer (sent as is). Resolves {status, headers, text, json}
+// (json undefined when the body is not JSON).
+export async function httpRequest(url, { method = 'GET', body, headers = {}, timeoutMs = 5000 } = {}) {
+    const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(scaled(timeoutMs)) };
+    if (body !== undefined) {
+        if (typeof body === 'string' || Buffer.isBuffer(body)) {
+            init.body = body;
+        } else {
+            init.body = JSON.stringify(body);
+            init.headers['content-type'] ??= 'application/json';
+        }
+    }
+    const res = await fetch(url, init);
     const text = await res.text();
     let json;
     try {
@@ -115,6 +126,11 @@ export async function httpGet(url, { timeoutMs = 5000, headers = {} } = {}) {
         json = undefined;
     }
     return { status: res.status, headers: res.headers, text, json };
+}
+
+// GET on the broker's HTTP side; resolves {status, headers, text, json}.
+export function httpGet(url, { timeoutMs = 5000, headers = {} } = {}) {
+    return httpRequest(url, { timeoutMs, headers });
 }
 
 // Runs the binary with exactly `args` (nothing added) and waits for it to

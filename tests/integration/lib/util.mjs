@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { onCleanup, scaled, startBroker } from './broker.mjs';
+import { httpRequest, onCleanup, scaled, startBroker } from './broker.mjs';
 
 // One broker for every test of a describe() block. Returns an object whose
 // `broker` property is set once before() ran.
@@ -89,29 +89,8 @@ export function assertAscending(seqs, what = 'seqs') {
 
 // --- HTTP API and SSE helpers (http.test.mjs, sse.test.mjs) ---------------
 
-// One HTTP request with a timeout. `body`: an object (sent as JSON), a
-// string or a Buffer (sent as is). Resolves {status, headers, text, json}
-// (json undefined when the body is not JSON).
-export async function httpRequest(url, { method = 'GET', body, headers = {}, timeoutMs = 5000 } = {}) {
-    const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(scaled(timeoutMs)) };
-    if (body !== undefined) {
-        if (typeof body === 'string' || Buffer.isBuffer(body)) {
-            init.body = body;
-        } else {
-            init.body = JSON.stringify(body);
-            init.headers['content-type'] ??= 'application/json';
-        }
-    }
-    const res = await fetch(url, init);
-    const text = await res.text();
-    let json;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        json = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, json };
-}
+// httpRequest lives in broker.mjs (httpGet is its GET); re-exported here.
+export { httpRequest };
 
 // POST /api/publish on `broker` with `body` (see httpRequest).
 export function httpPublish(broker, body, opts = {}) {
