@@ -42,11 +42,12 @@ int main(int argc, char **argv)
     log_level_parse(cfg.log_level, &level);
     log_set_level(level);
 
-    if (server_check_listen(&cfg, err, sizeof(err)) < 0) {
-        config_free(&cfg);
-        return fail(err);
-    }
     struct server *srv = server_new(&cfg);
+    if (!srv || server_listen(srv, err, sizeof(err)) < 0) {
+        server_free(srv);
+        config_free(&cfg);
+        return fail(err[0] ? err : "wsbroker: out of memory");
+    }
     struct store_config scfg = {
         .path = cfg.db,
         .retain_count = cfg.retain,
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
         .wake_arg = srv,
     };
     struct store *store = NULL;
-    if (!srv || store_open(&store, &scfg, err, sizeof(err)) < 0) {
+    if (store_open(&store, &scfg, err, sizeof(err)) < 0) {
         server_free(srv);
         config_free(&cfg);
         return fail(err[0] ? err : "wsbroker: out of memory");

@@ -8,16 +8,12 @@
  */
 #include "server.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +22,7 @@
 #include "heartbeat.h"
 #include "http.h"
 #include "http_api.h"
+#include "listener.h"
 #include "log.h"
 #include "session.h"
 
@@ -37,15 +34,16 @@ struct server {
     struct evloop *loop;
     _Atomic(struct lws_context *) wake_context;
     struct http_ctx http;
-    lws_retry_bo_t idle_policy;   /* all zero: lws's per-connection idle timers off */
+    lws_retry_bo_t idle_policy; /* all zero: lws's per-connection idle timers off */
     struct heartbeat heartbeat;
+    struct listener listener;
     bool accepting;
 };
 
 /* Per-connection user data, allocated by lws. */
 struct conn {
-    struct session *session;  /* a WebSocket connection */
-    struct http_conn http;    /* an HTTP API call or SSE stream */
+    struct session *session; /* a WebSocket connection */
+    struct http_conn http;   /* an HTTP API call or SSE stream */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -53,38 +51,9 @@ static struct lws_context *signal_context;
 
 /* --- listening ----------------------------------------------------------- */
 
-int server_check_listen(const struct config *cfg, char *err, size_t errlen)
+int server_listen(struct server *srv, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, cfg->bind, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)cfg->port);
-        len = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, cfg->bind, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)cfg->port);
-        len = sizeof(*v6);
-    } else {
-        snprintf(err, errlen, "wsbroker: --bind: \"%s\" is not an IPv4 or IPv6 address",
-                 cfg->bind);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1) < 0) {
-        snprintf(err, errlen, "wsbroker: cannot listen on %s port %d: %s", cfg->bind, cfg->port,
-                 strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
+    return listener_open(&srv->listener, srv->cfg->bind, srv->cfg->port, err, errlen);
 }
 
 /* --- callbacks ----------------------------------------------------------- */
@@ -168,24 +137,34 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+/* The listening socket is ready: accept a batch (and close it at once when
+ * shutting down). lws closes the socket with the context. */
+static int server_listener_event(struct server *srv, enum lws_callback_reasons reason)
+{
+    if (reason == LWS_CALLBACK_RAW_RX_FILE)
+        listener_accept(&srv->listener, srv->accepting);
+    else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE)
+        listener_forget(&srv->listener);
+    return 0;
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     struct lws_context *context = lws_get_context(wsi);
     struct server *srv = lws_context_user(context);
     struct conn *conn = user;
     if (!srv)
         return 0;
-    if (!conn && reason != LWS_CALLBACK_FILTER_NETWORK_CONNECTION &&
-        reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION &&
+    if (listener_owns(&srv->listener, wsi))
+        return server_listener_event(srv, reason);
+    if (!conn && reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION &&
         reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED)
         /* lws reports the close of a connection that never sent a request
          * with no user data: there is nothing of ours to clean up. */
         return lws_callback_http_dummy(wsi, reason, user, in, len);
 
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return srv->accepting ? 0 : 1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return server_filter_upgrade(srv, wsi);
     case LWS_CALLBACK_ESTABLISHED:
@@ -286,8 +265,10 @@ void server_wake(void *arg)
 struct server *server_new(const struct config *cfg)
 {
     struct server *srv = calloc(1, sizeof(*srv));
-    if (srv)
+    if (srv) {
         srv->cfg = cfg;
+        srv->listener.fd = -1;
+    }
     return srv;
 }
 
@@ -309,8 +290,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
         return -1;
     }
     http_ctx_init(&srv->http, cfg, srv->core, store);
-    lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
-                      server_log_emit);
+    lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR, server_log_emit);
 
     /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
      * policy re-arms a timer per connection in O(connections). */
@@ -319,16 +299,13 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = cfg->port;
-    info.iface = strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0 ? NULL
-                                                                                  : cfg->bind;
+    /* The vhost serves connections listener.c accepts and hands over. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = server_protocols;
     info.extensions = server_extensions;
     info.user = srv;
     info.retry_and_idle_policy = &srv->idle_policy;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-    if (strchr(cfg->bind, '.'))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.timeout_secs = 30;
     info.pt_serv_buf_size = 65536;
 
@@ -343,7 +320,12 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
         srv->context = lws_create_context(&info);
     }
     if (!srv->context) {
-        snprintf(err, errlen, "wsbroker: cannot listen on %s port %d", cfg->bind, cfg->port);
+        snprintf(err, errlen, "wsbroker: cannot create the libwebsockets context");
+        return -1;
+    }
+    struct lws_vhost *vhost = lws_get_vhost_by_name(srv->context, "default");
+    if (!vhost || listener_attach(&srv->listener, vhost, server_protocols[0].name) < 0) {
+        snprintf(err, errlen, "wsbroker: cannot watch the listening socket");
         return -1;
     }
     atomic_store(&srv->wake_context, srv->context);
@@ -355,7 +337,6 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
              cfg->port, cfg->db, store_epoch(store), (unsigned long long)store_last_seq(store));
     return 0;
 }
-
 
 /* A peer silent for 3 x heartbeat: closed without a close frame (it is
  * not reading anyway), from lws's own loop. */
@@ -451,6 +432,7 @@ void server_free(struct server *srv)
     atomic_store(&srv->wake_context, NULL);
     signal_context = NULL;
     evloop_free(srv->loop, &srv->context);
+    listener_close(&srv->listener);
     core_free(srv->core);
     free(srv);
 }

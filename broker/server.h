@@ -15,16 +15,17 @@
 
 struct server;
 
-/* Checks that the address can be bound (before anything is created). */
-int server_check_listen(const struct config *cfg, char *err, size_t errlen);
-
 /* Store wake callback: the argument is the server (may not be started yet). */
 void server_wake(void *server);
 
 /* Allocates the server (so the store can be given its wake argument). */
 struct server *server_new(const struct config *cfg);
 
-/* Creates the core and the lws context and starts listening. */
+/* Binds and listens on the configured address (before the store is
+ * opened, so a port in use fails first); server_start serves it. */
+int server_listen(struct server *srv, char *err, size_t errlen);
+
+/* Creates the core and the lws context and starts accepting. */
 int server_start(struct server *srv, struct store *store, char *err, size_t errlen);
 
 /* Serves until SIGTERM/SIGINT, then shuts down in order: stops accepting,

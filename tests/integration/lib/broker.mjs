@@ -172,8 +172,9 @@ export function runBroker(args, { cwd, timeoutMs = 10000 } = {}) {
 }
 
 class Broker {
-    constructor({ args, dir, dbPath, port, healthTimeoutMs }) {
+    constructor({ args, dir, dbPath, port, healthTimeoutMs, wrapper }) {
         this.args = args;
+        this.wrapper = wrapper;
         this.dir = dir;
         this.dbPath = dbPath;
         this.port = port;
@@ -215,7 +216,9 @@ class Broker {
     spawnOnce() {
         this.exit = null;
         this.expectingExit = false;
-        const proc = spawn(BROKER_BIN, this.commandLine(), {
+        // A wrapper (e.g. prlimit) must exec the broker, keeping its pid.
+        const [file, ...argv] = [...this.wrapper, BROKER_BIN, ...this.commandLine()];
+        const proc = spawn(file, argv, {
             cwd: this.dir,
             stdio: ['ignore', 'pipe', 'pipe'],
         });
@@ -371,14 +374,15 @@ class Broker {
 //   args: extra command line arguments
 //   db:   the --db value (default DIR/test.db); ':memory:' works
 //   t:    a node:test context; when given, cleanup() runs in t.after()
-export async function startBroker({ args = [], db, t, healthTimeoutMs = 10000 } = {}) {
+//   wrapper: a command that execs the broker, e.g. ['prlimit', '--nofile=128:128']
+export async function startBroker({ args = [], db, t, healthTimeoutMs = 10000, wrapper = [] } = {}) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsbroker-it-'));
     const dbPath = db ?? path.join(dir, 'test.db');
     let broker = null;
     try {
         for (let attempt = 0; attempt < 8; attempt++) {
             const port = await freePort();
-            broker = new Broker({ args, dir, dbPath, port, healthTimeoutMs });
+            broker = new Broker({ args, dir, dbPath, port, healthTimeoutMs, wrapper });
             if (t) {
                 const mine = broker;
                 onCleanup(t, () => mine.cleanup(), { last: true });

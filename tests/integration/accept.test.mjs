@@ -1,0 +1,98 @@
+// accept.test.mjs: the listening socket (broker/listener.c). The broker takes
+// at most 512 waiting connections per turn of its loop, so a burst larger
+// than that must still be served in full; "--bind ::" serves IPv4 and IPv6;
+// running out of file descriptors pauses accepting without disturbing the
+// connections already open, and accepting resumes once descriptors free up.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { startBroker, waitFor } from './lib/broker.mjs';
+import { connect } from './lib/client.mjs';
+
+// Opens `n` WebSockets at once. Each record fills in as its socket gets
+// its first frame (`first`), fails (`error`) or closes (`closed`); every
+// socket is closed when the test ends.
+function openMany(t, url, n) {
+    const records = Array.from({ length: n }, () => {
+        const rec = { ws: new WebSocket(url), first: null, error: null, closed: false };
+        rec.ws.once('message', (data) => { rec.first = JSON.parse(String(data)); });
+        rec.ws.once('error', (err) => { rec.error = err; });
+        rec.ws.once('close', () => { rec.closed = true; });
+        return rec;
+    });
+    t.after(() => records.forEach((r) => r.ws.terminate()));
+    return records;
+}
+
+const isWelcomed = (r) => r.first?.op === 'welcome';
+const isSettled = (r) => r.first || r.error || r.closed;
+
+function ipv6Loopback() {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.once('error', () => resolve(false));
+        srv.listen(0, '::1', () => srv.close(() => resolve(true)));
+    });
+}
+
+describe('accepting connections', () => {
+    it('a burst of 1200 connections (over two accept batches) is welcomed in full', async (t) => {
+        const broker = await startBroker({ t });
+        const records = openMany(t, broker.url, 1200);
+        await waitFor(() => records.every(isSettled), { what: '1200 first frames', timeoutMs: 30000 });
+        const welcomed = records.filter(isWelcomed).length;
+        assert.equal(welcomed, 1200, `welcomed ${welcomed} of 1200`);
+        assert.equal(new Set(records.map((r) => r.first.client)).size, 1200,
+            'each connection has its own client id');
+    });
+
+    it('--bind :: serves IPv4 and IPv6 clients', async (t) => {
+        if (!(await ipv6Loopback())) {
+            t.skip('no IPv6 loopback on this machine');
+            return;
+        }
+        // Later flags win: this replaces the harness's --bind 127.0.0.1, and the
+        // harness's own health check goes to 127.0.0.1.
+        const broker = await startBroker({ t, args: ['--bind', '::'] });
+        const v4 = await connect(broker.url, { t });
+        const v6 = await connect(`ws://[::1]:${broker.port}/ws`, { t });
+        assert.equal((await v4.request({ op: 'ping' })).op, 'pong');
+        assert.equal((await v6.request({ op: 'ping' })).op, 'pong');
+    });
+
+    it('--bind 127.0.0.1 does not take IPv6 connections', async (t) => {
+        if (!(await ipv6Loopback())) {
+            t.skip('no IPv6 loopback on this machine');
+            return;
+        }
+        const broker = await startBroker({ t }); // the harness binds 127.0.0.1
+        const refused = await new Promise((resolve) => {
+            const s = net.connect(broker.port, '::1');
+            s.once('connect', () => { s.destroy(); resolve(false); });
+            s.once('error', (err) => resolve(err.code === 'ECONNREFUSED'));
+        });
+        assert.ok(refused, 'a connection to [::1] was not refused');
+    });
+
+    it('out of file descriptors: accepting pauses, open connections keep working, then resumes', async (t) => {
+        const broker = await startBroker({ t, wrapper: ['prlimit', '--nofile=128:128'] });
+        const first = await connect(broker.url, { t });
+        // More connections than descriptors: some are accepted, the others
+        // wait in the kernel's queue while accept() fails with EMFILE.
+        const records = openMany(t, broker.url, 160);
+        await waitFor(() => /accept: Too many open files: not accepting/.test(broker.stderrText()),
+            { what: 'the broker noticing EMFILE', timeoutMs: 10000 });
+        assert.equal((await first.request({ op: 'ping' })).op, 'pong', 'an open connection is still served');
+        // Closing the welcomed ones frees descriptors: the waiting ones get in.
+        await waitFor(() => {
+            records.filter((r) => isWelcomed(r) && !r.closing).forEach((r) => {
+                r.closing = true;
+                r.ws.close();
+            });
+            return records.every(isWelcomed);
+        }, { what: 'every waiting connection welcomed', timeoutMs: 20000 });
+        assert.equal((await first.request({ op: 'ping' })).op, 'pong');
+    });
+});
