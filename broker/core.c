@@ -21,22 +21,22 @@
 struct core {
     const struct config *cfg;
     struct store *store;
-    struct topic_trie *subs;      /* pattern -> struct subscription * */
+    struct topic_trie *subs; /* pattern -> struct subscription * */
     struct presence *presence;
-    struct session *sessions;     /* live sessions */
+    struct session *sessions; /* live sessions */
     size_t n_sessions;
     size_t pending_store;
-    uint64_t last_delivered_seq;  /* newest seq fanned out */
+    uint64_t last_delivered_seq; /* newest seq fanned out */
     int64_t last_ts;
     uint64_t client_counter;
     struct core_counters counters;
-    struct frame_cache frames;    /* recent message frames, shared by replays */
+    struct frame_cache frames; /* recent message frames, shared by replays */
 };
 
 /* What a store request was for, kept until its result arrives. */
 struct pending {
-    struct session *session;      /* referenced; NULL for external requests */
-    core_done_fn done;            /* external requests: called with the result */
+    struct session *session; /* referenced; NULL for external requests */
+    core_done_fn done;       /* external requests: called with the result */
     void *done_arg;
     bool has_id;
     uint64_t id;
@@ -125,8 +125,8 @@ static void reply_ack_plain(struct core *core, struct session *s, const struct r
     reply_sbuf(core, s, true, req->id, &b);
 }
 
-static void reply_subscribe_ack(struct core *core, struct session *s, bool has_id, uint64_t id, const char *topic,
-                                size_t replayed, bool recovered, uint64_t seq)
+static void reply_subscribe_ack(struct core *core, struct session *s, bool has_id, uint64_t id,
+                                const char *topic, size_t replayed, bool recovered, uint64_t seq)
 {
     if (!has_id)
         return;
@@ -233,8 +233,8 @@ static void core_subscribe(struct core *core, struct session *s, struct request 
         presence_join(core->presence, sub);
     /* Nothing was ever stored when the newest seq is 0 (and upto = 0 would
      * mean "no bound" to the store): no replay to read. */
-    bool wants_replay = (req->has_since || (req->has_last && req->last > 0)) &&
-                        core->last_delivered_seq > 0;
+    bool wants_replay =
+        (req->has_since || (req->has_last && req->last > 0)) && core->last_delivered_seq > 0;
     if (wants_replay) {
         core_subscribe_replay(core, s, req, sub);
         return;
@@ -312,10 +312,12 @@ static void core_finish_replay(struct core *core, struct store_req *sr, struct p
 struct fanout {
     struct core *core;
     const struct store_msg *msg;
-    struct frame *frame;          /* the WebSocket frame, shared by all */
-    struct frame *sse_frame;      /* the SSE event, made for the first SSE subscriber */
+    struct frame *frame;     /* the WebSocket frame, made for the first WebSocket
+                                subscriber and shared by all */
+    struct frame *sse_frame; /* the SSE event, made for the first SSE subscriber */
+    bool encode_failed;
     uint64_t seq;
-    const struct session *skip;   /* the publisher, when echo is false */
+    const struct session *skip; /* the publisher, when echo is false */
 };
 
 static void fanout_one(void *subscriber, void *arg)
@@ -326,35 +328,38 @@ static void fanout_one(void *subscriber, void *arg)
     if (s == ctx->skip || s->last_seq_queued == ctx->seq)
         return;
     s->last_seq_queued = ctx->seq;
-    struct frame *f = ctx->frame;
-    if (s->is_sse) {
-        if (!ctx->sse_frame)
-            ctx->sse_frame = envelope_encode_sse(ctx->msg);
-        if (!(f = ctx->sse_frame))
-            return;
+    struct frame **slot = s->is_sse ? &ctx->sse_frame : &ctx->frame;
+    if (!*slot && !ctx->encode_failed) {
+        *slot = s->is_sse ? envelope_encode_sse(ctx->msg) : envelope_encode_message(ctx->msg);
+        if (!*slot) {
+            ctx->encode_failed = true;
+            log_error("cannot encode message %" PRIu64, ctx->seq);
+        }
     }
-    session_deliver(s, f);
+    if (!*slot)
+        return;
+    session_deliver(s, *slot);
     ctx->core->counters.messages_delivered++;
 }
 
 static void core_fanout(struct core *core, const struct store_msg *msg, const struct session *skip)
 {
-    struct fanout ctx = {core, msg, envelope_encode_message(msg), NULL, msg->seq, skip};
-    frame_cache_put(&core->frames, msg->seq, ctx.frame);
+    /* Encoded on the first match: a topic nobody follows costs no encoding
+     * (a replay encodes it from the store when it is asked for). */
+    struct fanout ctx = {.core = core, .msg = msg, .seq = msg->seq, .skip = skip};
+    topic_trie_match(core->subs, msg->topic, fanout_one, &ctx);
     if (ctx.frame) {
-        topic_trie_match(core->subs, msg->topic, fanout_one, &ctx);
+        frame_cache_put(&core->frames, msg->seq, ctx.frame);
         frame_unref(ctx.frame);
-        frame_unref(ctx.sse_frame);
-    } else {
-        log_error("cannot encode message %" PRIu64, msg->seq);
     }
+    frame_unref(ctx.sse_frame);
     core->last_delivered_seq = msg->seq;
     core->counters.messages_published++;
 }
 
-int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic,
-                     const char *user, bool is_binary, unsigned char *data, size_t len,
-                     const char *key, struct request_error *err)
+int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic, const char *user,
+                     bool is_binary, unsigned char *data, size_t len, const char *key,
+                     struct request_error *err)
 {
     pub->msg.data = data; /* owned by pub from here on, even on failure */
     pub->msg.data_len = len;
@@ -513,7 +518,8 @@ static void core_unsubscribe(struct core *core, struct session *s, struct reques
 {
     struct subscription *sub = session_find_sub(s, req->topic);
     if (!sub) {
-        reply_error_code(core, s, req, ERR_NOT_SUBSCRIBED, "this connection holds no such subscription");
+        reply_error_code(core, s, req, ERR_NOT_SUBSCRIBED,
+                         "this connection holds no such subscription");
         return;
     }
     core_unsubscribe_sub(core, s, sub);
@@ -708,9 +714,9 @@ struct session *core_sse_open(struct core *core, struct lws *wsi)
  * it saw, so its ids must only grow), each message once. */
 struct sse_replay {
     struct core *core;
-    struct session *session;      /* referenced */
+    struct session *session; /* referenced */
     size_t pending;
-    struct store_msg *msgs;       /* taken from the finished reads */
+    struct store_msg *msgs; /* taken from the finished reads */
     size_t n_msgs;
 };
 
