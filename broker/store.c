@@ -1100,15 +1100,31 @@ static void sql_topic_match(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_int(ctx, match);
 }
 
+/* Process-wide SQLite settings, before its first use. Memory statistics
+ * off: with them every allocation takes a global mutex (the store thread
+ * and the checkpointer allocate at once). sqlite3_config() must precede
+ * sqlite3_initialize(); when something else initialized SQLite first it
+ * refuses, and the defaults stay. */
+static void store_configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* Connection, integrity of an existing file, journal, pragmas, topic_match(). */
 static int store_connect(struct store *st, char *err, size_t errlen)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, store_configure_sqlite);
     struct stat sb;
     bool existing = !st->in_memory && stat(st->path, &sb) == 0 && sb.st_size > 0;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(st->path, &st->db, flags, NULL) != SQLITE_OK)
         return store_fail(st, err, errlen, NULL);
     sqlite3_extended_result_codes(st->db, 1);
+    /* Statement records and cursors come from the connection's lookaside
+     * slots instead of malloc: 256 slots of 2 KiB (a message row is
+     * max_message at most, larger ones still use malloc). */
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 2048, 256);
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
     if (sqlite3_db_readonly(st->db, "main") == 1) {
         snprintf(err, errlen, "%s: file is read-only", st->path);
