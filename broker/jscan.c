@@ -99,28 +99,36 @@ static const char *scan_escape(const char *p, const char *end)
     return p + 12;
 }
 
-/* True when one of the 8 bytes of w needs a closer look: a quote, a
- * backslash, a control character or a non-ASCII byte. (The classic "has a
- * zero byte" bit trick, applied to w ^ '"', w ^ '\\' and w - 0x20.) */
-static bool word_has_special(uint64_t w)
+/* The high bit of each of the 8 bytes of w that needs a closer look: a
+ * quote, a backslash, a control character or a non-ASCII byte. (The
+ * classic "has a zero byte" bit trick, applied to w ^ '"', w ^ '\\' and
+ * w - 0x20.) A borrow can also flag a plain byte, but only one above a
+ * special one: the lowest flag is always exact. */
+static uint64_t word_specials(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t quote = w ^ (ones * '"');
     uint64_t backslash = w ^ (ones * '\\');
-    uint64_t special = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
-                       (w - ones * 0x20) | w;
-    return (special & highs) != 0;
+    uint64_t special =
+        ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | (w - ones * 0x20) | w;
+    return special & highs;
 }
 
-/* Skips plain ASCII string bytes 8 at a time: long payload strings are
- * most of a published message's bytes. */
+/* Skips plain ASCII string bytes 8 at a time (long payload strings are
+ * most of a published message's bytes), stopping at the first special
+ * byte. */
 static const char *skip_plain(const char *p, const char *end)
 {
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, sizeof(w));
-        if (word_has_special(w))
+        uint64_t specials = word_specials(w);
+        if (specials) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            p += __builtin_ctzll(specials) / 8; /* the first byte in memory */
+#endif
             break;
+        }
         p += 8;
     }
     return p;

@@ -191,6 +191,40 @@ START_TEST(test_jscan_member_and_items)
 }
 END_TEST
 
+/* jscan_string skips 8 plain bytes at a time and jumps to the first special
+ * byte of a word: each kind of special byte, at each offset, after plain
+ * bytes, must end or fail the string exactly there. */
+START_TEST(test_jscan_string_special_at_each_offset)
+{
+    for (int lead = 0; lead < 20; lead++) {
+        char buf[64];
+        memset(buf, 'a', sizeof(buf));
+        buf[0] = '"';
+        char *at = buf + 1 + lead;
+        const char *end;
+        bool escaped;
+
+        memcpy(at, "\"zzzzzzzzzz", 11); /* the closing quote */
+        end = buf + 1 + lead + 11;
+        ck_assert_ptr_eq(jscan_string(buf, end, &escaped), at + 1);
+        ck_assert(!escaped);
+
+        memcpy(at, "\\n\"zzzzzzzz", 11); /* an escape, then the quote */
+        ck_assert_ptr_eq(jscan_string(buf, end, &escaped), at + 3);
+        ck_assert(escaped);
+
+        memcpy(at, "\xc3\xa9\"zzzzzzzz", 11); /* UTF-8 e-acute, then the quote */
+        ck_assert_ptr_eq(jscan_string(buf, end, &escaped), at + 3);
+
+        memcpy(at, "\x01\"zzzzzzzzz", 11); /* a raw control character */
+        ck_assert_ptr_null(jscan_string(buf, end, &escaped));
+
+        memcpy(at, "\xc3\"zzzzzzzzz", 11); /* a truncated UTF-8 sequence */
+        ck_assert_ptr_null(jscan_string(buf, end, &escaped));
+    }
+}
+END_TEST
+
 START_TEST(test_frame_cache)
 {
     struct frame_cache c;
@@ -417,6 +451,7 @@ int main(void)
     tcase_add_test(tc, test_publish_fast_path_agrees);
     tcase_add_test(tc, test_sbuf_integers);
     tcase_add_test(tc, test_jscan_member_and_items);
+    tcase_add_test(tc, test_jscan_string_special_at_each_offset);
     tcase_add_test(tc, test_frame_cache);
     tcase_add_test(tc, test_float_round_trip);
     tcase_add_test(tc, test_binary_publish);
