@@ -5,10 +5,16 @@
 -- also writes the meta rows below. Every statement is idempotent
 -- (IF NOT EXISTS), so running it on an existing database changes nothing.
 --
--- Format version: PRAGMA user_version = 1 (also meta 'schema_version'), set
+-- Format version: PRAGMA user_version = 2 (also meta 'schema_version'), set
 -- by store.c (STORE_SCHEMA_VERSION). A broker refuses a database whose
 -- user_version is newer than the one it knows. A change to this file that
 -- an older broker could not read must raise that number.
+--
+-- History: version 1 kept `dedupe` as a rowid table plus the index of its
+-- primary key (three B-trees per key with dedupe_ts). Version 2 makes it a
+-- WITHOUT ROWID table clustered on (topic, key): one lookup and one B-tree
+-- fewer per keyed publish. store.c migrates a version 1 file in the
+-- transaction that opens it (rows kept, same columns).
 --
 -- The database runs in WAL mode (except ":memory:"). Only the broker's store
 -- thread writes it; other processes may read it (e.g. for inspection) under
@@ -37,13 +43,15 @@ CREATE INDEX IF NOT EXISTS messages_topic_seq ON messages (topic, seq);
 -- duplicate of message `seq` (which retention may have removed since).
 -- Rows older than the window are deleted in the background; a row past the
 -- window is ignored (and overwritten) even before it is deleted.
+-- Claimed with one upsert per keyed publish (insert, or take over a row
+-- past the window; no row back means a duplicate).
 CREATE TABLE IF NOT EXISTS dedupe (
     topic TEXT    NOT NULL,  -- the topic the key was published on
     key   TEXT    NOT NULL,  -- the client's idempotency key
     seq   INTEGER NOT NULL,  -- seq of the message first accepted with this key
     ts    INTEGER NOT NULL,  -- when that happened, ms since the Unix epoch
     PRIMARY KEY (topic, key)
-);
+) WITHOUT ROWID;
 
 -- Expiry of dedupe rows, oldest first.
 CREATE INDEX IF NOT EXISTS dedupe_ts ON dedupe (ts);

@@ -300,8 +300,11 @@ START_TEST(test_schema_and_epoch_stable)
                                  "('messages', 'dedupe', 'trimmed', 'meta', "
                                  "'messages_topic_seq', 'dedupe_ts')"),
                      6);
-    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 1);
-    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe' "
+                                 "AND sql LIKE '%WITHOUT ROWID'"),
+                     1);
     sqlite3_stmt *stmt;
     ck_assert_int_eq(
         sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &stmt, NULL),
@@ -539,6 +542,39 @@ START_TEST(test_dedupe_window_expires)
     uint64_t second = store_last_seq(fx.st);
     ck_assert_uint_eq(publish("w.x", "1", "key", &dup), second);
     ck_assert(dup);
+}
+END_TEST
+
+/* Housekeeping deletes keys past the window, more than one slice of them. */
+START_TEST(test_dedupe_rows_expire)
+{
+    fx.cfg.dedupe_window_ms = 200;
+    open_store();
+    struct store_req *reqs[1500];
+    char key[32];
+    for (size_t i = 0; i < 1500; i++) {
+        snprintf(key, sizeof(key), "k%zu", i);
+        reqs[i] = pub_json("exp.x", "1", key);
+        store_submit(fx.st, reqs[i]);
+    }
+    struct store_req *done[1500];
+    wait_done(done, 1500);
+    for (size_t i = 0; i < 1500; i++) {
+        ck_assert(!reqs[i]->pubs[0].duplicate);
+        store_req_free(reqs[i]);
+    }
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_gt(sql_int(db, "SELECT count(*) FROM dedupe"), 0);
+    int64_t deadline = mono_ms() + WAIT_MS;
+    while (sql_int(db, "SELECT count(*) FROM dedupe") > 0) {
+        ck_assert_msg(mono_ms() < deadline, "dedupe rows were never expired");
+        pause_ms(50);
+    }
+    sqlite3_close(db);
+    bool dup = true;
+    publish("exp.x", "1", "k0", &dup); /* the key is free again */
+    ck_assert(!dup);
 }
 END_TEST
 
@@ -951,6 +987,57 @@ START_TEST(test_corrupt_database)
 }
 END_TEST
 
+/* A file written by a version 1 broker (dedupe as a rowid table): opened,
+ * it is migrated to version 2 with its messages and keys intact. */
+START_TEST(test_migrate_v1)
+{
+    static const char v1_sql[] =
+        "CREATE TABLE messages (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, "
+        "ts INTEGER NOT NULL, from_user TEXT, is_binary INTEGER NOT NULL, data BLOB NOT NULL);"
+        "CREATE INDEX messages_topic_seq ON messages (topic, seq);"
+        "CREATE TABLE dedupe (topic TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, "
+        "ts INTEGER NOT NULL, PRIMARY KEY (topic, key));"
+        "CREATE INDEX dedupe_ts ON dedupe (ts);"
+        "CREATE TABLE trimmed (topic TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value);"
+        "INSERT INTO meta VALUES ('epoch', '0badcafe'), ('schema_version', 1);"
+        "PRAGMA user_version = 1;";
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, v1_sql, NULL, NULL, NULL), SQLITE_OK);
+    char rows[512];
+    long long now = (long long)time(NULL) * 1000;
+    snprintf(rows, sizeof(rows),
+             "INSERT INTO messages VALUES (7, 'orders.eu', %lld, NULL, 0, '{\"n\":1}');"
+             "INSERT INTO dedupe VALUES ('orders.eu', 'k1', 7, %lld);",
+             now, now);
+    ck_assert_int_eq(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    open_store();
+    ck_assert_str_eq(store_epoch(fx.st), "0badcafe");
+    ck_assert_uint_eq(store_last_seq(fx.st), 7);
+    bool dup = false;
+    ck_assert_uint_eq(publish("orders.eu", "{\"n\":1}", "k1", &dup), 7); /* the key survived */
+    ck_assert(dup);
+    uint64_t next = publish("orders.eu", "{\"n\":2}", "k2", &dup);
+    ck_assert(!dup);
+    ck_assert_uint_eq(next, 8);
+    struct store_req *req = history("orders.eu", 0, 100);
+    expect_seqs(req, 2, (uint64_t[]){7, 8});
+    store_req_free(req);
+    store_close(fx.st);
+    fx.st = NULL;
+
+    ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM dedupe"), 2);
+    ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe_ts'"), 1);
+    ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe_v2'"), 0);
+    sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(test_newer_schema_refused)
 {
     sqlite3 *db;
@@ -1043,6 +1130,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_group_commit);
     tcase_add_test(tc, test_dedupe);
     tcase_add_test(tc, test_dedupe_window_expires);
+    tcase_add_test(tc, test_dedupe_rows_expire);
     tcase_add_test(tc, test_replay_since_last_upto);
     tcase_add_test(tc, test_replay_recovered_after_count_retention);
     tcase_add_test(tc, test_replay_large_store);
@@ -1054,6 +1142,7 @@ static Suite *store_suite(void)
         tcase_add_test(tc, test_readonly_file);
     tcase_add_test(tc, test_not_a_database);
     tcase_add_test(tc, test_corrupt_database);
+    tcase_add_test(tc, test_migrate_v1);
     tcase_add_test(tc, test_newer_schema_refused);
     tcase_add_test(tc, test_bad_path);
     tcase_add_test(tc, test_memory_database);
