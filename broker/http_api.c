@@ -29,10 +29,10 @@
 
 struct http_req {
     uint32_t refs;
-    struct lws *wsi;          /* NULL once the client left */
+    struct lws *wsi; /* NULL once the client left */
     struct sbuf body;
     bool body_too_large;
-    bool body_done;           /* BODY_COMPLETION was handled */
+    bool body_done; /* BODY_COMPLETION was handled */
     bool is_batch;
     /* the reply, once known */
     bool ready;
@@ -186,8 +186,8 @@ static int http_parse_message(struct http_ctx *ctx, json_t *obj, const struct js
     json_t *topic = json_object_get(obj, "topic"), *data = json_object_get(obj, "data");
     json_t *key = json_object_get(obj, "key"), *encoding = json_object_get(obj, "encoding");
     const char *why = NULL;
-    if (!json_is_object(obj) || !json_is_string(topic) || !data ||
-        (key && !json_is_string(key)) || (encoding && !json_is_string(encoding))) {
+    if (!json_is_object(obj) || !json_is_string(topic) || !data || (key && !json_is_string(key)) ||
+        (encoding && !json_is_string(encoding))) {
         request_error_set(err, NULL, ERR_BAD_REQUEST,
                           "a message is {\"topic\": name, \"data\": value, \"key\"?: string}");
         return -1;
@@ -274,10 +274,23 @@ static struct jspan *http_message_spans(const struct http_req *req, size_t n)
 
 /* Validates the whole body (one bad message: nothing is published) and
  * submits it as one store request, hence one transaction. */
+/* The body as jansson values. A number jansson cannot hold as an integer
+ * (beyond 64 bits) is read again as a double: the body has no integer
+ * fields, and each `data` is kept as its bytes anyway, so such a number is
+ * taken as a WebSocket publish takes it. */
+static json_t *http_publish_body(const struct http_req *req)
+{
+    const char *body = req->body.data ? req->body.data : "";
+    json_error_t jerr;
+    json_t *root = json_loadb(body, req->body.len, 0, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_numeric_overflow)
+        root = json_loadb(body, req->body.len, JSON_DECODE_INT_AS_REAL, &jerr);
+    return root;
+}
+
 static void http_publish(struct http_ctx *ctx, struct http_req *req)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
+    json_t *root = http_publish_body(req);
     json_t *messages = root ? json_object_get(root, "messages") : NULL;
     if (!json_is_object(root) || (messages && !json_is_array(messages))) {
         json_decref(root);
@@ -420,11 +433,11 @@ static int http_metrics(struct http_ctx *ctx, struct lws *wsi, bool prometheus)
         metrics_render_prometheus(ctx->core, ctx->store, &b);
     else
         metrics_render_stats(ctx->core, ctx->store, &b);
-    int rc = sbuf_failed(&b) ? -1
-                             : http_respond(wsi, HTTP_STATUS_OK,
-                                            prometheus ? "text/plain; version=0.0.4"
-                                                       : "application/json",
-                                            b.data, b.len);
+    int rc = sbuf_failed(&b)
+                 ? -1
+                 : http_respond(wsi, HTTP_STATUS_OK,
+                                prometheus ? "text/plain; version=0.0.4" : "application/json",
+                                b.data, b.len);
     sbuf_free(&b);
     return rc;
 }
@@ -495,8 +508,8 @@ static int http_sse(struct http_ctx *ctx, struct lws *wsi, struct http_conn *con
     if (!conn->sse)
         return -1;
     char hello[160];
-    snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n",
-             conn->sse->id, store_epoch(ctx->store));
+    snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n", conn->sse->id,
+             store_epoch(ctx->store));
     http_sse_send(conn->sse, hello);
     char *patterns[SSE_MAX_TOPICS];
     for (int i = 0; i < n_topics; i++)
@@ -508,8 +521,7 @@ static int http_sse(struct http_ctx *ctx, struct lws *wsi, struct http_conn *con
 
 /* --- callbacks ----------------------------------------------------------- */
 
-int http_api_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
-                     struct http_conn *conn)
+int http_api_request(struct http_ctx *ctx, struct lws *wsi, const char *uri, struct http_conn *conn)
 {
     if (conn->req) { /* a keep-alive request that left before its reply */
         conn->req->wsi = NULL;
