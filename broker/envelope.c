@@ -196,7 +196,18 @@ static int parse_publish_text(struct request *req, struct request_error *err)
         request_error_set(err, req, ERR_BAD_REQUEST, "\"data\" is required");
         return -1;
     }
-    req->data_text = envelope_dump_value(data);
+    /* Its bytes as sent, as on the fast path; re-serialized only when they
+     * cannot be told (a member name written with escapes). */
+    struct jspan span;
+    if (req->raw.p && jscan_member(req->raw.p, req->raw.end, "data", &span)) {
+        size_t len = (size_t)(span.end - span.p);
+        if ((req->data_text = malloc(len + 1))) {
+            memcpy(req->data_text, span.p, len);
+            req->data_text[len] = '\0';
+        }
+    } else {
+        req->data_text = envelope_dump_value(data);
+    }
     if (!req->data_text) {
         request_error_set(err, req, ERR_INTERNAL, "cannot encode data");
         return -1;
@@ -308,7 +319,10 @@ static int parse_json(const char *buf, size_t len, struct request *req, struct r
     }
     req->echo = true;
     req->limit = ENVELOPE_HISTORY_DEFAULT;
-    return parse_object(req, err);
+    req->raw = (struct jspan){buf, buf + len};
+    int rc = parse_object(req, err);
+    req->raw = (struct jspan){NULL, NULL}; /* the caller's buffer, not kept */
+    return rc;
 }
 
 /* --- the publish fast path ------------------------------------------------

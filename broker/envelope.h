@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "frame.h"
+#include "jscan.h"
 #include "sbuf.h"
 #include "store.h"
 
@@ -46,20 +47,21 @@ struct request {
     const char *topic;
     bool has_since;
     uint64_t since;
-    const char *epoch;       /* NULL when absent */
+    const char *epoch; /* NULL when absent */
     bool has_last;
     uint32_t last;
     bool presence;
-    bool echo;               /* default true */
-    const char *key;         /* NULL when absent */
-    uint32_t limit;          /* history: default 100 */
-    const char *token;       /* auth */
-    bool is_binary;          /* publish from a binary frame */
-    char *data_text;         /* publish, text: `data` as it arrived (malloc'd) */
-    char *strings;           /* fast path: topic and key copies (malloc'd) */
+    bool echo;                    /* default true */
+    const char *key;              /* NULL when absent */
+    uint32_t limit;               /* history: default 100 */
+    const char *token;            /* auth */
+    bool is_binary;               /* publish from a binary frame */
+    char *data_text;              /* publish, text: `data` as it arrived (malloc'd) */
+    char *strings;                /* fast path: topic and key copies (malloc'd) */
     const unsigned char *payload; /* publish, binary: the bytes after the envelope */
-    size_t data_len;         /* bytes of data_text or payload */
+    size_t data_len;              /* bytes of data_text or payload */
     json_t *root;
+    struct jspan raw; /* while parsing: the request's JSON text */
 };
 
 /* Error codes of PROTOCOL.md section 7. */
@@ -77,9 +79,9 @@ struct request {
 #define ERR_INTERNAL "internal"
 
 struct request_error {
-    const char *code;        /* one of ERR_* */
+    const char *code; /* one of ERR_* */
     char message[200];
-    bool has_id;             /* the reply carries the request's id */
+    bool has_id; /* the reply carries the request's id */
     uint64_t id;
 };
 

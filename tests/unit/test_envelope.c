@@ -94,6 +94,22 @@ START_TEST(test_publish_data_verbatim)
     ck_assert_str_eq(req.topic, "t.1");
     ck_assert_ptr_null(req.key);
     request_clear(&req);
+
+    /* Through jansson (an escaped key is not for the fast path): the same bytes. */
+    const char *plain = "{ \"x\" : 1.50e0, \"s\": \"a\\/\" }";
+    snprintf(text, sizeof(text),
+             "{\"op\":\"publish\",\"topic\":\"t.1\",\"key\":\"k\\u00e9\",\"data\": %s}", plain);
+    ck_assert_int_eq(parse(text, &req, &err), 0);
+    ck_assert_str_eq(req.key, "k\xc3\xa9");
+    ck_assert_str_eq(req.data_text, plain);
+    request_clear(&req);
+
+    /* The member name itself escaped: the bytes cannot be told; compact. */
+    snprintf(text, sizeof(text), "{\"op\":\"publish\",\"topic\":\"t.1\",\"d\\u0061ta\": %s}",
+             plain);
+    ck_assert_int_eq(parse(text, &req, &err), 0);
+    ck_assert_str_eq(req.data_text, "{\"x\":1.5,\"s\":\"a/\"}");
+    request_clear(&req);
 }
 END_TEST
 
