@@ -105,17 +105,24 @@ static void listener_resume(lws_sorted_usec_list_t *sul)
         lws_rx_flow_control(l->wsi, 1);
 }
 
+/* A trouble that can repeat at every accept is logged once per 10 s. */
+static bool listener_may_warn(struct listener *l)
+{
+    lws_usec_t now = lws_now_usecs();
+    if (now - l->warned_at < LISTENER_WARN_EVERY_US)
+        return false;
+    l->warned_at = now;
+    return true;
+}
+
 /* accept() failed for want of descriptors or memory: stop watching the
  * socket for a moment instead of spinning on it. */
 static void listener_pause(struct listener *l, int err)
 {
-    lws_usec_t now = lws_now_usecs();
     l->pauses++;
-    if (now - l->warned_at >= LISTENER_WARN_EVERY_US) {
+    if (listener_may_warn(l))
         log_warn("accept: %s: not accepting for %d ms (%lu pauses so far)", strerror(err),
                  (int)(LISTENER_PAUSE_US / LWS_US_PER_MS), l->pauses);
-        l->warned_at = now;
-    }
     l->paused = true;
     lws_rx_flow_control(l->wsi, 0);
     lws_sul_schedule(lws_get_context(l->wsi), 0, &l->resume, listener_resume, LISTENER_PAUSE_US);
@@ -127,8 +134,8 @@ static void listener_adopt(struct listener *l, int fd)
     /* Our writes are already batched per turn (session.c): no Nagle delay. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     /* On failure lws has closed fd. */
-    if (!lws_adopt_socket_vhost(l->vhost, fd))
-        log_warn("accept: lws could not take the connection (open-file limit?)");
+    if (!lws_adopt_socket_vhost(l->vhost, fd) && listener_may_warn(l))
+        log_warn("accept: lws could not take a connection (its table of sockets is full?)");
 }
 
 void listener_accept(struct listener *l, bool admit)
