@@ -884,6 +884,11 @@ uint64_t core_last_seq(const struct core *core)
     return core->last_delivered_seq;
 }
 
+void core_set_accept_pauses(struct core *core, uint64_t pauses)
+{
+    core->counters.accept_pauses = pauses;
+}
+
 const struct core_counters *core_get_counters(const struct core *core)
 {
     return &core->counters;

@@ -33,13 +33,14 @@ struct core;
 
 struct core_counters {
     uint64_t connections_total;
-    uint64_t messages_published;   /* stored and fanned out */
-    uint64_t messages_delivered;   /* queued to a subscriber */
-    uint64_t messages_dropped;     /* dropped with a slow consumer's queue */
+    uint64_t messages_published; /* stored and fanned out */
+    uint64_t messages_delivered; /* queued to a subscriber */
+    uint64_t messages_dropped;   /* dropped with a slow consumer's queue */
     uint64_t publish_duplicates;
     uint64_t slow_consumer_closes;
     uint64_t rate_limited;
     uint64_t errors;
+    uint64_t accept_pauses; /* listener.c's, copied by server.c for the metrics */
 };
 
 struct request_error;
@@ -63,9 +64,9 @@ void core_session_receive(struct core *core, struct session *s, const unsigned c
  * max_message, stamps the receipt time, copies topic/user/key. `data` is
  * taken over by pub even on failure. The topic must be a valid name.
  * Returns 0, or -1 with `err` set (without id). */
-int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic,
-                     const char *user, bool is_binary, unsigned char *data, size_t len,
-                     const char *key, struct request_error *err);
+int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic, const char *user,
+                     bool is_binary, unsigned char *data, size_t len, const char *key,
+                     struct request_error *err);
 
 /* Submits a store request made outside a WebSocket session (HTTP API).
  * Publishes are fanned out as usual; then done(arg, sr) is called. */
@@ -95,5 +96,7 @@ size_t core_subscription_count(const struct core *core);
 size_t core_topic_count(const struct core *core);
 uint64_t core_last_seq(const struct core *core);
 const struct core_counters *core_get_counters(const struct core *core);
+/* The listener's count of pauses for want of descriptors (for the metrics). */
+void core_set_accept_pauses(struct core *core, uint64_t pauses);
 
 #endif

@@ -27,7 +27,8 @@ void metrics_render_stats(const struct core *core, const struct store *store, st
     sbuf_add_u64(out, core_last_seq(core));
     sbuf_add_str(out, ",\"epoch\":");
     sbuf_add_json_string(out, store_epoch(store));
-    sbuf_add_str(out, store_healthy(store) ? ",\"store_healthy\":true" : ",\"store_healthy\":false");
+    sbuf_add_str(out,
+                 store_healthy(store) ? ",\"store_healthy\":true" : ",\"store_healthy\":false");
     sbuf_add_str(out, ",\"counters\":{\"connections_total\":");
     sbuf_add_u64(out, c->connections_total);
     sbuf_add_str(out, ",\"messages_published\":");
@@ -44,6 +45,8 @@ void metrics_render_stats(const struct core *core, const struct store *store, st
     sbuf_add_u64(out, c->rate_limited);
     sbuf_add_str(out, ",\"errors\":");
     sbuf_add_u64(out, c->errors);
+    sbuf_add_str(out, ",\"accept_pauses\":");
+    sbuf_add_u64(out, c->accept_pauses);
     sbuf_add_str(out, ",\"store_commits\":");
     sbuf_add_u64(out, st.commits);
     sbuf_add_str(out, ",\"store_trimmed\":");
@@ -54,8 +57,8 @@ void metrics_render_stats(const struct core *core, const struct store *store, st
 static void metric_line(struct sbuf *out, const struct metric *m)
 {
     char line[512];
-    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m->name, m->help,
-             m->name, m->type, m->name, (unsigned long long)m->value);
+    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m->name, m->help, m->name,
+             m->type, m->name, (unsigned long long)m->value);
     sbuf_add_str(out, line);
 }
 
@@ -82,8 +85,7 @@ static void commit_histogram(struct sbuf *out, const struct store_stats *st)
     sbuf_add_str(out, line);
 }
 
-void metrics_render_prometheus(const struct core *core, const struct store *store,
-                               struct sbuf *out)
+void metrics_render_prometheus(const struct core *core, const struct store *store, struct sbuf *out)
 {
     const struct core_counters *c = core_get_counters(core);
     struct store_stats st;
@@ -104,13 +106,15 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
          c->messages_delivered},
         {"wsbroker_messages_dropped_total", "counter",
          "Messages dropped from the queues of cut-off slow consumers.", c->messages_dropped},
-        {"wsbroker_publish_duplicates_total", "counter", "Publishes answered from the dedupe window.",
-         c->publish_duplicates},
+        {"wsbroker_publish_duplicates_total", "counter",
+         "Publishes answered from the dedupe window.", c->publish_duplicates},
         {"wsbroker_slow_consumer_disconnects_total", "counter",
          "Connections closed with 4000 (backlog over the limit).", c->slow_consumer_closes},
         {"wsbroker_rate_limited_total", "counter", "Frames refused by the rate limit.",
          c->rate_limited},
         {"wsbroker_errors_total", "counter", "Error replies sent.", c->errors},
+        {"wsbroker_accept_pauses_total", "counter",
+         "Times accepting paused 100 ms for want of file descriptors.", c->accept_pauses},
         {"wsbroker_store_commits_total", "counter", "Store transactions committed.", st.commits},
         {"wsbroker_store_messages_trimmed_total", "counter", "Messages removed by retention.",
          st.trimmed},

@@ -141,9 +141,10 @@ static int64_t monotonic_ms(void)
  * shutting down). lws closes the socket with the context. */
 static int server_listener_event(struct server *srv, enum lws_callback_reasons reason)
 {
-    if (reason == LWS_CALLBACK_RAW_RX_FILE)
+    if (reason == LWS_CALLBACK_RAW_RX_FILE) {
         listener_accept(&srv->listener, srv->accepting);
-    else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE)
+        core_set_accept_pauses(srv->core, srv->listener.pauses);
+    } else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE)
         listener_forget(&srv->listener);
     return 0;
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { startBroker, waitFor } from './lib/broker.mjs';
+import { httpGet, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 
 // Opens `n` WebSockets at once. Each record fills in as its socket gets
@@ -93,6 +93,12 @@ describe('accepting connections', () => {
             });
             return records.every(isWelcomed);
         }, { what: 'every waiting connection welcomed', timeoutMs: 20000 });
+        // Counted for operators (read once descriptors are free again).
+        const metrics = await httpGet(`${broker.http}/metrics`);
+        const pauses = Number(/^wsbroker_accept_pauses_total (\d+)$/m.exec(metrics.text)?.[1]);
+        assert.ok(pauses >= 1, `wsbroker_accept_pauses_total: ${pauses}`);
+        const stats = await httpGet(`${broker.http}/api/stats`);
+        assert.ok(stats.json.counters.accept_pauses >= 1, stats.text);
         assert.equal((await first.request({ op: 'ping' })).op, 'pong');
     });
 });
