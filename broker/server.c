@@ -58,10 +58,24 @@ int server_listen(struct server *srv, char *err, size_t errlen)
 
 /* --- callbacks ----------------------------------------------------------- */
 
+/* Forgets a message being reassembled (its buffer too, when large). */
+static void server_rx_reset(struct session *s)
+{
+    s->rx_active = false;
+    s->rx_len = 0;
+    if (s->rx_cap > 65536) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+}
+
 static int server_receive(struct server *srv, struct lws *wsi, struct session *s, void *in,
                           size_t len)
 {
     size_t max = (size_t)srv->cfg->max_message;
+    if (s->close_code != 0)
+        return 0; /* closing: what the peer still sends is read and dropped */
     if (!s->rx_active) {
         s->rx_active = true;
         s->rx_binary = lws_frame_is_binary(wsi);
@@ -74,21 +88,19 @@ static int server_receive(struct server *srv, struct lws *wsi, struct session *s
         return 0;
     }
     if (session_rx_append(s, in, len, max) < 0) {
-        static const char reason[] = "message over max_message";
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
-                         sizeof(reason) - 1);
-        return -1;
+        /* Our close, as for 4000 and 4029 (session_close): the replies
+         * queued before it, then the close frame, then the peer's close is
+         * awaited. lws's own close (lws_close_reason and -1) left our
+         * corked writes free to follow its close frame, and the peer then
+         * saw 1006 instead of 1009. */
+        server_rx_reset(s);
+        session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over max_message");
+        return 0;
     }
     if (!final)
         return 0;
-    s->rx_active = false;
     core_session_receive(srv->core, s, s->rx, s->rx_len, s->rx_binary);
-    s->rx_len = 0;
-    if (s->rx_cap > 65536) {
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_cap = 0;
-    }
+    server_rx_reset(s);
     return 0;
 }
 
