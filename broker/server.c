@@ -200,8 +200,15 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn->session ? session_write(conn->session) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (!conn->session)
+            return 0;
         /* The answer to a close we sent: done, no echo needed. */
-        return conn->session && conn->session->close_sent ? -1 : 0;
+        if (conn->session->close_sent)
+            return -1;
+        /* lws echoes the peer's close; nothing may follow it (fan-out
+         * and replies stop queuing, corked writes stop). */
+        conn->session->peer_closed = true;
+        return 0;
     case LWS_CALLBACK_CLOSED:
         if (conn->session) {
             heartbeat_remove(&srv->heartbeat, conn->session);

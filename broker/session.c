@@ -78,7 +78,7 @@ void session_unref(struct session *s)
 
 bool session_is_open(const struct session *s)
 {
-    return s->wsi != NULL && s->close_code == 0;
+    return s->wsi != NULL && s->close_code == 0 && !s->peer_closed;
 }
 
 static void session_wake_writer(struct session *s)
@@ -275,7 +275,7 @@ static int session_write_one(struct session *s)
         session_pop_written(s);
         return n < 0 ? -1 : 0;
     }
-    enum lws_write_protocol kind = s->is_sse       ? LWS_WRITE_HTTP
+    enum lws_write_protocol kind = s->is_sse      ? LWS_WRITE_HTTP
                                    : f->is_binary ? LWS_WRITE_BINARY
                                                   : LWS_WRITE_TEXT;
     int n = lws_write(s->wsi, frame_payload(f), f->len, kind);
@@ -338,7 +338,7 @@ int session_write(struct session *s)
  * with nothing buffered and no close in progress write here. */
 static void session_flush_one(struct session *s)
 {
-    if (!s->wsi || s->queue.count == 0)
+    if (!s->wsi || s->queue.count == 0 || s->peer_closed)
         return;
     if (s->close_code != 0 || lws_partial_buffered(s->wsi)) {
         lws_callback_on_writable(s->wsi);

@@ -36,13 +36,13 @@ struct subscription {
     struct session *session;
     struct subscription *next;
     char *pattern;
-    uint64_t covers_after;  /* this subscription delivers every match with seq > covers_after */
-    bool presence;          /* member of the topic's presence set */
+    uint64_t covers_after; /* this subscription delivers every match with seq > covers_after */
+    bool presence;         /* member of the topic's presence set */
 };
 
 struct send_entry {
     struct frame *frame;
-    bool is_replay;         /* replay frames do not count toward the backlog limit */
+    bool is_replay; /* replay frames do not count toward the backlog limit */
 };
 
 struct send_ring {
@@ -58,49 +58,50 @@ struct deferred_request {
 };
 
 struct session {
-    struct lws *wsi;              /* NULL once the connection is gone */
-    char id[16];                  /* "c-" + 10 hex digits */
-    char *user;                   /* authenticated user, NULL when anonymous */
+    struct lws *wsi; /* NULL once the connection is gone */
+    char id[16];     /* "c-" + 10 hex digits */
+    char *user;      /* authenticated user, NULL when anonymous */
     uint32_t refs;
-    struct session *prev, *next;  /* core's list of live sessions */
-    bool is_sse;                  /* an SSE stream: HTTP writes, message events only */
-    bool can_coalesce;            /* several frames may leave in one raw write (no
-                                     permessage-deflate, not an HTTP/2 stream) */
+    struct session *prev, *next; /* core's list of live sessions */
+    bool is_sse;                 /* an SSE stream: HTTP writes, message events only */
+    bool can_coalesce;           /* several frames may leave in one raw write (no
+                                    permessage-deflate, not an HTTP/2 stream) */
 
     struct subscription *subs;
     size_t n_subs;
 
     struct send_ring queue;
-    size_t queued_bytes;          /* bytes in `queue` */
-    size_t replay_bytes;          /* of which replay frames */
+    size_t queued_bytes; /* bytes in `queue` */
+    size_t replay_bytes; /* of which replay frames */
     size_t max_backlog;
-    uint64_t last_seq_queued;     /* once-per-connection stamp for live fan-out */
-    bool in_flush_list;           /* queued during this turn: written when it ends */
+    uint64_t last_seq_queued; /* once-per-connection stamp for live fan-out */
+    bool in_flush_list;       /* queued during this turn: written when it ends */
     struct session *flush_next;
-    struct session *hb_prev, *hb_next;  /* heartbeat.c's list, by last heard from */
+    struct session *hb_prev, *hb_next; /* heartbeat.c's list, by last heard from */
     int64_t hb_heard_ms;
     bool hb_listed, hb_pinged;
-    bool in_read_list;            /* received during this turn: may have more to read */
+    bool in_read_list; /* received during this turn: may have more to read */
     struct session *read_next;
 
-    bool replay_pending;          /* a subscribe's replay is being read */
-    struct send_ring held;        /* live frames held while replay_pending */
+    bool replay_pending;   /* a subscribe's replay is being read */
+    struct send_ring held; /* live frames held while replay_pending */
     struct deferred_request *deferred, **deferred_tail;
     size_t n_deferred;
 
-    unsigned char *rx;            /* reassembly of fragmented frames */
+    unsigned char *rx; /* reassembly of fragmented frames */
     size_t rx_len, rx_cap;
-    bool rx_active;               /* inside a message whose last fragment is still to come */
+    bool rx_active; /* inside a message whose last fragment is still to come */
     bool rx_binary;
 
-    double rate_tokens;           /* inbound token bucket */
+    double rate_tokens; /* inbound token bucket */
     int64_t rate_refill_ms;
-    int64_t refusal_window_ms;    /* start of the current 10 s refusal window */
+    int64_t refusal_window_ms; /* start of the current 10 s refusal window */
     uint32_t refusals;
 
-    uint64_t *dropped_counter;    /* counts frames dropped by a 4000 close */
-    uint16_t close_code;          /* != 0: close once the queue is written */
-    bool close_sent;              /* our close frame is out; waiting for the peer's */
+    uint64_t *dropped_counter; /* counts frames dropped by a 4000 close */
+    uint16_t close_code;       /* != 0: close once the queue is written */
+    bool close_sent;           /* our close frame is out; waiting for the peer's */
+    bool peer_closed;          /* the peer's close frame came: lws answers it, we send no more */
     char close_reason[64];
 };
 

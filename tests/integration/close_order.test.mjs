@@ -1,0 +1,132 @@
+// close_order.test.mjs: nothing follows a close frame (RFC 6455 section
+// 5.5.1). Messages are written in batches at the end of each loop turn,
+// outside lws; a close frame, the broker's own or lws's echo of the peer's,
+// must still be the last frame on the wire while messages keep flowing.
+// A raw TCP client reads every server frame up to the end of the stream.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import { onCleanup, scaled, startBroker, waitFor } from './lib/broker.mjs';
+import { connect } from './lib/client.mjs';
+import { uniqueTopic } from './lib/util.mjs';
+
+// A masked client frame.
+function clientFrame(opcode, payload) {
+    const body = Buffer.from(payload);
+    const len = body.length;
+    const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len])
+        : Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff]);
+    const mask = crypto.randomBytes(4);
+    const masked = Buffer.from(body.map((b, i) => b ^ mask[i % 4]));
+    return Buffer.concat([head, mask, masked]);
+}
+
+// Server frames (unmasked) parsed from the bytes so far: [{opcode, payload}].
+function parseFrames(buf) {
+    const frames = [];
+    let at = 0;
+    while (buf.length - at >= 2) {
+        let len = buf[at + 1] & 0x7f;
+        let off = 2;
+        if (len === 126) {
+            if (buf.length - at < 4) break;
+            len = buf.readUInt16BE(at + 2);
+            off = 4;
+        } else if (len === 127) {
+            if (buf.length - at < 10) break;
+            len = Number(buf.readBigUInt64BE(at + 2));
+            off = 10;
+        }
+        if (buf.length - at < off + len) break;
+        frames.push({ opcode: buf[at] & 0x0f, payload: buf.subarray(at + off, at + off + len) });
+        at += off + len;
+    }
+    return { frames, rest: buf.length - at };
+}
+
+// Opens a raw WebSocket; resolves {sock, bytes()} once the 101 came, with
+// every later byte collected.
+function rawConnect(t, port) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        onCleanup(t, () => sock.destroy());
+        const key = crypto.randomBytes(16).toString('base64');
+        let buf = Buffer.alloc(0);
+        let upgraded = false;
+        const state = { ended: false, bytes: () => buf };
+        sock.on('error', () => {});
+        sock.on('end', () => { state.ended = true; });
+        sock.on('close', () => { state.ended = true; });
+        sock.on('data', (d) => {
+            buf = Buffer.concat([buf, d]);
+            if (upgraded) return;
+            const end = buf.indexOf('\r\n\r\n');
+            if (end < 0) return;
+            const head = buf.subarray(0, end).toString();
+            if (!head.startsWith('HTTP/1.1 101')) return reject(new Error(head));
+            upgraded = true;
+            buf = buf.subarray(end + 4);
+            resolve({ sock, state });
+        });
+        sock.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+            `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+}
+
+describe('close frames come last', () => {
+    it('a subscriber that closes while messages flow gets the close echo as the last frame', async (t) => {
+        const broker = await startBroker({ t });
+        const topic = uniqueTopic('co.flow');
+        const pub = await connect(broker.url, { t });
+        for (let round = 0; round < 20; round++) {
+            const raw = await rawConnect(t, broker.port);
+            raw.sock.write(clientFrame(1, JSON.stringify({ op: 'subscribe', id: 1, topic })));
+            await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
+                (f) => f.opcode === 1 && String(f.payload).includes('"op":"ack"')), { what: 'subscribed' });
+            // Messages in flight while the close goes out.
+            for (let i = 0; i < 200; i++) pub.send({ op: 'publish', topic, data: { i, round } });
+            await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
+                (f) => String(f.payload).includes('"op":"message"')), { what: 'a first message' });
+            raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xe8]))); // close 1000
+            await waitFor(() => raw.state.ended, { what: 'the broker ending the stream', timeoutMs: scaled(10000) });
+            const { frames, rest } = parseFrames(raw.state.bytes());
+            assert.equal(rest, 0, `round ${round}: a partial frame at the end`);
+            const closeAt = frames.findIndex((f) => f.opcode === 8);
+            assert.ok(closeAt >= 0, `round ${round}: no close frame`);
+            assert.equal(closeAt, frames.length - 1,
+                `round ${round}: ${frames.length - 1 - closeAt} frame(s) after the close frame`);
+            assert.equal(frames[closeAt].payload.readUInt16BE(0), 1000, `round ${round}: close code`);
+        }
+        await pub.sync();
+    });
+
+    it('a message over max_message gets 1009 as the last frame, while messages flow and the peer keeps sending', async (t) => {
+        const broker = await startBroker({ t, args: ['--max-message', '1000'] });
+        const topic = uniqueTopic('co.big');
+        const pub = await connect(broker.url, { t });
+        for (let round = 0; round < 10; round++) {
+            const raw = await rawConnect(t, broker.port);
+            raw.sock.write(clientFrame(1, JSON.stringify({ op: 'subscribe', id: 1, topic })));
+            await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
+                (f) => f.opcode === 1 && String(f.payload).includes('"op":"ack"')), { what: 'subscribed' });
+            for (let i = 0; i < 100; i++) pub.send({ op: 'publish', topic, data: { i, round } });
+            const big = JSON.stringify({ op: 'publish', id: 2, topic, data: 'x'.repeat(1001) });
+            const pings = Array.from({ length: 300 },
+                (_, i) => clientFrame(1, JSON.stringify({ op: 'ping', id: i + 3 })));
+            raw.sock.write(Buffer.concat([clientFrame(1, big), ...pings]));
+            await waitFor(() => parseFrames(raw.state.bytes()).frames.some((f) => f.opcode === 8),
+                { what: 'the close frame', timeoutMs: scaled(10000) });
+            raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xf1]))); // answer: 1009
+            await waitFor(() => raw.state.ended, { what: 'the broker ending the stream', timeoutMs: scaled(10000) });
+            const { frames, rest } = parseFrames(raw.state.bytes());
+            assert.equal(rest, 0, `round ${round}: a partial frame at the end`);
+            const closeAt = frames.findIndex((f) => f.opcode === 8);
+            assert.equal(closeAt, frames.length - 1,
+                `round ${round}: ${frames.length - 1 - closeAt} frame(s) after the close frame`);
+            assert.equal(frames[closeAt].payload.readUInt16BE(0), 1009, `round ${round}: close code`);
+        }
+        await pub.sync();
+    });
+});
