@@ -75,29 +75,40 @@ function rawConnect(t, port) {
     });
 }
 
+// A raw connection subscribed to `topic` (its ack received).
+async function rawSubscriber(t, port, topic) {
+    const raw = await rawConnect(t, port);
+    raw.sock.write(clientFrame(1, JSON.stringify({ op: 'subscribe', id: 1, topic })));
+    await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
+        (f) => f.opcode === 1 && String(f.payload).includes('"op":"ack"')), { what: 'subscribed' });
+    return raw;
+}
+
+// Waits for the end of the stream, then: whole frames only, and the close
+// frame (with `code`) is the last of them.
+async function assertCloseIsLast(raw, code, what) {
+    await waitFor(() => raw.state.ended, { what: 'the broker ending the stream', timeoutMs: scaled(10000) });
+    const { frames, rest } = parseFrames(raw.state.bytes());
+    assert.equal(rest, 0, `${what}: a partial frame at the end`);
+    const closeAt = frames.findIndex((f) => f.opcode === 8);
+    assert.ok(closeAt >= 0, `${what}: no close frame`);
+    assert.equal(closeAt, frames.length - 1, `${what}: ${frames.length - 1 - closeAt} frame(s) after the close frame`);
+    assert.equal(frames[closeAt].payload.readUInt16BE(0), code, `${what}: close code`);
+}
+
 describe('close frames come last', () => {
     it('a subscriber that closes while messages flow gets the close echo as the last frame', async (t) => {
         const broker = await startBroker({ t });
         const topic = uniqueTopic('co.flow');
         const pub = await connect(broker.url, { t });
         for (let round = 0; round < 20; round++) {
-            const raw = await rawConnect(t, broker.port);
-            raw.sock.write(clientFrame(1, JSON.stringify({ op: 'subscribe', id: 1, topic })));
-            await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
-                (f) => f.opcode === 1 && String(f.payload).includes('"op":"ack"')), { what: 'subscribed' });
+            const raw = await rawSubscriber(t, broker.port, topic);
             // Messages in flight while the close goes out.
             for (let i = 0; i < 200; i++) pub.send({ op: 'publish', topic, data: { i, round } });
             await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
                 (f) => String(f.payload).includes('"op":"message"')), { what: 'a first message' });
             raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xe8]))); // close 1000
-            await waitFor(() => raw.state.ended, { what: 'the broker ending the stream', timeoutMs: scaled(10000) });
-            const { frames, rest } = parseFrames(raw.state.bytes());
-            assert.equal(rest, 0, `round ${round}: a partial frame at the end`);
-            const closeAt = frames.findIndex((f) => f.opcode === 8);
-            assert.ok(closeAt >= 0, `round ${round}: no close frame`);
-            assert.equal(closeAt, frames.length - 1,
-                `round ${round}: ${frames.length - 1 - closeAt} frame(s) after the close frame`);
-            assert.equal(frames[closeAt].payload.readUInt16BE(0), 1000, `round ${round}: close code`);
+            await assertCloseIsLast(raw, 1000, `round ${round}`);
         }
         await pub.sync();
     });
@@ -107,10 +118,7 @@ describe('close frames come last', () => {
         const topic = uniqueTopic('co.big');
         const pub = await connect(broker.url, { t });
         for (let round = 0; round < 10; round++) {
-            const raw = await rawConnect(t, broker.port);
-            raw.sock.write(clientFrame(1, JSON.stringify({ op: 'subscribe', id: 1, topic })));
-            await waitFor(() => parseFrames(raw.state.bytes()).frames.some(
-                (f) => f.opcode === 1 && String(f.payload).includes('"op":"ack"')), { what: 'subscribed' });
+            const raw = await rawSubscriber(t, broker.port, topic);
             for (let i = 0; i < 100; i++) pub.send({ op: 'publish', topic, data: { i, round } });
             const big = JSON.stringify({ op: 'publish', id: 2, topic, data: 'x'.repeat(1001) });
             const pings = Array.from({ length: 300 },
@@ -119,13 +127,7 @@ describe('close frames come last', () => {
             await waitFor(() => parseFrames(raw.state.bytes()).frames.some((f) => f.opcode === 8),
                 { what: 'the close frame', timeoutMs: scaled(10000) });
             raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xf1]))); // answer: 1009
-            await waitFor(() => raw.state.ended, { what: 'the broker ending the stream', timeoutMs: scaled(10000) });
-            const { frames, rest } = parseFrames(raw.state.bytes());
-            assert.equal(rest, 0, `round ${round}: a partial frame at the end`);
-            const closeAt = frames.findIndex((f) => f.opcode === 8);
-            assert.equal(closeAt, frames.length - 1,
-                `round ${round}: ${frames.length - 1 - closeAt} frame(s) after the close frame`);
-            assert.equal(frames[closeAt].payload.readUInt16BE(0), 1009, `round ${round}: close code`);
+            await assertCloseIsLast(raw, 1009, `round ${round}`);
         }
         await pub.sync();
     });

@@ -21,14 +21,30 @@ async function rawClient(url, t) {
     return { ws, frames, until };
 }
 
+// A raw client subscribed to `topic`.
+async function rawSubscriber(url, topic, t) {
+    const sub = await rawClient(url, t);
+    sub.ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic }));
+    await sub.until((f) => f.includes('"op":"ack","id":1'), 'subscribe ack');
+    return sub;
+}
+
+const postJson = (broker, body) =>
+    httpPublish(broker, body, { headers: { 'content-type': 'application/json' } });
+
+// The message frames received, once there are at least n.
+async function messages(sub, n) {
+    const all = () => sub.frames.filter((f) => f.startsWith('{"op":"message"'));
+    await waitFor(() => all().length >= n, { what: `${n} messages` });
+    return all();
+}
+
 describe('data verbatim', () => {
     const ctx = sharedBroker();
 
     it('a WebSocket publish delivers its data bytes unchanged, big integers included', async (t) => {
         const topic = uniqueTopic('vb.ws');
-        const sub = await rawClient(ctx.broker.url, t);
-        sub.ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic }));
-        await sub.until((f) => f.includes('"op":"ack","id":1'), 'subscribe ack');
+        const sub = await rawSubscriber(ctx.broker.url, topic, t);
         const pub = await rawClient(ctx.broker.url, t);
         const data = '{ "x" : 1.50e0, "big": 123456789012345678901234567890, "s": "\\u00e9\\/" }';
         pub.ws.send(`{"op":"publish", "id":7, "topic":"${topic}",\n "data": ${data} }`);
@@ -57,46 +73,33 @@ describe('data verbatim', () => {
 
     it('/api/publish keeps the data bytes of a single message and of each message of a batch', async (t) => {
         const topic = uniqueTopic('vb.http');
-        const sub = await rawClient(ctx.broker.url, t);
-        sub.ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic }));
-        await sub.until((f) => f.includes('"op":"ack","id":1'), 'subscribe ack');
+        const sub = await rawSubscriber(ctx.broker.url, topic, t);
         const one = '[ 1 , 2.0, "\\u0041" ]';
-        let res = await httpPublish(ctx.broker, `{"topic": "${topic}", "data": ${one}}`,
-            { headers: { 'content-type': 'application/json' } });
+        let res = await postJson(ctx.broker, `{"topic": "${topic}", "data": ${one}}`);
         assert.equal(res.status, 200, res.text);
         const batch = ['{"a" : 1}', '"x\\ty"', '-0.0'];
         const body = `{"messages": [${batch.map((d) => `{"data": ${d}, "topic": "${topic}"}`).join(' , ')}]}`;
-        res = await httpPublish(ctx.broker, body, { headers: { 'content-type': 'application/json' } });
+        res = await postJson(ctx.broker, body);
         assert.equal(res.status, 200, res.text);
-        await waitFor(() => sub.frames.filter((f) => f.startsWith('{"op":"message"')).length >= 4,
-            { what: 'four messages' });
-        const got = sub.frames.filter((f) => f.startsWith('{"op":"message"'));
+        const got = await messages(sub, 4);
         for (const [i, data] of [one, ...batch].entries())
             assert.ok(got[i].includes(`"data":${data}`), `${data}: ${got[i]}`);
     });
 
     it('/api/publish takes integers beyond 64 bits as WebSocket does, digits kept', async (t) => {
         const topic = uniqueTopic('vb.big');
-        const sub = await rawClient(ctx.broker.url, t);
-        sub.ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic }));
-        await sub.until((f) => f.includes('"op":"ack","id":1'), 'subscribe ack');
+        const sub = await rawSubscriber(ctx.broker.url, topic, t);
         const data = '{"big": 123456789012345678901234567890, "neg": -98765432109876543210987}';
-        let res = await httpPublish(ctx.broker, `{"topic": "${topic}", "data": ${data}}`,
-            { headers: { 'content-type': 'application/json' } });
+        let res = await postJson(ctx.broker, `{"topic": "${topic}", "data": ${data}}`);
         assert.equal(res.status, 200, res.text);
-        res = await httpPublish(ctx.broker, `{"messages": [{"topic": "${topic}", "data": ${data}}]}`,
-            { headers: { 'content-type': 'application/json' } });
+        res = await postJson(ctx.broker, `{"messages": [{"topic": "${topic}", "data": ${data}}]}`);
         assert.equal(res.status, 200, res.text);
-        await waitFor(() => sub.frames.filter((f) => f.startsWith('{"op":"message"')).length >= 2,
-            { what: 'two messages' });
-        for (const m of sub.frames.filter((f) => f.startsWith('{"op":"message"')))
+        for (const m of await messages(sub, 2))
             assert.ok(m.includes(`"data":${data}`), m);
         // Still refused: a number no double holds, and a big integer where a string belongs.
-        res = await httpPublish(ctx.broker, `{"topic": "${topic}", "data": 1e999}`,
-            { headers: { 'content-type': 'application/json' } });
+        res = await postJson(ctx.broker, `{"topic": "${topic}", "data": 1e999}`);
         assert.equal(res.status, 400, res.text);
-        res = await httpPublish(ctx.broker, `{"topic": 123456789012345678901234567890, "data": 1}`,
-            { headers: { 'content-type': 'application/json' } });
+        res = await postJson(ctx.broker, `{"topic": 123456789012345678901234567890, "data": 1}`);
         assert.equal(res.status, 400, res.text);
     });
 
