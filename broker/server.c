@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -371,15 +370,16 @@ static void server_drop_silent(struct session *s)
  * idle connections) from a socket per turn of the loop. A busy publisher
  * would then get ~5 messages in per turn, while a turn that fans out to
  * thousands of subscribers takes milliseconds: the broker would write many
- * small batches. So after the turn, connections that received and still
- * have bytes waiting are read again, up to READ_MORE_ROUNDS times (64 KiB). */
+ * small batches. So after the turn, connections that received are read
+ * again, up to READ_MORE_ROUNDS times (64 KiB), until a read finds nothing
+ * (lws takes EAGAIN as "nothing yet"). Asking first (FIONREAD) cost one
+ * more syscall per read. */
 #define READ_MORE_ROUNDS 63
 
 static void server_read_again(struct server *srv, struct session *s)
 {
     int fd = s->wsi ? (int)lws_get_socket_fd(s->wsi) : -1;
-    int waiting = 0;
-    if (fd < 0 || s->close_code != 0 || ioctl(fd, FIONREAD, &waiting) < 0 || waiting <= 0)
+    if (fd < 0 || s->close_code != 0)
         return;
     struct lws_pollfd pfd = {.fd = fd, .events = LWS_POLLIN, .revents = LWS_POLLIN};
     lws_service_fd(srv->context, &pfd);
