@@ -36,6 +36,26 @@ size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+bool jscan_utf8_valid(const unsigned char *p, size_t len)
+{
+    const unsigned char *end = p + len;
+    while (p < end) {
+        if (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, sizeof(w));
+            if ((w & 0x8080808080808080ULL) == 0) { /* 8 ASCII bytes */
+                p += 8;
+                continue;
+            }
+        }
+        size_t n = jscan_utf8_len(p, end);
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')

@@ -50,4 +50,9 @@ long jscan_items(const char *p, const char *end, struct jspan *items, size_t max
  * RFC 3629), or 0. */
 size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end);
 
+/* True when the len bytes at p are well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF). ASCII runs are
+ * checked 8 bytes at a time. */
+bool jscan_utf8_valid(const unsigned char *p, size_t len);
+
 #endif

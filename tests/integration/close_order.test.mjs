@@ -1,5 +1,6 @@
 // close_order.test.mjs: nothing follows a close frame (RFC 6455 section
-// 5.5.1). Messages are written in batches at the end of each loop turn,
+// 5.5.1), for the closes the broker starts (1009, 1007) and for the echo of
+// the peer's. Messages are written in batches at the end of each loop turn,
 // outside lws; a close frame, the broker's own or lws's echo of the peer's,
 // must still be the last frame on the wire while messages keep flowing.
 // A raw TCP client reads every server frame up to the end of the stream.
@@ -128,6 +129,28 @@ describe('close frames come last', () => {
                 { what: 'the close frame', timeoutMs: scaled(10000) });
             raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xf1]))); // answer: 1009
             await assertCloseIsLast(raw, 1009, `round ${round}`);
+        }
+        await pub.sync();
+    });
+
+    it('invalid UTF-8 gets 1007 as the last frame, while messages flow and the peer keeps sending', async (t) => {
+        const broker = await startBroker({ t });
+        const topic = uniqueTopic('co.utf8');
+        const pub = await connect(broker.url, { t });
+        for (let round = 0; round < 10; round++) {
+            const raw = await rawSubscriber(t, broker.port, topic);
+            for (let i = 0; i < 100; i++) pub.send({ op: 'publish', topic, data: { i, round } });
+            // An encoded surrogate (ED A0 80) split over two fragments, then pings.
+            const bad = Buffer.from('{"op":"ping","x":"\xed\xa0\x80"}', 'latin1');
+            const first = clientFrame(1, bad.subarray(0, 20));
+            first[0] &= 0x7f; // not final: a continuation follows
+            const pings = Array.from({ length: 300 },
+                (_, i) => clientFrame(1, JSON.stringify({ op: 'ping', id: i + 3 })));
+            raw.sock.write(Buffer.concat([first, clientFrame(0, bad.subarray(20)), ...pings]));
+            await waitFor(() => parseFrames(raw.state.bytes()).frames.some((f) => f.opcode === 8),
+                { what: 'the close frame', timeoutMs: scaled(10000) });
+            raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xef]))); // answer: 1007
+            await assertCloseIsLast(raw, 1007, `round ${round}`);
         }
         await pub.sync();
     });

@@ -241,6 +241,34 @@ START_TEST(test_jscan_string_special_at_each_offset)
 }
 END_TEST
 
+/* Whole-message UTF-8 check (1007): ASCII runs of any length around each
+ * kind of invalid sequence, and valid multi-byte sequences at every offset. */
+START_TEST(test_jscan_utf8_valid)
+{
+    static const char *const bad[] = {
+        "\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "\xc3", "\xe2\x82", "\x80"};
+    static const char *const good[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                       "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
+    unsigned char buf[64];
+    for (size_t lead = 0; lead < 20; lead++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            memset(buf, 'a', sizeof(buf));
+            size_t n = strlen(bad[i]);
+            memcpy(buf + lead, bad[i], n);
+            ck_assert_msg(!jscan_utf8_valid(buf, lead + n + 9), "bad %zu at %zu", i, lead);
+        }
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            memset(buf, 'a', sizeof(buf));
+            size_t n = strlen(good[i]);
+            memcpy(buf + lead, good[i], n);
+            ck_assert_msg(jscan_utf8_valid(buf, lead + n + 9), "good %zu at %zu", i, lead);
+        }
+    }
+    ck_assert(jscan_utf8_valid((const unsigned char *)"", 0));
+}
+END_TEST
+
 START_TEST(test_frame_cache)
 {
     struct frame_cache c;
@@ -468,6 +496,7 @@ int main(void)
     tcase_add_test(tc, test_sbuf_integers);
     tcase_add_test(tc, test_jscan_member_and_items);
     tcase_add_test(tc, test_jscan_string_special_at_each_offset);
+    tcase_add_test(tc, test_jscan_utf8_valid);
     tcase_add_test(tc, test_frame_cache);
     tcase_add_test(tc, test_float_round_trip);
     tcase_add_test(tc, test_binary_publish);
