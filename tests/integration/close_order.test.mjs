@@ -114,44 +114,42 @@ describe('close frames come last', () => {
         await pub.sync();
     });
 
-    it('a message over max_message gets 1009 as the last frame, while messages flow and the peer keeps sending', async (t) => {
-        const broker = await startBroker({ t, args: ['--max-message', '1000'] });
-        const topic = uniqueTopic('co.big');
+    // The broker's own closes: each round a subscriber with messages flowing
+    // sends `offending` frames and then 300 pings, answers the close frame,
+    // and the close frame must be the last one it received.
+    async function closesWhileFlowing(t, { args = [], prefix, code, offending }) {
+        const broker = await startBroker({ t, args });
+        const topic = uniqueTopic(prefix);
         const pub = await connect(broker.url, { t });
         for (let round = 0; round < 10; round++) {
             const raw = await rawSubscriber(t, broker.port, topic);
             for (let i = 0; i < 100; i++) pub.send({ op: 'publish', topic, data: { i, round } });
-            const big = JSON.stringify({ op: 'publish', id: 2, topic, data: 'x'.repeat(1001) });
             const pings = Array.from({ length: 300 },
                 (_, i) => clientFrame(1, JSON.stringify({ op: 'ping', id: i + 3 })));
-            raw.sock.write(Buffer.concat([clientFrame(1, big), ...pings]));
+            raw.sock.write(Buffer.concat([...offending(topic), ...pings]));
             await waitFor(() => parseFrames(raw.state.bytes()).frames.some((f) => f.opcode === 8),
                 { what: 'the close frame', timeoutMs: scaled(10000) });
-            raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xf1]))); // answer: 1009
-            await assertCloseIsLast(raw, 1009, `round ${round}`);
+            raw.sock.write(clientFrame(8, Buffer.from([code >> 8, code & 0xff]))); // the answer
+            await assertCloseIsLast(raw, code, `round ${round}`);
         }
         await pub.sync();
+    }
+
+    it('a message over max_message gets 1009 as the last frame, while messages flow and the peer keeps sending', async (t) => {
+        await closesWhileFlowing(t, {
+            args: ['--max-message', '1000'], prefix: 'co.big', code: 1009,
+            offending: (topic) => [clientFrame(1, JSON.stringify({ op: 'publish', id: 2, topic, data: 'x'.repeat(1001) }))],
+        });
     });
 
     it('invalid UTF-8 gets 1007 as the last frame, while messages flow and the peer keeps sending', async (t) => {
-        const broker = await startBroker({ t });
-        const topic = uniqueTopic('co.utf8');
-        const pub = await connect(broker.url, { t });
-        for (let round = 0; round < 10; round++) {
-            const raw = await rawSubscriber(t, broker.port, topic);
-            for (let i = 0; i < 100; i++) pub.send({ op: 'publish', topic, data: { i, round } });
-            // An encoded surrogate (ED A0 80) split over two fragments, then pings.
-            const bad = Buffer.from('{"op":"ping","x":"\xed\xa0\x80"}', 'latin1');
-            const first = clientFrame(1, bad.subarray(0, 20));
-            first[0] &= 0x7f; // not final: a continuation follows
-            const pings = Array.from({ length: 300 },
-                (_, i) => clientFrame(1, JSON.stringify({ op: 'ping', id: i + 3 })));
-            raw.sock.write(Buffer.concat([first, clientFrame(0, bad.subarray(20)), ...pings]));
-            await waitFor(() => parseFrames(raw.state.bytes()).frames.some((f) => f.opcode === 8),
-                { what: 'the close frame', timeoutMs: scaled(10000) });
-            raw.sock.write(clientFrame(8, Buffer.from([0x03, 0xef]))); // answer: 1007
-            await assertCloseIsLast(raw, 1007, `round ${round}`);
-        }
-        await pub.sync();
+        // An encoded surrogate (ED A0 80) split over two fragments.
+        const bad = Buffer.from('{"op":"ping","x":"\xed\xa0\x80"}', 'latin1');
+        const first = clientFrame(1, bad.subarray(0, 20));
+        first[0] &= 0x7f; // not final: a continuation follows
+        await closesWhileFlowing(t, {
+            prefix: 'co.utf8', code: 1007,
+            offending: () => [first, clientFrame(0, bad.subarray(20))],
+        });
     });
 });
