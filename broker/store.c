@@ -64,6 +64,9 @@ extern const char schema_sql[];
  * left to copy, and the WAL can then start over. */
 #define STORE_WAL_ASYNC_PAGES 5000
 #define STORE_CACHE_KIB 32768
+/* Rows per multi-row INSERT, largest first (see insert_rows). */
+static const int insert_chunk_rows[] = {64, 16, 4};
+#define INSERT_CHUNKS 3
 
 /* ---- Prepared statements ----------------------------------------------- */
 
@@ -179,6 +182,7 @@ struct store {
     bool in_memory;
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
+    sqlite3_stmt *insert_chunk[INSERT_CHUNKS]; /* insert_chunk_rows[i] rows each */
     struct checkpointer *checkpointer; /* NULL: SQLite's own autocheckpoint */
     char epoch[9];
     long file_version; /* the user_version the file had when opened (0: new) */
@@ -192,6 +196,9 @@ struct store {
     struct topic_count **touched; /* entries the current transaction changed */
     size_t n_touched;
     size_t cap_touched;
+    const struct store_msg **to_insert; /* the batch's new rows, seq order */
+    size_t n_to_insert;
+    size_t cap_to_insert;
 
     /* Shared, under `lock`. */
     pthread_mutex_t lock;
@@ -523,22 +530,68 @@ static int dedupe_claim(struct store *st, const struct store_pub *pub, uint64_t 
     return rc == SQLITE_ROW ? SQLITE_OK : rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
 }
 
-static int message_insert(struct store *st, const struct store_msg *msg)
+/* Binds msg to the six parameters from `first` on (seq, topic, ts,
+ * from_user, is_binary, data: the column order of every INSERT below). */
+static void message_bind(sqlite3_stmt *ins, int first, const struct store_msg *msg)
 {
-    sqlite3_stmt *ins = st->stmt[STMT_MSG_INSERT];
-    sqlite3_bind_int64(ins, 1, seq_param(msg->seq));
-    sqlite3_bind_text(ins, 2, msg->topic, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 3, msg->ts);
-    sqlite3_bind_text(ins, 4, msg->from_user, -1, SQLITE_STATIC); /* NULL binds NULL */
-    sqlite3_bind_int(ins, 5, msg->is_binary ? 1 : 0);
+    sqlite3_bind_int64(ins, first, seq_param(msg->seq));
+    sqlite3_bind_text(ins, first + 1, msg->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, first + 2, msg->ts);
+    sqlite3_bind_text(ins, first + 3, msg->from_user, -1, SQLITE_STATIC); /* NULL binds NULL */
+    sqlite3_bind_int(ins, first + 4, msg->is_binary ? 1 : 0);
     /* A non-NULL pointer so that an empty body is an empty blob, not NULL. */
     const void *data = msg->data ? (const void *)msg->data : "";
-    sqlite3_bind_blob64(ins, 6, data, msg->data_len, SQLITE_STATIC);
-    return stmt_run(ins);
+    sqlite3_bind_blob64(ins, first + 5, data, msg->data_len, SQLITE_STATIC);
 }
 
-/* Stores one publish inside the open transaction, or answers it from the
- * dedupe window. msg.ts is set to `now` when the caller left it 0. */
+/* Inserts the rows queued by publish_one, in seq order. Multi-row INSERTs
+ * take most of them: inside one statement SQLite keeps its cursors on the
+ * last page of the table and of the (topic, seq) index, so a row that
+ * follows the previous one skips the descent from the root (callgrind,
+ * 512 rows per transaction: 15.9k instructions per row one statement per
+ * row, 10.6k with 64 rows per statement). */
+static int insert_rows(struct store *st)
+{
+    size_t done = 0;
+    int rc = SQLITE_OK;
+    while (done < st->n_to_insert && rc == SQLITE_OK) {
+        size_t left = st->n_to_insert - done;
+        sqlite3_stmt *ins = st->stmt[STMT_MSG_INSERT];
+        size_t rows = 1;
+        for (int c = 0; c < INSERT_CHUNKS; c++) {
+            if (st->insert_chunk[c] && left >= (size_t)insert_chunk_rows[c]) {
+                ins = st->insert_chunk[c];
+                rows = (size_t)insert_chunk_rows[c];
+                break;
+            }
+        }
+        for (size_t i = 0; i < rows; i++)
+            message_bind(ins, 1 + 6 * (int)i, st->to_insert[done + i]);
+        rc = stmt_run(ins);
+        done += rows;
+    }
+    st->n_to_insert = 0;
+    return rc;
+}
+
+/* Queues msg for insert_rows. */
+static int insert_queue(struct store *st, const struct store_msg *msg)
+{
+    if (st->n_to_insert == st->cap_to_insert) {
+        size_t cap = st->cap_to_insert ? st->cap_to_insert * 2 : 256;
+        const struct store_msg **rows = realloc(st->to_insert, cap * sizeof(*rows));
+        if (!rows)
+            return SQLITE_NOMEM;
+        st->to_insert = rows;
+        st->cap_to_insert = cap;
+    }
+    st->to_insert[st->n_to_insert++] = msg;
+    return SQLITE_OK;
+}
+
+/* Gives one publish its seq (or answers it from the dedupe window) and
+ * queues its row for insert_rows. msg.ts is set to `now` when the caller
+ * left it 0. */
 static int publish_one(struct store *st, struct store_pub *pub, int64_t now,
                        struct publish_tally *tally)
 {
@@ -563,7 +616,7 @@ static int publish_one(struct store *st, struct store_pub *pub, int64_t now,
     if (!tc)
         return SQLITE_NOMEM;
     pub->msg.seq = st->seq + 1;
-    rc = message_insert(st, &pub->msg);
+    rc = insert_queue(st, &pub->msg);
     if (rc != SQLITE_OK)
         return rc;
     st->seq = pub->msg.seq;
@@ -656,6 +709,9 @@ static void store_run_publishes(struct store *st, struct store_req *batch)
         for (size_t i = 0; i < req->n_pubs && rc == SQLITE_OK; i++)
             rc = publish_one(st, &req->pubs[i], now, &tally);
     }
+    if (rc == SQLITE_OK)
+        rc = insert_rows(st);
+    st->n_to_insert = 0;
     if (rc == SQLITE_OK)
         rc = trim_counts(st, &tally);
     if (rc == SQLITE_OK)
@@ -1276,6 +1332,30 @@ static int store_load(struct store *st, char *err, size_t errlen)
     return store_load_counts(st, err, errlen);
 }
 
+/* The multi-row INSERTs of insert_rows, from STMT_MSG_INSERT's text. */
+static int store_prepare_insert_chunks(struct store *st, char *err, size_t errlen)
+{
+    static const char head[] = "INSERT INTO messages (seq, topic, ts, from_user, is_binary, data) "
+                               "VALUES (?,?,?,?,?,?)";
+    static const char more[] = ",(?,?,?,?,?,?)";
+    for (int c = 0; c < INSERT_CHUNKS; c++) {
+        size_t rows = (size_t)insert_chunk_rows[c];
+        size_t cap = sizeof(head) + (rows - 1) * (sizeof(more) - 1);
+        char *sql = malloc(cap);
+        if (!sql)
+            return store_fail(st, err, errlen, "preparing statements");
+        memcpy(sql, head, sizeof(head));
+        for (size_t i = 1; i < rows; i++)
+            strcat(sql, more);
+        int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->insert_chunk[c], NULL);
+        free(sql);
+        if (rc != SQLITE_OK)
+            return store_fail(st, err, errlen, "preparing statements");
+    }
+    return 0;
+}
+
 static int store_prepare(struct store *st, char *err, size_t errlen)
 {
     for (int i = 0; i < STMT_COUNT; i++) {
@@ -1283,7 +1363,7 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
                                NULL) != SQLITE_OK)
             return store_fail(st, err, errlen, "preparing statements");
     }
-    return 0;
+    return store_prepare_insert_chunks(st, err, errlen);
 }
 
 static int store_init_sync(struct store *st)
@@ -1336,6 +1416,9 @@ static void store_destroy(struct store *st)
     checkpointer_stop(st->checkpointer); /* first: the writer's close checkpoints last */
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (int c = 0; c < INSERT_CHUNKS; c++)
+        sqlite3_finalize(st->insert_chunk[c]);
+    free(st->to_insert);
     if (st->db && sqlite3_close(st->db) != SQLITE_OK)
         log_error("store: %s: close: %s", st->path, sqlite3_errmsg(st->db));
     counts_free(st);

@@ -470,6 +470,83 @@ START_TEST(test_group_commit)
 }
 END_TEST
 
+/* One transaction of 150 messages goes through the multi-row INSERTs (64,
+ * 16 and 4 rows per statement, then single rows): every stored row must
+ * carry its own message's fields, in seq order, and a duplicate in the
+ * middle of a chunk must neither take a seq nor leave a row. */
+START_TEST(test_multi_row_batch)
+{
+    open_store();
+    uint64_t first = publish("mix.pre", "0", "dup-me", NULL);
+    enum { N = 150 };
+    struct store_req *batch = calloc(1, sizeof(*batch));
+    ck_assert_ptr_nonnull(batch);
+    batch->op = STORE_PUBLISH;
+    batch->n_pubs = N;
+    batch->pubs = calloc(N, sizeof(*batch->pubs));
+    ck_assert_ptr_nonnull(batch->pubs);
+    char text[64];
+    for (int i = 0; i < N; i++) {
+        struct store_pub *pub = &batch->pubs[i];
+        snprintf(text, sizeof(text), "mix.t%d", i % 40 == 39 ? 0 : i % 3);
+        pub->msg.topic = strdup(text);
+        pub->msg.is_binary = i % 5 == 0;
+        int len = snprintf(text, sizeof(text), "{\"i\":%d}", i);
+        pub->msg.data = (unsigned char *)strdup(text);
+        pub->msg.data_len = (size_t)len;
+        pub->msg.from_user = i % 2 ? strdup("bob") : NULL;
+        snprintf(text, sizeof(text), "k%d", i % 40 == 39 ? 0 : i); /* 79, 119 repeat 39's */
+        pub->key = i % 4 == 3 ? strdup(text) : NULL;
+    }
+    free(batch->pubs[70].key); /* and one repeats the key stored before the batch */
+    batch->pubs[70].key = strdup("dup-me");
+    free(batch->pubs[70].msg.topic);
+    batch->pubs[70].msg.topic = strdup("mix.pre");
+    run(batch);
+    ck_assert_int_eq(batch->status, STORE_OK);
+
+    uint64_t expect_seq = first;
+    size_t stored = 0;
+    for (int i = 0; i < N; i++) {
+        const struct store_pub *pub = &batch->pubs[i];
+        bool repeat_k0 = i % 4 == 3 && i % 40 == 39 && i != 39;
+        bool dup = repeat_k0 || i == 70;
+        ck_assert_msg(pub->duplicate == dup, "message %d: duplicate %d", i, pub->duplicate);
+        if (i == 70) {
+            ck_assert_uint_eq(pub->msg.seq, first);
+        } else if (dup) {
+            ck_assert_uint_eq(pub->msg.seq, batch->pubs[39].msg.seq);
+        } else {
+            ck_assert_uint_eq(pub->msg.seq, ++expect_seq);
+            stored++;
+        }
+    }
+    ck_assert_uint_eq(store_last_seq(fx.st), expect_seq);
+
+    struct store_req *rows = replay("mix.>", 0, 0, 0);
+    ck_assert_uint_eq(rows->n_msgs, stored + 1); /* + the one before the batch */
+    size_t r = 1;
+    for (int i = 0; i < N; i++) {
+        const struct store_pub *pub = &batch->pubs[i];
+        if (pub->duplicate)
+            continue;
+        const struct store_msg *row = &rows->msgs[r++];
+        ck_assert_uint_eq(row->seq, pub->msg.seq);
+        ck_assert_str_eq(row->topic, pub->msg.topic);
+        ck_assert_int_eq(row->is_binary, pub->msg.is_binary);
+        ck_assert_uint_eq(row->data_len, pub->msg.data_len);
+        ck_assert_mem_eq(row->data, pub->msg.data, pub->msg.data_len);
+        ck_assert_int_eq(row->ts, pub->msg.ts);
+        if (pub->msg.from_user)
+            ck_assert_str_eq(row->from_user, pub->msg.from_user);
+        else
+            ck_assert_ptr_null(row->from_user);
+    }
+    store_req_free(rows);
+    store_req_free(batch);
+}
+END_TEST
+
 /* ---- Dedupe --------------------------------------------------------------- */
 
 START_TEST(test_dedupe)
@@ -1128,6 +1205,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_seq_increases_across_reopen);
     tcase_add_test(tc, test_age_retention_and_seq_never_reused);
     tcase_add_test(tc, test_group_commit);
+    tcase_add_test(tc, test_multi_row_batch);
     tcase_add_test(tc, test_dedupe);
     tcase_add_test(tc, test_dedupe_window_expires);
     tcase_add_test(tc, test_dedupe_rows_expire);
