@@ -183,7 +183,7 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
     sqlite3_stmt *insert_chunk[INSERT_CHUNKS]; /* insert_chunk_rows[i] rows each */
-    struct checkpointer *checkpointer; /* NULL: SQLite's own autocheckpoint */
+    struct checkpointer *checkpointer;         /* NULL: SQLite's own autocheckpoint */
     char epoch[9];
     long file_version; /* the user_version the file had when opened (0: new) */
 
