@@ -42,6 +42,17 @@ struct pending {
     uint64_t id;
     bool echo;
     bool epoch_mismatch;
+    bool in_block; /* part of a publish_block: freed with its store request */
+};
+
+/* A WebSocket publish in one allocation: its store request, what the
+ * request is for, the message, and then the message's bytes (topic, user,
+ * key, data). store_req_free frees it all (sr.pubs_inline). */
+struct publish_block {
+    struct store_req sr;
+    struct pending pending;
+    struct store_pub pub;
+    char bytes[];
 };
 
 static int64_t now_ms(void)
@@ -118,8 +129,9 @@ static void reply_ack_plain(struct core *core, struct session *s, const struct r
 {
     if (!req->has_id)
         return;
+    char stack[128];
     struct sbuf b;
-    sbuf_init(&b);
+    sbuf_init_on(&b, stack, sizeof(stack));
     envelope_begin_ack(&b, true, req->id);
     sbuf_add(&b, "}", 1);
     reply_sbuf(core, s, true, req->id, &b);
@@ -357,13 +369,10 @@ static void core_fanout(struct core *core, const struct store_msg *msg, const st
     core->counters.messages_published++;
 }
 
-int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic, const char *user,
-                     bool is_binary, unsigned char *data, size_t len, const char *key,
-                     struct request_error *err)
+/* The checks every publish passes before it is stored. */
+static int core_check_pub(struct core *core, const char *topic, const char *user, bool is_binary,
+                          size_t len, struct request_error *err)
 {
-    pub->msg.data = data; /* owned by pub from here on, even on failure */
-    pub->msg.data_len = len;
-    pub->msg.is_binary = is_binary;
     if (topic_is_reserved(topic)) {
         request_error_set(err, NULL, ERR_FORBIDDEN, "topics starting with '$' are reserved");
         return -1;
@@ -373,9 +382,27 @@ int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic
                           core->cfg->max_message);
         return -1;
     }
+    return 0;
+}
+
+/* Receipt time, never going back (ms since the Unix epoch). */
+static int64_t core_stamp(struct core *core)
+{
     int64_t ts = now_ms();
     core->last_ts = ts > core->last_ts ? ts : core->last_ts;
-    pub->msg.ts = core->last_ts;
+    return core->last_ts;
+}
+
+int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic, const char *user,
+                     bool is_binary, unsigned char *data, size_t len, const char *key,
+                     struct request_error *err)
+{
+    pub->msg.data = data; /* owned by pub from here on, even on failure */
+    pub->msg.data_len = len;
+    pub->msg.is_binary = is_binary;
+    if (core_check_pub(core, topic, user, is_binary, len, err) < 0)
+        return -1;
+    pub->msg.ts = core_stamp(core);
     pub->msg.topic = strdup(topic);
     pub->msg.from_user = user ? strdup(user) : NULL;
     pub->key = key ? strdup(key) : NULL;
@@ -386,35 +413,68 @@ int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic
     return 0;
 }
 
+/* Copies len bytes and a NUL to *at; returns the copy and moves *at on. */
+static char *block_put(char **at, const void *bytes, size_t len)
+{
+    char *copy = *at;
+    if (len > 0)
+        memcpy(copy, bytes, len);
+    copy[len] = '\0';
+    *at += len + 1;
+    return copy;
+}
+
+/* The publish of `req` as one allocation (see struct publish_block). */
+static struct store_req *publish_block_new(struct session *s, const struct request *req)
+{
+    const void *data = req->is_binary ? (const void *)req->payload : req->data_text;
+    size_t topic_len = strlen(req->topic);
+    size_t user_len = s->user ? strlen(s->user) : 0;
+    size_t key_len = req->key ? strlen(req->key) : 0;
+    size_t bytes = topic_len + user_len + key_len + req->data_len + 4;
+    struct publish_block *blk = malloc(sizeof(*blk) + bytes);
+    if (!blk)
+        return NULL;
+    memset(blk, 0, sizeof(*blk));
+    char *at = blk->bytes;
+    struct store_msg *msg = &blk->pub.msg;
+    msg->topic = block_put(&at, req->topic, topic_len);
+    msg->from_user = s->user ? block_put(&at, s->user, user_len) : NULL;
+    blk->pub.key = req->key ? block_put(&at, req->key, key_len) : NULL;
+    msg->data = (unsigned char *)block_put(&at, data, req->data_len);
+    msg->data_len = req->data_len;
+    msg->is_binary = req->is_binary;
+
+    struct store_req *sr = &blk->sr;
+    sr->op = STORE_PUBLISH;
+    sr->pubs = &blk->pub;
+    sr->n_pubs = 1;
+    sr->pubs_inline = true;
+    sr->owner = &blk->pending;
+    blk->pending.session = s;
+    blk->pending.has_id = req->has_id;
+    blk->pending.id = req->id;
+    blk->pending.echo = req->echo;
+    blk->pending.in_block = true;
+    session_ref(s);
+    return sr;
+}
+
 static void core_publish(struct core *core, struct session *s, struct request *req)
 {
-    struct store_req *sr = core_new_store_req(s, req, STORE_PUBLISH);
-    struct store_pub *pub = sr ? calloc(1, sizeof(*pub)) : NULL;
-    if (!pub) {
-        core_discard_req(sr);
-        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
-        return;
-    }
-    sr->pubs = pub;
-    sr->n_pubs = 1;
-    unsigned char *data;
-    if (req->is_binary) {
-        data = malloc(req->data_len ? req->data_len : 1);
-        if (data)
-            memcpy(data, req->payload, req->data_len);
-    } else {
-        data = (unsigned char *)req->data_text;
-        req->data_text = NULL;
-    }
     struct request_error err;
-    if (core_prepare_pub(core, pub, req->topic, s->user, req->is_binary, data, req->data_len,
-                         req->key, &err) < 0) {
+    if (core_check_pub(core, req->topic, s->user, req->is_binary, req->data_len, &err) < 0) {
         err.has_id = req->has_id;
         err.id = req->id;
-        core_discard_req(sr);
         reply_error(core, s, &err);
         return;
     }
+    struct store_req *sr = publish_block_new(s, req);
+    if (!sr) {
+        reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    sr->pubs[0].msg.ts = core_stamp(core);
     core_submit(core, sr);
 }
 
@@ -436,8 +496,9 @@ static void core_finish_publish(struct core *core, struct store_req *sr, struct 
     }
     if (!p->has_id)
         return;
+    char stack[128];
     struct sbuf b;
-    sbuf_init(&b);
+    sbuf_init_on(&b, stack, sizeof(stack));
     envelope_begin_ack(&b, true, p->id);
     sbuf_add_str(&b, ",\"seq\":");
     sbuf_add_u64(&b, sr->pubs[0].msg.seq);
@@ -843,7 +904,8 @@ static void core_finish(struct core *core, struct store_req *sr)
     }
     if (p->session)
         session_unref(p->session);
-    free(p);
+    if (!p->in_block)
+        free(p);
     sr->owner = NULL;
 }
 

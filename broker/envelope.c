@@ -57,12 +57,26 @@ void request_error_set(struct request_error *err, const struct request *req, con
     utf8_sanitize(err->message);
 }
 
+/* Zeroes every field but the inline bytes. */
+static void request_reset(struct request *req)
+{
+    memset(req, 0, offsetof(struct request, inline_bytes));
+}
+
+static bool request_owns(const struct request *req, const char *bytes)
+{
+    return bytes &&
+           (bytes < req->inline_bytes || bytes >= req->inline_bytes + ENVELOPE_INLINE_BYTES);
+}
+
 void request_clear(struct request *req)
 {
     json_decref(req->root);
-    free(req->data_text);
-    free(req->strings);
-    memset(req, 0, sizeof(*req));
+    if (request_owns(req, req->data_text))
+        free(req->data_text);
+    if (request_owns(req, req->strings))
+        free(req->strings);
+    request_reset(req);
 }
 
 /* --- value serialization ------------------------------------------------ */
@@ -444,12 +458,17 @@ static int publish_fast_path(const char *buf, size_t len, struct request *req)
         return -1;
     if (f.key && (f.key_len == 0 || f.key_len > ENVELOPE_MAX_KEY))
         return -1;
-    char *strings = malloc(f.topic_len + f.key_len + 2);
-    char *data = malloc(f.data_len + 1);
-    if (!strings || !data) {
-        free(strings);
-        free(data);
-        return -1;
+    size_t strings_len = f.topic_len + f.key_len + 2;
+    char *strings = req->inline_bytes;
+    char *data = strings + strings_len;
+    if (strings_len + f.data_len + 1 > ENVELOPE_INLINE_BYTES) {
+        strings = malloc(strings_len);
+        data = malloc(f.data_len + 1);
+        if (!strings || !data) {
+            free(strings);
+            free(data);
+            return -1;
+        }
     }
     memcpy(strings, f.topic, f.topic_len);
     strings[f.topic_len] = '\0';
@@ -475,7 +494,7 @@ static int publish_fast_path(const char *buf, size_t len, struct request *req)
 
 int envelope_parse_text(const char *buf, size_t len, struct request *req, struct request_error *err)
 {
-    memset(req, 0, sizeof(*req));
+    request_reset(req);
     if (publish_fast_path(buf, len, req) == 0)
         return 0;
     return envelope_parse_text_jansson(buf, len, req, err);
@@ -484,7 +503,7 @@ int envelope_parse_text(const char *buf, size_t len, struct request *req, struct
 int envelope_parse_text_jansson(const char *buf, size_t len, struct request *req,
                                 struct request_error *err)
 {
-    memset(req, 0, sizeof(*req));
+    request_reset(req);
     if (parse_json(buf, len, req, err) == 0)
         return 0;
     request_clear(req);
@@ -494,7 +513,7 @@ int envelope_parse_text_jansson(const char *buf, size_t len, struct request *req
 int envelope_parse_binary(const unsigned char *buf, size_t len, struct request *req,
                           struct request_error *err)
 {
-    memset(req, 0, sizeof(*req));
+    request_reset(req);
     size_t header_len = len >= 2 ? ((size_t)buf[0] << 8 | buf[1]) : 0;
     if (len < 2 || header_len + 2 > len) {
         request_error_set(err, NULL, ERR_BAD_REQUEST,

@@ -27,6 +27,9 @@
 #define ENVELOPE_MAX_KEY 255
 #define ENVELOPE_HISTORY_DEFAULT 100
 #define ENVELOPE_HISTORY_MAX 1000
+/* A publish's topic, key and data up to this many bytes in all (with their
+ * NULs) are kept in the request itself instead of on the heap. */
+#define ENVELOPE_INLINE_BYTES 640
 
 enum request_op {
     OP_SUBSCRIBE,
@@ -38,8 +41,9 @@ enum request_op {
     OP_PING,
 };
 
-/* A parsed request. String fields point into `root` (or the frame for the
- * binary payload) and live until request_clear(). */
+/* A parsed request. String fields point into `root`, `strings` (the
+ * publish fast path), `inline_bytes` or the frame (the binary payload), and
+ * live until request_clear(). A request is not to be copied by value. */
 struct request {
     enum request_op op;
     bool has_id;
@@ -62,6 +66,9 @@ struct request {
     size_t data_len;              /* bytes of data_text or payload */
     json_t *root;
     struct jspan raw; /* while parsing: the request's JSON text */
+    /* Last (not cleared by request_clear): where the fast path puts
+     * `strings` and `data_text` when they fit. */
+    char inline_bytes[ENVELOPE_INLINE_BYTES];
 };
 
 /* Error codes of PROTOCOL.md section 7. */

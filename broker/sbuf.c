@@ -15,9 +15,20 @@ void sbuf_init(struct sbuf *b)
     memset(b, 0, sizeof(*b));
 }
 
+void sbuf_init_on(struct sbuf *b, char *buf, size_t cap)
+{
+    sbuf_init(b);
+    b->data = buf;
+    b->cap = cap;
+    b->borrowed = true;
+    if (cap > 0)
+        buf[0] = '\0';
+}
+
 void sbuf_free(struct sbuf *b)
 {
-    free(b->data);
+    if (!b->borrowed)
+        free(b->data);
     sbuf_init(b);
 }
 
@@ -30,13 +41,16 @@ static bool sbuf_reserve(struct sbuf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *data = realloc(b->data, cap);
+    char *data = b->borrowed ? malloc(cap) : realloc(b->data, cap);
     if (!data) {
         b->failed = true;
         return false;
     }
+    if (b->borrowed && b->len > 0)
+        memcpy(data, b->data, b->len);
     b->data = data;
     b->cap = cap;
+    b->borrowed = false;
     return true;
 }
 

@@ -18,9 +18,14 @@ struct sbuf {
     size_t len;
     size_t cap;
     bool failed;
+    bool borrowed; /* `data` is the caller's buffer (see sbuf_init_on) */
 };
 
 void sbuf_init(struct sbuf *b);
+/* Starts in the caller's `cap` bytes at `buf` (e.g. on the stack) and moves
+ * to the heap only when they run out; sbuf_free then frees only the heap
+ * copy. The content must not be taken over with free(). */
+void sbuf_init_on(struct sbuf *b, char *buf, size_t cap);
 void sbuf_free(struct sbuf *b);
 void sbuf_add(struct sbuf *b, const void *bytes, size_t len);
 void sbuf_add_str(struct sbuf *b, const char *s);

@@ -1545,11 +1545,12 @@ void store_req_free(struct store_req *req)
 {
     if (!req)
         return;
-    for (size_t i = 0; i < req->n_pubs; i++) {
+    for (size_t i = 0; i < req->n_pubs && !req->pubs_inline; i++) {
         store_msg_clear(&req->pubs[i].msg);
         free(req->pubs[i].key);
     }
-    free(req->pubs);
+    if (!req->pubs_inline)
+        free(req->pubs);
     free(req->pattern);
     for (size_t i = 0; i < req->n_msgs; i++)
         store_msg_clear(&req->msgs[i]);

@@ -72,6 +72,9 @@ struct store_req {
     /* STORE_PUBLISH */
     struct store_pub *pubs;
     size_t n_pubs;
+    bool pubs_inline;           /* pubs and every byte they point to are part of
+                                   this request's own allocation: store_req_free
+                                   frees the request alone */
 
     /* STORE_REPLAY and STORE_HISTORY */
     char *pattern;              /* a name or a pattern */
