@@ -63,6 +63,15 @@ extern const char schema_sql[];
  * checkpoints only at STORE_WAL_CHECKPOINT_PAGES, when just the tail is
  * left to copy, and the WAL can then start over. */
 #define STORE_WAL_ASYNC_PAGES 5000
+/* ... and again each time the WAL grew by this many pages, not after every
+ * commit: each checkpoint fsyncs the WAL and the database file, and a page
+ * that several commits rewrote in between is copied once. At 100k acks/s
+ * the checkpointer ran ~100 times a second when poked after every commit;
+ * every 1000 pages: 8.8-9.2 -> 7.8-8.2 us broker CPU per durable ack, p99
+ * unchanged. (Overridable at build time for measurements.) */
+#ifndef STORE_WAL_ASYNC_STEP_PAGES
+#define STORE_WAL_ASYNC_STEP_PAGES 1000
+#endif
 #define STORE_CACHE_KIB 32768
 /* Rows per multi-row INSERT, largest first (see insert_rows). */
 static const int insert_chunk_rows[] = {64, 16, 4};
@@ -184,6 +193,7 @@ struct store {
     sqlite3_stmt *stmt[STMT_COUNT];
     sqlite3_stmt *insert_chunk[INSERT_CHUNKS]; /* insert_chunk_rows[i] rows each */
     struct checkpointer *checkpointer;         /* NULL: SQLite's own autocheckpoint */
+    int wal_poked_at; /* WAL pages when the checkpointer was last asked (store thread) */
     char epoch[9];
     long file_version; /* the user_version the file had when opened (0: new) */
 
@@ -1387,10 +1397,15 @@ static int store_init_sync(struct store *st)
 static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct store *st = arg;
-    if (pages >= STORE_WAL_CHECKPOINT_PAGES)
+    if (pages < st->wal_poked_at)
+        st->wal_poked_at = 0; /* the WAL started over */
+    if (pages >= STORE_WAL_CHECKPOINT_PAGES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    else if (pages >= STORE_WAL_ASYNC_PAGES)
+    } else if (pages >= STORE_WAL_ASYNC_PAGES &&
+               pages >= st->wal_poked_at + STORE_WAL_ASYNC_STEP_PAGES) {
+        st->wal_poked_at = pages;
         checkpointer_poke(st->checkpointer);
+    }
     return SQLITE_OK;
 }
 
