@@ -12,6 +12,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "pool.h"
 #include "presence.h"
 #include "topic.h"
 
@@ -30,7 +31,8 @@ struct core {
     int64_t last_ts;
     uint64_t client_counter;
     struct core_counters counters;
-    struct frame_cache frames; /* recent message frames, shared by replays */
+    struct frame_cache frames;  /* recent message frames, shared by replays */
+    struct pool publish_blocks; /* free publish_blocks of PUBLISH_BLOCK_POOLED bytes */
 };
 
 /* What a store request was for, kept until its result arrives. */
@@ -52,8 +54,14 @@ struct publish_block {
     struct store_req sr;
     struct pending pending;
     struct store_pub pub;
+    bool pooled; /* from core->publish_blocks */
     char bytes[];
 };
+
+/* Blocks of this size (a publish of up to about 250 bytes of topic, user,
+ * key and data) are recycled; at most PUBLISH_BLOCK_POOL_MAX kept. */
+#define PUBLISH_BLOCK_POOLED 512
+#define PUBLISH_BLOCK_POOL_MAX 2048
 
 static int64_t now_ms(void)
 {
@@ -71,6 +79,7 @@ struct core *core_new(const struct config *cfg, struct store *store)
     core->store = store;
     core->subs = topic_trie_new();
     core->presence = presence_new();
+    pool_init(&core->publish_blocks, PUBLISH_BLOCK_POOLED, PUBLISH_BLOCK_POOL_MAX);
     core->last_delivered_seq = store_last_seq(store);
     if (getrandom(&core->client_counter, sizeof(core->client_counter), 0) < 0)
         core->client_counter = (uint64_t)now_ms();
@@ -90,6 +99,8 @@ void core_free(struct core *core)
     topic_trie_free(core->subs);
     presence_free(core->presence);
     frame_cache_clear(&core->frames);
+    pool_drain(&core->publish_blocks);
+    frame_pool_drain(); /* frames live on the service thread, which ends here */
     free(core);
 }
 
@@ -425,17 +436,21 @@ static char *block_put(char **at, const void *bytes, size_t len)
 }
 
 /* The publish of `req` as one allocation (see struct publish_block). */
-static struct store_req *publish_block_new(struct session *s, const struct request *req)
+static struct store_req *publish_block_new(struct core *core, struct session *s,
+                                           const struct request *req)
 {
     const void *data = req->is_binary ? (const void *)req->payload : req->data_text;
     size_t topic_len = strlen(req->topic);
     size_t user_len = s->user ? strlen(s->user) : 0;
     size_t key_len = req->key ? strlen(req->key) : 0;
     size_t bytes = topic_len + user_len + key_len + req->data_len + 4;
-    struct publish_block *blk = malloc(sizeof(*blk) + bytes);
+    size_t size = sizeof(struct publish_block) + bytes;
+    bool pooled = size <= PUBLISH_BLOCK_POOLED;
+    struct publish_block *blk = pooled ? pool_get(&core->publish_blocks) : malloc(size);
     if (!blk)
         return NULL;
     memset(blk, 0, sizeof(*blk));
+    blk->pooled = pooled;
     char *at = blk->bytes;
     struct store_msg *msg = &blk->pub.msg;
     msg->topic = block_put(&at, req->topic, topic_len);
@@ -469,7 +484,7 @@ static void core_publish(struct core *core, struct session *s, struct request *r
         reply_error(core, s, &err);
         return;
     }
-    struct store_req *sr = publish_block_new(s, req);
+    struct store_req *sr = publish_block_new(core, s, req);
     if (!sr) {
         reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
         return;
@@ -909,6 +924,16 @@ static void core_finish(struct core *core, struct store_req *sr)
     sr->owner = NULL;
 }
 
+/* Frees a finished request; a pooled publish block goes back to its pool. */
+static void core_req_free(struct core *core, struct store_req *sr)
+{
+    struct publish_block *blk = sr->pubs_inline ? (struct publish_block *)sr : NULL;
+    if (blk && blk->pooled)
+        pool_put(&core->publish_blocks, blk);
+    else
+        store_req_free(sr);
+}
+
 void core_store_wake(struct core *core)
 {
     struct store_req *sr = store_take_done(core->store);
@@ -916,7 +941,7 @@ void core_store_wake(struct core *core)
         struct store_req *next = sr->next;
         core->pending_store--;
         core_finish(core, sr);
-        store_req_free(sr);
+        core_req_free(core, sr);
         sr = next;
     }
 }

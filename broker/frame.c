@@ -3,12 +3,27 @@
  */
 #include "frame.h"
 
+#include "pool.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+/* Frames of up to FRAME_POOL_BLOCK bytes in all (acks, most message frames)
+ * are recycled. Frames are made and released on the service thread only,
+ * so one pool for the process, emptied by frame_pool_drain(). */
+#define FRAME_POOL_BLOCK 256
+#define FRAME_POOL_MAX 4096
+static struct pool frame_pool = {.max_free = FRAME_POOL_MAX, .block_size = FRAME_POOL_BLOCK};
+
+static size_t frame_alloc_size(size_t len)
+{
+    return sizeof(struct frame) + LWS_PRE + len;
+}
+
 struct frame *frame_new(size_t len, bool is_binary)
 {
-    struct frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+    size_t size = frame_alloc_size(len);
+    struct frame *f = size <= FRAME_POOL_BLOCK ? pool_get(&frame_pool) : malloc(size);
     if (!f)
         return NULL;
     f->refs = 1;
@@ -28,8 +43,17 @@ struct frame *frame_from_text(const char *text, size_t len)
 
 void frame_unref(struct frame *f)
 {
-    if (f && --f->refs == 0)
+    if (!f || --f->refs > 0)
+        return;
+    if (frame_alloc_size(f->len) <= FRAME_POOL_BLOCK)
+        pool_put(&frame_pool, f);
+    else
         free(f);
+}
+
+void frame_pool_drain(void)
+{
+    pool_drain(&frame_pool);
 }
 
 struct frame *frame_cache_get(struct frame_cache *c, uint64_t seq)

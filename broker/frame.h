@@ -31,6 +31,9 @@ struct frame *frame_new(size_t len, bool is_binary);
 /* A text frame holding a copy of `text`. */
 struct frame *frame_from_text(const char *text, size_t len);
 
+/* Frees the small frames kept for reuse (at shutdown). */
+void frame_pool_drain(void);
+
 static inline unsigned char *frame_payload(struct frame *f)
 {
     return f->buf + LWS_PRE;
