@@ -214,6 +214,7 @@ struct store {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct store_req *queue_head, *queue_tail;
+    size_t queued_reads; /* requests in the queue that are not publishes */
     struct store_req *done_head, *done_tail;
     bool stopping;
     pthread_t thread;
@@ -1077,14 +1078,17 @@ static bool store_housekeep(struct store *st)
 
 /* Runs one batch: publishes (one transaction), then reads, then posts every
  * request of the batch in submission order and wakes the service thread. */
-static void store_run_batch(struct store *st, struct store_req *batch)
+static void store_run_batch(struct store *st, struct store_req *batch, struct store_req *tail,
+                            size_t n_reads)
 {
     store_run_publishes(st, batch);
-    struct store_req *tail = batch;
-    for (struct store_req *req = batch; req; req = req->next) {
-        if (req->op != STORE_PUBLISH)
+    /* The requests were written on the other core and SQLite's work since
+     * pushed them out of this one's cache: no walk when there is no read. */
+    for (struct store_req *req = batch; req && n_reads > 0; req = req->next) {
+        if (req->op != STORE_PUBLISH) {
             store_run_read(st, req);
-        tail = req;
+            n_reads--;
+        }
     }
     pthread_mutex_lock(&st->lock);
     if (st->done_tail)
@@ -1113,12 +1117,15 @@ static void *store_thread_main(void *arg)
         while (!st->queue_head && !st->stopping && clock_ms(CLOCK_MONOTONIC) < next_housekeep)
             store_wait_until(st, next_housekeep);
         struct store_req *batch = st->queue_head;
+        struct store_req *tail = st->queue_tail;
+        size_t n_reads = st->queued_reads;
         st->queue_head = st->queue_tail = NULL;
+        st->queued_reads = 0;
         bool stopping = st->stopping;
         pthread_mutex_unlock(&st->lock);
 
         if (batch)
-            store_run_batch(st, batch);
+            store_run_batch(st, batch, tail, n_reads);
         else if (stopping)
             break;
         if (!stopping && clock_ms(CLOCK_MONOTONIC) >= next_housekeep) {
@@ -1532,6 +1539,8 @@ void store_submit(struct store *st, struct store_req *req)
     else
         st->queue_head = req;
     st->queue_tail = req;
+    if (req->op != STORE_PUBLISH)
+        st->queued_reads++;
     pthread_cond_signal(&st->cond);
     pthread_mutex_unlock(&st->lock);
 }
