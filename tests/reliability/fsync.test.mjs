@@ -149,6 +149,8 @@ async function shimPath(t) {
     return out;
 }
 
+const RETAIN_ALL = 1000000; // messages kept per topic in the power-cut rounds
+
 // Starts a broker with the shim on dir/db and publishes with several
 // publishers. The power is cut through the FIFO once `cutAfterAcks` acks
 // arrived, or by the shim itself right after WAL write `afterWalWrites`
@@ -158,7 +160,9 @@ async function powerCutRound(t, { shim, dir, dbPath, durability, round, cutAfter
     const fifo = path.join(dir, `cut-${round}.fifo`);
     execFileSync('mkfifo', [fifo]);
     const broker = new WrappedBroker({
-        dir, dbPath, port: await freePort(), args: ['--durability', durability],
+        // Retention must not remove what the check looks for: a round may ack
+        // thousands of messages per topic before its cut.
+        dir, dbPath, port: await freePort(), args: ['--durability', durability, '--retain', String(RETAIN_ALL)],
         env: {
             LD_PRELOAD: shim, WSB_POWERCUT_DIR: dir, WSB_POWERCUT_FIFO: fifo,
             WSB_POWERCUT_AFTER_WAL_WRITES: String(afterWalWrites ?? 0),
@@ -210,7 +214,7 @@ async function powerCutRound(t, { shim, dir, dbPath, durability, round, cutAfter
 
 // Starts a plain broker on what the cut left; resolves {epoch, lost, present}.
 async function afterCut(t, { dir, dbPath, acked, prefix }) {
-    const broker = new WrappedBroker({ dir, dbPath, port: await freePort() });
+    const broker = new WrappedBroker({ dir, dbPath, port: await freePort(), args: ['--retain', String(RETAIN_ALL)] });
     onCleanup(t, () => broker.stop(), { last: true });
     await broker.start();
     const c = await connect(broker.url, { t });
