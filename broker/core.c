@@ -939,6 +939,10 @@ void core_store_wake(struct core *core)
     struct store_req *sr = store_take_done(core->store);
     while (sr) {
         struct store_req *next = sr->next;
+        /* Written by the store thread on the other core: fetch the next one
+         * while this one is answered. */
+        if (next)
+            __builtin_prefetch(next);
         core->pending_store--;
         core_finish(core, sr);
         core_req_free(core, sr);

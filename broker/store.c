@@ -685,8 +685,12 @@ static bool publish_req_valid(const struct store_req *req)
 static void publish_batch_set(struct store_req *batch, enum store_status status)
 {
     for (struct store_req *req = batch; req; req = req->next) {
-        if (req->op != STORE_PUBLISH || req->status == STORE_INTERNAL)
+        if (req->op != STORE_PUBLISH)
             continue;
+        if (!publish_req_valid(req)) {
+            req->status = STORE_INTERNAL;
+            continue;
+        }
         req->status = status;
         if (status == STORE_OK)
             continue;
@@ -700,27 +704,31 @@ static void publish_batch_set(struct store_req *batch, enum store_status status)
 /* Runs every publish of the batch in one transaction, in submission order. */
 static void store_run_publishes(struct store *st, struct store_req *batch)
 {
-    size_t n_pubs = 0;
-    for (struct store_req *req = batch; req; req = req->next) {
+    uint64_t seq_before = st->seq;
+    int64_t now = 0;
+    struct publish_tally tally = {0};
+    bool begun = false;
+    int rc = SQLITE_OK;
+    /* One walk: the requests were written on the service thread's core, so
+     * the next one is fetched while SQLite works on this one. */
+    for (struct store_req *req = batch; req && rc == SQLITE_OK; req = req->next) {
+        if (req->next)
+            __builtin_prefetch(req->next);
         if (req->op != STORE_PUBLISH)
             continue;
         req->status = publish_req_valid(req) ? STORE_OK : STORE_INTERNAL;
-        if (req->status == STORE_OK)
-            n_pubs += req->n_pubs;
-    }
-    if (n_pubs == 0)
-        return;
-
-    uint64_t seq_before = st->seq;
-    int64_t now = clock_ms(CLOCK_REALTIME);
-    struct publish_tally tally = {0};
-    int rc = txn_begin(st);
-    for (struct store_req *req = batch; req && rc == SQLITE_OK; req = req->next) {
-        if (req->op != STORE_PUBLISH || req->status != STORE_OK)
+        if (req->status != STORE_OK || req->n_pubs == 0)
             continue;
+        if (!begun) {
+            begun = true;
+            now = clock_ms(CLOCK_REALTIME);
+            rc = txn_begin(st);
+        }
         for (size_t i = 0; i < req->n_pubs && rc == SQLITE_OK; i++)
             rc = publish_one(st, &req->pubs[i], now, &tally);
     }
+    if (!begun)
+        return;
     if (rc == SQLITE_OK)
         rc = insert_rows(st);
     st->n_to_insert = 0;
