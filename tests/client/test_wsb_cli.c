@@ -396,6 +396,17 @@ START_TEST(test_bench_fanout_and_throughput)
         ck_assert_int_eq(json_integer_value(json_object_get(phase, "refused")), 0);
     }
     json_decref(v);
+    /* One topic per publisher (the compare.sh durable scenario). */
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "throughput", "--url", shared.url, "--duration", "0.3",
+                         "--publishers", "3", "--pattern", "--no-key", "--topic", topic, "--json",
+                         NULL),
+                     0);
+    v = bench_json(&r);
+    ck_assert(json_is_true(json_object_get(v, "pattern")));
+    phases = json_object_get(v, "phases");
+    ck_assert_uint_eq(json_array_size(phases), 1);
+    ck_assert_int_gt(json_integer_value(json_object_get(json_array_get(phases, 0), "acked")), 0);
+    json_decref(v);
     /* The table form. */
     ck_assert_int_eq(wsb(&r, NULL, "bench", "latency", "--url", shared.url, "--duration", "0.5",
                          "--rate", "200", "--topic", topic, NULL),
