@@ -1209,10 +1209,8 @@ static int store_connect(struct store *st, char *err, size_t errlen)
     struct stat sb;
     bool existing = !st->in_memory && stat(st->path, &sb) == 0 && sb.st_size > 0;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    /* One write per commit into the WAL instead of two per page; only where
-     * the WAL is synced before a commit is published (walbuf.h). */
-    const char *vfs =
-        !st->in_memory && st->cfg.durability == STORE_DURABLE_FULL ? walbuf_vfs() : NULL;
+    /* One write per commit into the WAL instead of two per page (walbuf.h). */
+    const char *vfs = st->in_memory ? NULL : walbuf_vfs();
     if (sqlite3_open_v2(st->path, &st->db, flags, vfs) != SQLITE_OK)
         return store_fail(st, err, errlen, NULL);
     sqlite3_extended_result_codes(st->db, 1);

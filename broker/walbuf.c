@@ -8,6 +8,7 @@
 #include "walbuf.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,13 @@ struct walbuf_file {
     sqlite3_file *real;  /* the default VFS's file, after this struct */
     unsigned char *buf;  /* NULL: not a WAL file (or out of memory) */
     size_t len;          /* bytes in buf */
-    sqlite3_int64 start; /* file offset of buf[0] */
+    sqlite3_int64 start; /* file offset of buf[0]; start + len: where the last write ended */
+    bool commit_pending; /* buf ends with the header of a commit frame */
 };
+
+/* A WAL frame header: page number, then the database size in pages after
+ * the commit for the last frame of a transaction, 0 for any other. */
+#define WAL_FRAME_HEADER 24
 
 /* The wrapped file starts at this offset, 8-byte aligned. */
 #define WALBUF_FILE_SIZE ((sizeof(struct walbuf_file) + 7) & ~(size_t)7)
@@ -49,8 +55,15 @@ static int walbuf_flush(struct walbuf_file *f)
                                        f->start + (sqlite3_int64)done);
         done += piece;
     }
+    f->start += (sqlite3_int64)f->len;
     f->len = 0;
+    f->commit_pending = false;
     return rc;
+}
+
+static bool is_commit_header(const unsigned char *bytes, int amt)
+{
+    return amt == WAL_FRAME_HEADER && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
 }
 
 static int walbuf_overlaps(const struct walbuf_file *f, sqlite3_int64 off, int amt)
@@ -81,26 +94,28 @@ static int walbuf_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off
     return f->real->pMethods->xRead(f->real, out, amt, off);
 }
 
+/* Appends what continues the last write; anything else (a frame rewritten
+ * in place, a WAL started over) goes out at once, after the buffer. The
+ * page after a commit frame's header sends the buffer out: the transaction
+ * is then in the file before SQLite publishes it to other connections, with
+ * or without a sync, and a failed write fails the commit. */
 static int walbuf_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
 {
     struct walbuf_file *f = (struct walbuf_file *)file;
     if (!f->buf)
         return f->real->pMethods->xWrite(f->real, data, amt, off);
-    if (f->len > 0 && off == f->start + (sqlite3_int64)f->len &&
-        f->len + (size_t)amt <= WALBUF_CAP) {
-        memcpy(f->buf + f->len, data, (size_t)amt);
-        f->len += (size_t)amt;
-        return SQLITE_OK;
-    }
-    int rc = walbuf_flush(f);
-    if (rc != SQLITE_OK)
+    if (off != f->start + (sqlite3_int64)f->len || f->len + (size_t)amt > WALBUF_CAP) {
+        int rc = walbuf_flush(f);
+        if (rc == SQLITE_OK)
+            rc = f->real->pMethods->xWrite(f->real, data, amt, off);
+        f->start = off + amt;
         return rc;
-    if ((size_t)amt > WALBUF_WRITE_MAX)
-        return f->real->pMethods->xWrite(f->real, data, amt, off);
-    memcpy(f->buf, data, (size_t)amt);
-    f->len = (size_t)amt;
-    f->start = off;
-    return SQLITE_OK;
+    }
+    bool ends_commit = f->commit_pending;
+    memcpy(f->buf + f->len, data, (size_t)amt);
+    f->len += (size_t)amt;
+    f->commit_pending = is_commit_header(data, amt);
+    return ends_commit ? walbuf_flush(f) : SQLITE_OK;
 }
 
 static int walbuf_truncate(sqlite3_file *file, sqlite3_int64 size)

@@ -11,15 +11,15 @@
  * fifth of its CPU in the kernel.
  *
  * Every other file, and every other method, goes straight to the default
- * VFS ("unix"). The buffer holds only bytes that follow each other in the
- * file; anything else (a read, a write elsewhere, xSync, xFileSize,
- * xTruncate, a file control, close) writes the buffer out first.
- *
- * Only for synchronous=FULL: there SQLite syncs the WAL (so the buffer is
- * written) before it publishes a commit in the wal-index, which is when
- * another connection (the checkpointer) may read those frames. With
- * synchronous=NORMAL there is no sync at commit, so the store does not use
- * this VFS then.
+ * VFS ("unix"). The buffer holds only bytes that continue the previous
+ * write; anything else (a frame rewritten in place, a read of buffered
+ * bytes, xSync, xFileSize, xTruncate, a file control, close) writes it out
+ * first. The page that follows a commit frame's header (the last frame of
+ * a transaction) also writes it out: with synchronous=FULL or NORMAL, the
+ * transaction is in the file before SQLite publishes it in the wal-index,
+ * which is when another connection (the checkpointer) may read it, and a
+ * failed write fails the commit. So an ack still means what it meant: the
+ * commit's frames were written (and with FULL, synced) before it.
  */
 #ifndef WSB_WALBUF_H
 #define WSB_WALBUF_H
