@@ -109,6 +109,8 @@ static int walbuf_write(sqlite3_file *file, const void *data, int amt, sqlite3_i
         if (rc == SQLITE_OK)
             rc = f->real->pMethods->xWrite(f->real, data, amt, off);
         f->start = off + amt;
+        /* A commit header that did not fit: its page (next) goes out with it. */
+        f->commit_pending = rc == SQLITE_OK && is_commit_header(data, amt);
         return rc;
     }
     bool ends_commit = f->commit_pending;
