@@ -1215,9 +1215,10 @@ static int store_connect(struct store *st, char *err, size_t errlen)
     if (sqlite3_open_v2(st->path, &st->db, flags, vfs) != SQLITE_OK)
         return store_fail(st, err, errlen, NULL);
     sqlite3_extended_result_codes(st->db, 1);
-    /* Statement records and cursors come from the connection's lookaside
-     * slots instead of malloc: 256 slots of 2 KiB (a message row is
-     * max_message at most, larger ones still use malloc). */
+    /* Statement records and cursors from the connection's lookaside slots
+     * instead of malloc: 256 slots of 2 KiB. Debian's SQLite is built with
+     * SQLITE_OMIT_LOOKASIDE, where this does nothing; kept for builds that
+     * have lookaside. */
     sqlite3_db_config(st->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 2048, 256);
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
     if (sqlite3_db_readonly(st->db, "main") == 1) {
