@@ -69,14 +69,13 @@ extern const char schema_sql[];
  * that several commits rewrote in between is copied once. At 100k acks/s
  * the checkpointer ran ~100 times a second when poked after every commit;
  * every 1000 pages: 8.8-9.2 -> 7.8-8.2 us broker CPU per durable ack, p99
- * unchanged. (Overridable at build time for measurements.) */
-#ifndef STORE_WAL_ASYNC_STEP_PAGES
+ * unchanged. */
 #define STORE_WAL_ASYNC_STEP_PAGES 1000
-#endif
 #define STORE_CACHE_KIB 32768
-/* Rows per multi-row INSERT, largest first (see insert_rows). */
-static const int insert_chunk_rows[] = {64, 16, 4};
-#define INSERT_CHUNKS 3
+/* Rows per INSERT statement, largest first; the last takes one row, so
+ * every count is covered (see insert_rows). */
+static const int insert_chunk_rows[] = {64, 16, 4, 1};
+#define INSERT_CHUNKS 4
 
 /* ---- Prepared statements ----------------------------------------------- */
 
@@ -86,7 +85,6 @@ enum store_stmt {
     STMT_ROLLBACK,
     STMT_DEDUPE_GET,
     STMT_DEDUPE_CLAIM,
-    STMT_MSG_INSERT,
     STMT_COUNT_CUTOFF,
     STMT_COUNT_DELETE,
     STMT_TRIMMED_PUT,
@@ -129,9 +127,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "INSERT INTO dedupe (topic, key, seq, ts) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (topic, key) DO UPDATE SET seq = excluded.seq, ts = excluded.ts "
         "WHERE dedupe.ts < ?5",
-    [STMT_MSG_INSERT] =
-        "INSERT OR ROLLBACK INTO messages (seq, topic, ts, from_user, is_binary, data) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_COUNT_CUTOFF] =
         "SELECT seq FROM messages WHERE topic = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
     [STMT_COUNT_DELETE] = "DELETE FROM messages WHERE topic = ?1 AND seq <= ?2",
@@ -569,21 +564,16 @@ static int insert_rows(struct store *st)
     int rc = SQLITE_OK;
     while (done < st->n_to_insert && rc == SQLITE_OK) {
         size_t left = st->n_to_insert - done;
-        sqlite3_stmt *ins = st->stmt[STMT_MSG_INSERT];
-        size_t rows = 1;
-        for (int c = 0; c < INSERT_CHUNKS; c++) {
-            if (st->insert_chunk[c] && left >= (size_t)insert_chunk_rows[c]) {
-                ins = st->insert_chunk[c];
-                rows = (size_t)insert_chunk_rows[c];
-                break;
-            }
-        }
+        int c = 0;
+        while ((size_t)insert_chunk_rows[c] > left)
+            c++;
+        sqlite3_stmt *ins = st->insert_chunk[c];
+        size_t rows = (size_t)insert_chunk_rows[c];
         for (size_t i = 0; i < rows; i++)
             message_bind(ins, 1 + 6 * (int)i, st->to_insert[done + i]);
         rc = stmt_run(ins);
         done += rows;
     }
-    st->n_to_insert = 0;
     return rc;
 }
 
@@ -1362,7 +1352,7 @@ static int store_load(struct store *st, char *err, size_t errlen)
     return store_load_counts(st, err, errlen);
 }
 
-/* The multi-row INSERTs of insert_rows, from STMT_MSG_INSERT's text. */
+/* The INSERTs of insert_rows, one per entry of insert_chunk_rows. */
 static int store_prepare_insert_chunks(struct store *st, char *err, size_t errlen)
 {
     /* OR ROLLBACK: a statement that writes several rows and may stop half
