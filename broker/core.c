@@ -44,7 +44,6 @@ struct pending {
     uint64_t id;
     bool echo;
     bool epoch_mismatch;
-    bool in_block; /* part of a publish_block: freed with its store request */
 };
 
 /* A WebSocket publish in one allocation: its store request, what the
@@ -470,7 +469,6 @@ static struct store_req *publish_block_new(struct core *core, struct session *s,
     blk->pending.has_id = req->has_id;
     blk->pending.id = req->id;
     blk->pending.echo = req->echo;
-    blk->pending.in_block = true;
     session_ref(s);
     return sr;
 }
@@ -919,7 +917,7 @@ static void core_finish(struct core *core, struct store_req *sr)
     }
     if (p->session)
         session_unref(p->session);
-    if (!p->in_block)
+    if (!sr->pubs_inline) /* else part of its publish_block */
         free(p);
     sr->owner = NULL;
 }
