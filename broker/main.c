@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
+#include "config/config.h"
+#include "util/log.h"
+#include "net/server.h"
+#include "store/store.h"
 
 static const char *default_www(void)
 {

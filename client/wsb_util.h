@@ -71,7 +71,7 @@ int64_t wsb_mono_us(void);
 int64_t wsb_wall_ms(void);
 int64_t wsb_wall_us(void);
 
-/* The binary frame of PROTOCOL.md section 2: [u16 BE H][H bytes JSON][payload].
+/* The binary frame of docs/protocol.md section 2: [u16 BE H][H bytes JSON][payload].
  * Splits frame[0..len); 0 or -1 when malformed. */
 int wsb_binary_split(const unsigned char *frame, size_t len, const char **env, size_t *envlen,
                      const unsigned char **payload, size_t *paylen);

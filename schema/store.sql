@@ -1,7 +1,7 @@
 -- schema/store.sql: the on-disk format of the wsbroker message store.
 --
 -- This file is compiled into the broker (cmake/embed.cmake) and executed by
--- broker/store.c each time a database is opened, inside the transaction that
+-- broker/store/store.c each time a database is opened, inside the transaction that
 -- also writes the meta rows below. Every statement is idempotent
 -- (IF NOT EXISTS), so running it on an existing database changes nothing.
 --
@@ -28,7 +28,7 @@
 -- Every retained message. A row is a message exactly as it was accepted.
 CREATE TABLE IF NOT EXISTS messages (
     seq       INTEGER PRIMARY KEY,  -- the message's seq (rowid alias, assigned by the broker)
-    topic     TEXT    NOT NULL,     -- a topic name (PROTOCOL.md section 5), never a pattern
+    topic     TEXT    NOT NULL,     -- a topic name (docs/protocol.md section 5), never a pattern
     ts        INTEGER NOT NULL,     -- broker receipt time, ms since the Unix epoch
     from_user TEXT,                 -- the publisher's user; NULL when anonymous or API key
     is_binary INTEGER NOT NULL,     -- 0: data is the JSON text of the value; 1: raw bytes
@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS dedupe_ts ON dedupe (ts);
 -- What retention (count or age) removed: per topic, the highest seq ever
 -- deleted. Every message of that topic with seq <= upto_seq is gone, so a
 -- resume "since S" is complete exactly when no matching topic here has
--- upto_seq > S (`recovered` in PROTOCOL.md section 4). Also keeps the seq
+-- upto_seq > S (`recovered` in docs/protocol.md section 4). Also keeps the seq
 -- counter from going back when retention emptied the messages table.
 CREATE TABLE IF NOT EXISTS trimmed (
     topic    TEXT PRIMARY KEY,

@@ -20,7 +20,7 @@
  *     client.subscribe('prices.>', (m) => console.log(m.topic, m.seq, m.data));
  *     const ack = await client.publish('prices.AAPL', { px: 189.2 });
  *
- * The wire contract is PROTOCOL.md (sections 2 to 4 and 10).
+ * The wire contract is docs/protocol.md (sections 2 to 4 and 10).
  */
 
 /** Largest JSON envelope of a binary frame: its length is a u16. */
@@ -69,7 +69,7 @@ const textDecoder = new TextDecoder();
 /** An `error` reply of the broker, or a client-side failure (`code` "closed"). */
 export class WsbError extends Error {
     /**
-     * @param {string} code    a PROTOCOL.md section 7 code, or "closed"
+     * @param {string} code    a docs/protocol.md section 7 code, or "closed"
      * @param {string} message
      */
     constructor(code, message) {
@@ -80,7 +80,7 @@ export class WsbError extends Error {
 }
 
 /**
- * True when topic name `name` matches subscription `pattern` (PROTOCOL.md
+ * True when topic name `name` matches subscription `pattern` (docs/protocol.md
  * section 5): `*` is one whole segment, a final `>` one or more segments, and
  * a wildcard in the first segment never matches a `$` name.
  * @param {string} pattern

@@ -45,7 +45,7 @@ describe('wsb.js', () => {
         await broker?.cleanup();
     });
 
-    it('topicMatches follows PROTOCOL.md section 5', async () => {
+    it('topicMatches follows docs/protocol.md section 5', async () => {
         const cases = [
             ['prices.*', 'prices.AAPL', true],
             ['prices.*', 'prices.us.AAPL', false],

@@ -2,7 +2,7 @@
  * fuzz_common.c: the request, error and message invariants the envelope
  * fuzz targets share (see fuzz_common.h).
  *
- * Each check restates a rule of PROTOCOL.md or envelope.h independently of
+ * Each check restates a rule of docs/protocol.md or envelope.h independently of
  * how envelope.c implements it: fields within their documented ranges, a
  * topic that topic.c accepts, `data` that serializes to JSON equal to what
  * the client sent, replies that are JSON objects, and binary payloads that
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sbuf.h"
-#include "topic.h"
+#include "util/sbuf.h"
+#include "common/topic.h"
 
 #define FUZZ_TS 1764000000123LL
 

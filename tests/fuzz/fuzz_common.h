@@ -2,7 +2,7 @@
  * fuzz_common.h: checks shared by the libFuzzer targets.
  *
  * Owns: the invariants every parsed request and every encoded reply must
- * hold (PROTOCOL.md sections 2, 4 and 7), written once so that the text and
+ * hold (docs/protocol.md sections 2, 4 and 7), written once so that the text and
  * the binary envelope targets check the same things. A violated invariant
  * prints what failed and aborts, which libFuzzer reports as a crash with the
  * input that caused it.
@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 /* Aborts with `what` on stderr unless `ok`. */
 void fuzz_require(bool ok, const char *what);

@@ -3,7 +3,7 @@
  *
  * Writes the input to a file in a private temporary directory and runs
  * config_load as `wsbroker --config FILE`. The result must be CONFIG_RUN
- * with every setting within the limits of PROTOCOL.md section 9 and
+ * with every setting within the limits of docs/protocol.md section 9 and
  * config.c's option table, or CONFIG_ERROR with one line in err (starting
  * "wsbroker: ", no control character) and the config already freed. Leaks
  * are caught by ASan (config_free must release every string).
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "fuzz_common.h"
 
 #define FUZZ_MAX_MESSAGE (256L * 1024 * 1024)

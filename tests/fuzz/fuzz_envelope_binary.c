@@ -2,7 +2,7 @@
  * fuzz_envelope_binary.c: libFuzzer target for envelope_parse_binary.
  *
  * Feeds the input as one binary frame, [u16 H][H bytes of JSON][payload]
- * (PROTOCOL.md section 2). A parsed frame must be a publish whose payload
+ * (docs/protocol.md section 2). A parsed frame must be a publish whose payload
  * is exactly the bytes after the envelope; it is then encoded as a stored
  * message and the frame's length header, envelope and payload bytes, and
  * the base64 history form, are checked intact. A refused frame must give a
@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

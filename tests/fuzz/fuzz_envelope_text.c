@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

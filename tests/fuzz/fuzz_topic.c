@@ -5,7 +5,7 @@
  * The input is split at '\n' into up to 32 lines; each line is both a
  * candidate pattern and a candidate name (so the first two lines are a
  * pattern and a name, and longer inputs give every pair). Checked against a
- * reference written here from topic.h and PROTOCOL.md section 5 alone:
+ * reference written here from topic.h and docs/protocol.md section 5 alone:
  * validation (a valid name is a valid pattern, reasons are given), matching
  * of every valid pattern with every valid name (split at '.', '*' one
  * segment, '>' one or more, a first-segment wildcard never matches a name
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "topic.h"
+#include "common/topic.h"
 
 #define FUZZ_MAX_LINES 32
 

@@ -1,4 +1,4 @@
-// accept.test.mjs: the listening socket (broker/listener.c). The broker takes
+// accept.test.mjs: the listening socket (broker/net/listener.c). The broker takes
 // at most 512 waiting connections per turn of its loop, so a burst larger
 // than that must still be served in full; "--bind ::" serves IPv4 and IPv6;
 // running out of file descriptors pauses accepting without disturbing the

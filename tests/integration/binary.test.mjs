@@ -1,4 +1,4 @@
-// binary.test.mjs: binary frames (PROTOCOL.md section 2):
+// binary.test.mjs: binary frames (docs/protocol.md section 2):
 // [u16 BE H][H bytes JSON envelope][payload], published, delivered, replayed.
 
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// dedupe.test.mjs: idempotent publish with `key` (PROTOCOL.md section 4
+// dedupe.test.mjs: idempotent publish with `key` (docs/protocol.md section 4
 // "Publish" and section 10 "Dedupe window"), also across a restart.
 
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// errors.test.mjs: the error codes of PROTOCOL.md section 7 that apply
+// errors.test.mjs: the error codes of docs/protocol.md section 7 that apply
 // without auth (bad_request, unknown_op, invalid_topic, forbidden,
 // not_subscribed, too_many_subscriptions), the no-id rule, invalid UTF-8
 // (close 1007) and the `auth` op on a broker without auth.

@@ -1,4 +1,4 @@
-// http.test.mjs: the HTTP surface of PROTOCOL.md section 8 and its section
+// http.test.mjs: the HTTP surface of docs/protocol.md section 8 and its section
 // 10 clarifications, except SSE (sse.test.mjs): POST /api/publish (single,
 // batch, dedupe, validation as a whole, limits, base64), GET /api/history,
 // /api/presence, /api/stats, /metrics, /healthz, 404, CORS and

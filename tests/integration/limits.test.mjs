@@ -1,5 +1,5 @@
 // limits.test.mjs: too_large and close 1009 (--max-message), rate_limited
-// and close 4029 (--max-rate), PROTOCOL.md sections 7 and 10 "Limits".
+// and close 4029 (--max-rate), docs/protocol.md sections 7 and 10 "Limits".
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -1,5 +1,5 @@
 // presence.test.mjs: subscribe with presence:true, join/leave events and the
-// `presence` request (PROTOCOL.md sections 3, 4 "Presence" and 10).
+// `presence` request (docs/protocol.md sections 3, 4 "Presence" and 10).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -1,4 +1,4 @@
-// sse.test.mjs: GET /sse of PROTOCOL.md section 8: the text/event-stream
+// sse.test.mjs: GET /sse of docs/protocol.md section 8: the text/event-stream
 // framing (retry, comments, id/event/data on one line), since and
 // Last-Event-ID resume, several topic parameters and patterns, base64
 // binary, errors, heartbeat comments, and order across transports (HTTP and

@@ -1,4 +1,4 @@
-// transport.test.mjs: PROTOCOL.md sections 1, 3 (welcome), 8 (healthz, 404,
+// transport.test.mjs: docs/protocol.md sections 1, 3 (welcome), 8 (healthz, 404,
 // GET /ws without upgrade) and the ping/pong rules of section 10.
 
 import assert from 'node:assert/strict';
@@ -151,7 +151,7 @@ describe('transport', () => {
 });
 
 describe('transport heartbeat', () => {
-    // --heartbeat is a key beyond section 9 (broker/config.h); 1 s keeps this short.
+    // --heartbeat is a key beyond section 9 (broker/config/config.h); 1 s keeps this short.
     const hb = sharedBroker({ args: ['--heartbeat', '1'] });
 
     it('sends WebSocket pings after `heartbeat` seconds without traffic', async (t) => {

@@ -1,5 +1,5 @@
 // churn.test.mjs: WebSocket edge cases and connection churn that the
-// integration suite does not cover (RFC 6455; PROTOCOL.md sections 1, 7).
+// integration suite does not cover (RFC 6455; docs/protocol.md sections 1, 7).
 //
 //   - control frames (ping, unsolicited pong, close) between the fragments
 //     of a fragmented message, on a raw TCP socket with hand-made frames;

@@ -1,5 +1,5 @@
 // crash.test.mjs: crash durability under kill -9 with publishes in flight
-// (PROTOCOL.md sections 3-4, ARCHITECTURE.md section 3.1: "ack after
+// (docs/protocol.md sections 3-4, docs/design.md section 3.1: "ack after
 // commit; a seq that any client has seen is never reused, even after
 // kill -9").
 //

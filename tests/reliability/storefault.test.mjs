@@ -1,4 +1,4 @@
-// storefault.test.mjs: the store failing under the broker (PROTOCOL.md
+// storefault.test.mjs: the store failing under the broker (docs/protocol.md
 // sections 7-9: `unavailable`, 503, /healthz; "a bad flag, an unreadable
 // config ...: one clear line on stderr and exit status 2, nothing
 // half-started").

@@ -20,7 +20,7 @@ FD_MARGIN=2             # fds over the start value still accepted at the end
 RSS_MARGIN_PCT=25       # end RSS may exceed the post-warm-up RSS by this much...
 RSS_MARGIN_MIN_KB=8192  # ...or by 8 MiB, whichever is larger,
 SQLITE_CACHE_KB=32768   # plus twice the database's size, up to the broker's
-                        # SQLite page cache (cache_size = -32768 in broker/store.c)
+                        # SQLite page cache (cache_size = -32768 in broker/store/)
 
 usage() {
     cat <<'EOF'

@@ -7,7 +7,7 @@
  * auth/TLS/Redis settings that are refused for now. Config files are
  * written in a fresh mkdtemp directory per test.
  */
-#include "config.h"
+#include "config/config.h"
 
 #include <check.h>
 #include <dirent.h>

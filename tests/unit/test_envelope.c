@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "jscan.h"
+#include "proto/envelope.h"
+#include "common/jscan.h"
 
 static int parse(const char *text, struct request *req, struct request_error *err)
 {

@@ -1,14 +1,14 @@
 /*
- * test_pool.c: unit tests of broker/pool.c and of the frame pool in
- * broker/frame.c.
+ * test_pool.c: unit tests of broker/util/pool.c and of the frame pool in
+ * broker/proto/frame.c.
  *
  * Covers: a block put back is the next one handed out (last in, first
  * out), the free list never holds more than max_free blocks, drain empties
  * it, blocks are writable over their whole size (ASan checks the bounds),
  * and small frames are recycled while large ones are not.
  */
-#include "frame.h"
-#include "pool.h"
+#include "proto/frame.h"
+#include "util/pool.h"
 
 #include <check.h>
 #include <stdlib.h>

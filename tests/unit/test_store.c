@@ -1,5 +1,5 @@
 /*
- * test_store.c: unit tests of broker/store.c on real SQLite files.
+ * test_store.c: unit tests of broker/store/store.c on real SQLite files.
  *
  * Each test gets a fresh temporary directory (mkdtemp) and talks to the
  * store only through store.h: it submits requests and waits for them with a
@@ -7,7 +7,7 @@
  * service thread does. No mocks, no fixed sleeps: conditions that take time
  * (age retention, the health probe) are polled with a deadline.
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <check.h>
 #include <dirent.h>

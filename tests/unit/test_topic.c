@@ -1,13 +1,13 @@
 /*
- * test_topic.c: unit tests of broker/topic.c.
+ * test_topic.c: unit tests of common/topic.c.
  *
- * Covers name and pattern validation at every limit of PROTOCOL.md section 5
+ * Covers name and pattern validation at every limit of docs/protocol.md section 5
  * (with the reasons given), the '$' rules, topic_matches against the
  * examples of the spec, and the subscription trie: counters, duplicates,
  * removal and pruning, many subscribers, many children under one node, and a
  * seeded random comparison of topic_trie_match with a brute-force loop.
  */
-#include "topic.h"
+#include "common/topic.h"
 
 #include <check.h>
 #include <malloc.h>
@@ -315,7 +315,7 @@ struct match_case {
 };
 
 static const struct match_case match_cases[] = {
-    /* The examples of PROTOCOL.md section 5. */
+    /* The examples of docs/protocol.md section 5. */
     {"prices.*", "prices.AAPL", true},
     {"prices.*", "prices.us.AAPL", false},
     {"prices.>", "prices.AAPL", true},

@@ -1,5 +1,5 @@
 /*
- * test_walbuf.c: unit tests of broker/walbuf.c, the VFS that gathers WAL
+ * test_walbuf.c: unit tests of broker/store/walbuf.c, the VFS that gathers WAL
  * writes.
  *
  * A writer on the walbuf VFS (WAL, synchronous FULL or NORMAL) and a reader on the
@@ -9,7 +9,7 @@
  * commit (and rewrite them), checkpoints from both sides and WAL restarts.
  * After close, the file must pass integrity_check on the default VFS.
  */
-#include "walbuf.h"
+#include "store/walbuf.h"
 
 #include <check.h>
 #include <sqlite3.h>

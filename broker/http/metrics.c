@@ -1,0 +1,125 @@
+/*
+ * metrics.c: renders the counters of core.c and store.c (see metrics.h).
+ */
+#include "http/metrics.h"
+
+#include <stdio.h>
+
+struct metric {
+    const char *name;
+    const char *type;
+    const char *help;
+    uint64_t value;
+};
+
+void metrics_render_stats(const struct core *core, const struct store *store, struct sbuf *out)
+{
+    const struct core_counters *c = core_get_counters(core);
+    struct store_stats st;
+    store_get_stats(store, &st);
+    sbuf_add_str(out, "{\"connections\":");
+    sbuf_add_u64(out, core_session_count(core));
+    sbuf_add_str(out, ",\"subscriptions\":");
+    sbuf_add_u64(out, core_subscription_count(core));
+    sbuf_add_str(out, ",\"topics\":");
+    sbuf_add_u64(out, core_topic_count(core));
+    sbuf_add_str(out, ",\"seq\":");
+    sbuf_add_u64(out, core_last_seq(core));
+    sbuf_add_str(out, ",\"epoch\":");
+    sbuf_add_json_string(out, store_epoch(store));
+    sbuf_add_str(out,
+                 store_healthy(store) ? ",\"store_healthy\":true" : ",\"store_healthy\":false");
+    sbuf_add_str(out, ",\"counters\":{\"connections_total\":");
+    sbuf_add_u64(out, c->connections_total);
+    sbuf_add_str(out, ",\"messages_published\":");
+    sbuf_add_u64(out, c->messages_published);
+    sbuf_add_str(out, ",\"messages_delivered\":");
+    sbuf_add_u64(out, c->messages_delivered);
+    sbuf_add_str(out, ",\"messages_dropped\":");
+    sbuf_add_u64(out, c->messages_dropped);
+    sbuf_add_str(out, ",\"publish_duplicates\":");
+    sbuf_add_u64(out, c->publish_duplicates);
+    sbuf_add_str(out, ",\"slow_consumer_disconnects\":");
+    sbuf_add_u64(out, c->slow_consumer_closes);
+    sbuf_add_str(out, ",\"rate_limited\":");
+    sbuf_add_u64(out, c->rate_limited);
+    sbuf_add_str(out, ",\"errors\":");
+    sbuf_add_u64(out, c->errors);
+    sbuf_add_str(out, ",\"accept_pauses\":");
+    sbuf_add_u64(out, c->accept_pauses);
+    sbuf_add_str(out, ",\"store_commits\":");
+    sbuf_add_u64(out, st.commits);
+    sbuf_add_str(out, ",\"store_trimmed\":");
+    sbuf_add_u64(out, st.trimmed);
+    sbuf_add_str(out, "}}");
+}
+
+static void metric_line(struct sbuf *out, const struct metric *m)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m->name, m->help, m->name,
+             m->type, m->name, (unsigned long long)m->value);
+    sbuf_add_str(out, line);
+}
+
+static void commit_histogram(struct sbuf *out, const struct store_stats *st)
+{
+    sbuf_add_str(out, "# HELP wsbroker_store_commit_seconds Time of one store COMMIT "
+                      "(group commit, including fsync).\n"
+                      "# TYPE wsbroker_store_commit_seconds histogram\n");
+    uint64_t cumulative = 0;
+    char line[160];
+    for (size_t b = 0; b < STORE_COMMIT_BUCKETS; b++) {
+        cumulative += st->commit_buckets[b];
+        if (b + 1 < STORE_COMMIT_BUCKETS)
+            snprintf(line, sizeof(line), "wsbroker_store_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                     (double)store_commit_bucket_us[b] / 1e6, (unsigned long long)cumulative);
+        else
+            snprintf(line, sizeof(line), "wsbroker_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+                     (unsigned long long)cumulative);
+        sbuf_add_str(out, line);
+    }
+    snprintf(line, sizeof(line),
+             "wsbroker_store_commit_seconds_sum %.6f\nwsbroker_store_commit_seconds_count %llu\n",
+             (double)st->commit_us_total / 1e6, (unsigned long long)st->commits);
+    sbuf_add_str(out, line);
+}
+
+void metrics_render_prometheus(const struct core *core, const struct store *store, struct sbuf *out)
+{
+    const struct core_counters *c = core_get_counters(core);
+    struct store_stats st;
+    store_get_stats(store, &st);
+    const struct metric metrics[] = {
+        {"wsbroker_connections", "gauge", "Open WebSocket and SSE connections.",
+         core_session_count(core)},
+        {"wsbroker_subscriptions", "gauge", "Subscriptions held.", core_subscription_count(core)},
+        {"wsbroker_topics", "gauge", "Distinct subscribed names and patterns.",
+         core_topic_count(core)},
+        {"wsbroker_last_seq", "gauge", "Newest seq delivered.", core_last_seq(core)},
+        {"wsbroker_store_healthy", "gauge", "1 while the store can be written.",
+         store_healthy(store) ? 1 : 0},
+        {"wsbroker_connections_total", "counter", "Connections accepted.", c->connections_total},
+        {"wsbroker_messages_published_total", "counter", "Messages stored and fanned out.",
+         c->messages_published},
+        {"wsbroker_messages_delivered_total", "counter", "Messages queued to subscribers.",
+         c->messages_delivered},
+        {"wsbroker_messages_dropped_total", "counter",
+         "Messages dropped from the queues of cut-off slow consumers.", c->messages_dropped},
+        {"wsbroker_publish_duplicates_total", "counter",
+         "Publishes answered from the dedupe window.", c->publish_duplicates},
+        {"wsbroker_slow_consumer_disconnects_total", "counter",
+         "Connections closed with 4000 (backlog over the limit).", c->slow_consumer_closes},
+        {"wsbroker_rate_limited_total", "counter", "Frames refused by the rate limit.",
+         c->rate_limited},
+        {"wsbroker_errors_total", "counter", "Error replies sent.", c->errors},
+        {"wsbroker_accept_pauses_total", "counter",
+         "Times accepting paused 100 ms for want of file descriptors.", c->accept_pauses},
+        {"wsbroker_store_commits_total", "counter", "Store transactions committed.", st.commits},
+        {"wsbroker_store_messages_trimmed_total", "counter", "Messages removed by retention.",
+         st.trimmed},
+    };
+    for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
+        metric_line(out, &metrics[i]);
+    commit_histogram(out, &st);
+}

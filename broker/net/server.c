@@ -1,0 +1,477 @@
+/*
+ * server.c: libwebsockets context, callbacks and shutdown (see server.h).
+ *
+ * One protocol ("wsb.v1") is also the default one, so a browser that names
+ * no sub-protocol lands on it too, and it receives the plain HTTP requests.
+ * The callback only translates lws events into calls to core.c, session.c
+ * and http.c; it holds no broker logic.
+ */
+#include "net/server.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "net/evloop.h"
+#include "net/heartbeat.h"
+#include "http/http.h"
+#include "http/http_api.h"
+#include "common/jscan.h"
+#include "net/listener.h"
+#include "util/log.h"
+#include "core/session.h"
+
+struct server {
+    const struct config *cfg;
+    struct store *store;
+    struct core *core;
+    struct lws_context *context;
+    struct evloop *loop;
+    _Atomic(struct lws_context *) wake_context;
+    struct http_ctx http;
+    lws_retry_bo_t idle_policy; /* all zero: lws's per-connection idle timers off */
+    struct heartbeat heartbeat;
+    struct listener listener;
+    bool accepting;
+};
+
+/* Per-connection user data, allocated by lws. */
+struct conn {
+    struct session *session; /* a WebSocket connection */
+    struct http_conn http;   /* an HTTP API call or SSE stream */
+};
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *signal_context;
+
+/* --- listening ----------------------------------------------------------- */
+
+int server_listen(struct server *srv, char *err, size_t errlen)
+{
+    return listener_open(&srv->listener, srv->cfg->bind, srv->cfg->port, err, errlen);
+}
+
+/* --- callbacks ----------------------------------------------------------- */
+
+/* Forgets a message being reassembled (its buffer too, when large). */
+static void server_rx_reset(struct session *s)
+{
+    s->rx_active = false;
+    s->rx_len = 0;
+    if (s->rx_cap > 65536) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+}
+
+/* A text message that is not UTF-8 fails the connection with 1007 (RFC 6455
+ * section 8.1), through the broker's own close like 1009: lws's check
+ * (LWS_SERVER_OPTION_VALIDATE_UTF8) closed by itself, and batched writes to
+ * a subscriber could then follow its close frame. Checked on the whole
+ * message, so a sequence split between fragments is whole again. */
+static int server_refuse_utf8(struct session *s)
+{
+    server_rx_reset(s);
+    session_close(s, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
+    return 0;
+}
+
+static int server_receive(struct server *srv, struct lws *wsi, struct session *s, void *in,
+                          size_t len)
+{
+    size_t max = (size_t)srv->cfg->max_message;
+    if (s->close_code != 0)
+        return 0; /* closing: what the peer still sends is read and dropped */
+    if (!s->rx_active) {
+        s->rx_active = true;
+        s->rx_binary = lws_frame_is_binary(wsi);
+        s->rx_len = 0;
+    }
+    bool final = lws_is_final_fragment(wsi);
+    if (final && s->rx_len == 0 && len <= max) {
+        s->rx_active = false;
+        if (!s->rx_binary && !jscan_utf8_valid(in, len))
+            return server_refuse_utf8(s);
+        core_session_receive(srv->core, s, in, len, s->rx_binary);
+        return 0;
+    }
+    if (session_rx_append(s, in, len, max) < 0) {
+        /* Our close, as for 4000 and 4029 (session_close): the replies
+         * queued before it, then the close frame, then the peer's close is
+         * awaited. lws's own close (lws_close_reason and -1) left our
+         * corked writes free to follow its close frame, and the peer then
+         * saw 1006 instead of 1009. */
+        server_rx_reset(s);
+        session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over max_message");
+        return 0;
+    }
+    if (!final)
+        return 0;
+    if (!s->rx_binary && !jscan_utf8_valid(s->rx, s->rx_len))
+        return server_refuse_utf8(s);
+    core_session_receive(srv->core, s, s->rx, s->rx_len, s->rx_binary);
+    server_rx_reset(s);
+    return 0;
+}
+
+static bool server_origin_allowed(struct server *srv, struct lws *wsi)
+{
+    const struct config_list *allowed = &srv->cfg->allow_origin;
+    if (allowed->count == 0)
+        return true;
+    char origin[256];
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return true; /* not a browser */
+    for (size_t i = 0; i < allowed->count; i++)
+        if (strcmp(allowed->items[i], "*") == 0 || strcmp(allowed->items[i], origin) == 0)
+            return true;
+    return false;
+}
+
+static int server_filter_upgrade(struct server *srv, struct lws *wsi)
+{
+    char uri[64];
+    if (!srv->accepting)
+        return 1;
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
+        return 1;
+    return server_origin_allowed(srv, wsi) ? 0 : 1;
+}
+
+/* Raw coalesced writes need the plain framing: no permessage-deflate (the
+ * extension must compress each message) and not a stream inside HTTP/2.
+ * The server accepts deflate whenever the client offers it. */
+static bool server_can_coalesce(struct lws *wsi)
+{
+    char extensions[256];
+    if (lws_get_network_wsi(wsi) != wsi)
+        return false;
+    if (lws_hdr_copy(wsi, extensions, sizeof(extensions), WSI_TOKEN_EXTENSIONS) > 0 &&
+        strstr(extensions, "permessage-deflate"))
+        return false;
+    return true;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The listening socket is ready: accept a batch (and close it at once when
+ * shutting down). lws closes the socket with the context. */
+static int server_listener_event(struct server *srv, enum lws_callback_reasons reason)
+{
+    if (reason == LWS_CALLBACK_RAW_RX_FILE) {
+        listener_accept(&srv->listener, srv->accepting);
+        core_set_accept_pauses(srv->core, srv->listener.pauses);
+    } else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE)
+        listener_forget(&srv->listener);
+    return 0;
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
+{
+    struct lws_context *context = lws_get_context(wsi);
+    struct server *srv = lws_context_user(context);
+    struct conn *conn = user;
+    if (!srv)
+        return 0;
+    if (listener_owns(&srv->listener, wsi))
+        return server_listener_event(srv, reason);
+    if (!conn && reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION &&
+        reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED)
+        /* lws reports the close of a connection that never sent a request
+         * with no user data: there is nothing of ours to clean up. */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return server_filter_upgrade(srv, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        conn->session = core_session_open(srv->core, wsi);
+        if (!conn->session)
+            return -1;
+        conn->session->can_coalesce = server_can_coalesce(wsi);
+        heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (!conn->session)
+            return -1;
+        session_mark_received(conn->session);
+        heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        return server_receive(srv, wsi, conn->session, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (conn->session)
+            heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return conn->session ? session_write(conn->session) : 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (!conn->session)
+            return 0;
+        /* The answer to a close we sent: done, no echo needed. */
+        if (conn->session->close_sent)
+            return -1;
+        /* lws echoes the peer's close; nothing may follow it (fan-out
+         * and replies stop queuing, corked writes stop). */
+        conn->session->peer_closed = true;
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (conn->session) {
+            heartbeat_remove(&srv->heartbeat, conn->session);
+            core_session_closed(srv->core, conn->session);
+        }
+        conn->session = NULL;
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        if (!srv->accepting)
+            return -1;
+        return http_handle_request(&srv->http, wsi, in ? (const char *)in : "/", &conn->http);
+    case LWS_CALLBACK_HTTP_BODY:
+        return http_api_body(&srv->http, &conn->http, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http_api_body_done(&srv->http, wsi, &conn->http);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_api_writeable(&srv->http, wsi, &conn->http);
+    case LWS_CALLBACK_TIMER:
+        return http_api_timer(&srv->http, wsi, &conn->http);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        http_api_closed(&srv->http, &conn->http);
+        break;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv->core)
+            core_store_wake(srv->core);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols server_protocols[] = {
+    {
+        .name = "wsb.v1",
+        .callback = server_callback,
+        .per_session_data_size = sizeof(struct conn),
+        /* Allocated for every connection: 1 KiB keeps an idle one near 3 KB
+         * (larger frames arrive in pieces, busy sockets are read again). */
+        .rx_buffer_size = 1024,
+        /* lws cuts every write to this size (0: to rx_buffer_size) and copies
+         * the rest: a coalesced batch must leave in one send. */
+        .tx_packet_size = SESSION_COALESCE_BYTES + 16,
+    },
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_extension server_extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {NULL, NULL, NULL},
+};
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+static void server_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_write(level == LLL_ERR ? LOG_ERROR : LOG_DEBUG, "lws: %.*s", (int)n, line);
+}
+
+void server_wake(void *arg)
+{
+    struct server *srv = arg;
+    struct lws_context *context = atomic_load(&srv->wake_context);
+    if (context)
+        lws_cancel_service(context);
+}
+
+struct server *server_new(const struct config *cfg)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (srv) {
+        srv->cfg = cfg;
+        srv->listener.fd = -1;
+    }
+    return srv;
+}
+
+static void server_on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (signal_context)
+        lws_cancel_service(signal_context);
+}
+
+int server_start(struct server *srv, struct store *store, char *err, size_t errlen)
+{
+    const struct config *cfg = srv->cfg;
+    srv->store = store;
+    srv->core = core_new(cfg, store);
+    if (!srv->core) {
+        snprintf(err, errlen, "wsbroker: out of memory");
+        return -1;
+    }
+    http_ctx_init(&srv->http, cfg, srv->core, store);
+    lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR, server_log_emit);
+
+    /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
+     * policy re-arms a timer per connection in O(connections). */
+    memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
+    heartbeat_init(&srv->heartbeat, cfg->heartbeat);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    /* The vhost serves connections listener.c accepts and hands over. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = server_protocols;
+    info.extensions = server_extensions;
+    info.user = srv;
+    info.retry_and_idle_policy = &srv->idle_policy;
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: server_receive checks text
+     * messages and closes with 1007 itself. */
+    info.options = 0;
+    info.timeout_secs = 30;
+    info.pt_serv_buf_size = 65536;
+
+    void *loops[1];
+    srv->loop = evloop_new();
+    if (srv->loop)
+        evloop_attach(srv->loop, &info, loops, &srv->context);
+    srv->accepting = true;
+    srv->context = lws_create_context(&info);
+    if (!srv->context && srv->loop) {
+        evloop_fallback(srv->loop, &info);
+        srv->context = lws_create_context(&info);
+    }
+    if (!srv->context) {
+        snprintf(err, errlen, "wsbroker: cannot create the libwebsockets context");
+        return -1;
+    }
+    struct lws_vhost *vhost = lws_get_vhost_by_name(srv->context, "default");
+    if (!vhost || listener_attach(&srv->listener, vhost, server_protocols[0].name) < 0) {
+        snprintf(err, errlen, "wsbroker: cannot watch the listening socket");
+        return -1;
+    }
+    atomic_store(&srv->wake_context, srv->context);
+    signal_context = srv->context;
+    signal(SIGTERM, server_on_signal);
+    signal(SIGINT, server_on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("wsbroker %s listening on %s:%d (db %s, epoch %s, seq %llu)", WSB_VERSION, cfg->bind,
+             cfg->port, cfg->db, store_epoch(store), (unsigned long long)store_last_seq(store));
+    return 0;
+}
+
+/* A peer silent for 3 x heartbeat: closed without a close frame (it is
+ * not reading anyway), from lws's own loop. */
+static void server_drop_silent(struct session *s)
+{
+    log_info("%s: silent for 3 x heartbeat: dropped", s->id);
+    if (s->wsi)
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
+}
+
+/* lws reads at most rx_buffer_size (1 KiB, kept small for the memory of
+ * idle connections) from a socket per turn of the loop. A busy publisher
+ * would then get ~5 messages in per turn, while a turn that fans out to
+ * thousands of subscribers takes milliseconds: the broker would write many
+ * small batches. So after the turn, connections that received are read
+ * again, up to READ_MORE_ROUNDS times (64 KiB), until a read finds nothing
+ * (lws takes EAGAIN as "nothing yet"). Asking first (FIONREAD) cost one
+ * more syscall per read. */
+#define READ_MORE_ROUNDS 63
+
+static void server_read_again(struct server *srv, struct session *s)
+{
+    int fd = s->wsi ? (int)lws_get_socket_fd(s->wsi) : -1;
+    if (fd < 0 || s->close_code != 0)
+        return;
+    struct lws_pollfd pfd = {.fd = fd, .events = LWS_POLLIN, .revents = LWS_POLLIN};
+    lws_service_fd(srv->context, &pfd);
+}
+
+static void server_read_more(struct server *srv)
+{
+    for (int round = 0; round <= READ_MORE_ROUNDS; round++) {
+        struct session *list = session_take_received();
+        while (list) {
+            struct session *s = list;
+            list = s->read_next;
+            s->read_next = NULL;
+            s->in_read_list = false;
+            if (round < READ_MORE_ROUNDS)
+                server_read_again(srv, s);
+            session_unref(s);
+        }
+    }
+}
+
+/* One turn of the event loop. What the turn's callbacks queued for the
+ * connections is written as it ends (session_flush_pending): all the
+ * frames a connection got in one turn leave in one send. */
+static void server_service(struct server *srv, int max_ms)
+{
+    if (srv->loop)
+        evloop_service(srv->loop, srv->context, max_ms);
+    else
+        lws_service(srv->context, max_ms);
+    server_read_more(srv);
+    heartbeat_tick(&srv->heartbeat, monotonic_ms(), session_send_ping, server_drop_silent);
+    session_flush_pending();
+}
+
+/* Services until `done(srv)` or the deadline. */
+static void server_drain(struct server *srv, bool (*done)(struct server *), int64_t timeout_ms)
+{
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    while (!done(srv) && monotonic_ms() < deadline)
+        server_service(srv, 50);
+}
+
+static bool store_idle(struct server *srv)
+{
+    return core_pending_store(srv->core) == 0;
+}
+
+static bool sessions_gone(struct server *srv)
+{
+    return core_session_count(srv->core) == 0;
+}
+
+void server_run(struct server *srv)
+{
+    while (!stop_requested)
+        server_service(srv, heartbeat_wait_ms(&srv->heartbeat, monotonic_ms()));
+    log_info("shutting down: finishing %zu store requests, closing %zu connections",
+             core_pending_store(srv->core), core_session_count(srv->core));
+    srv->accepting = false;
+    server_drain(srv, store_idle, 10000);
+    core_close_all(srv->core, LWS_CLOSE_STATUS_GOINGAWAY, "broker shutting down");
+    server_drain(srv, sessions_gone, 5000);
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    atomic_store(&srv->wake_context, NULL);
+    signal_context = NULL;
+    evloop_free(srv->loop, &srv->context);
+    listener_close(&srv->listener);
+    core_free(srv->core);
+    free(srv);
+}
