@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "http/reply.h"
+
 struct metric {
     const char *name;
     const char *type;
@@ -122,4 +124,21 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
         metric_line(out, &metrics[i]);
     commit_histogram(out, &st);
+}
+
+int metrics_serve(const struct http_ctx *ctx, struct lws *wsi, bool prometheus)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    if (prometheus)
+        metrics_render_prometheus(ctx->core, ctx->store, &b);
+    else
+        metrics_render_stats(ctx->core, ctx->store, &b);
+    int rc = sbuf_failed(&b)
+                 ? -1
+                 : reply_send(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_OK,
+                              prometheus ? "text/plain; version=0.0.4" : "application/json", b.data,
+                              b.len);
+    sbuf_free(&b);
+    return rc;
 }

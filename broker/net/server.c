@@ -20,7 +20,6 @@
 #include "net/evloop.h"
 #include "net/heartbeat.h"
 #include "http/http.h"
-#include "http/http_api.h"
 #include "common/jscan.h"
 #include "net/listener.h"
 #include "util/log.h"
@@ -237,15 +236,15 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             return -1;
         return http_handle_request(&srv->http, wsi, in ? (const char *)in : "/", &conn->http);
     case LWS_CALLBACK_HTTP_BODY:
-        return http_api_body(&srv->http, &conn->http, in, len);
+        return http_on_body(&srv->http, &conn->http, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return http_api_body_done(&srv->http, wsi, &conn->http);
+        return http_on_body_done(&srv->http, &conn->http);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return http_api_writeable(&srv->http, wsi, &conn->http);
+        return http_on_writeable(&srv->http, wsi, &conn->http);
     case LWS_CALLBACK_TIMER:
-        return http_api_timer(&srv->http, wsi, &conn->http);
+        return http_on_timer(&srv->http, wsi, &conn->http);
     case LWS_CALLBACK_CLOSED_HTTP:
-        http_api_closed(&srv->http, &conn->http);
+        http_on_closed(&srv->http, &conn->http);
         break;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -1,0 +1,33 @@
+/*
+ * context.h: what the HTTP endpoints share, and what one HTTP connection
+ * carries between lws callbacks.
+ *
+ * Types only: the router (http.c) and every endpoint (api.c, sse.c,
+ * metrics.c, files.c) read these, so they sit below all of them and no
+ * endpoint has to include the router. http.c fills `struct http_ctx` once;
+ * the endpoints only read it.
+ */
+#ifndef WSB_HTTP_CONTEXT_H
+#define WSB_HTTP_CONTEXT_H
+
+#include "config/config.h"
+
+struct core;
+struct store;
+struct api_call;
+struct session;
+
+struct http_ctx {
+    const struct config *cfg;
+    struct core *core;
+    struct store *store;
+    char www_root[4096]; /* realpath of cfg->www, "" when missing */
+};
+
+/* Lives in lws's per-connection user data; zeroed by lws. */
+struct http_conn {
+    struct api_call *call; /* an API call in progress (api.c's) */
+    struct session *sse;   /* an SSE stream (sse.c's) */
+};
+
+#endif

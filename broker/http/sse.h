@@ -1,0 +1,28 @@
+/*
+ * sse.h: GET /sse, a Server-Sent Events stream (docs/protocol.md section 8).
+ *
+ * Owns: the stream's set-up (topics, resume point, response headers), its
+ * heartbeat comment, and `conn->sse`. The stream itself is a core session
+ * that only takes message events; fan-out and replay stay in core.c.
+ */
+#ifndef WSB_SSE_H
+#define WSB_SSE_H
+
+#include <libwebsockets.h>
+
+#include "http/context.h"
+
+/* Opens a stream on `wsi` (LWS_CALLBACK_HTTP for /sse). Returns the
+ * callback's return value. */
+int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);
+
+/* LWS_CALLBACK_HTTP_WRITEABLE on a stream: sends what is queued. */
+int sse_writeable(struct http_conn *conn);
+
+/* LWS_CALLBACK_TIMER: a comment line, so proxies keep the stream open. */
+int sse_timer(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);
+
+/* LWS_CALLBACK_CLOSED_HTTP: ends the stream's session, if any. */
+void sse_closed(const struct http_ctx *ctx, struct http_conn *conn);
+
+#endif
