@@ -18,35 +18,35 @@ struct config_list {
 };
 
 struct config {
-    char *config_file;         /* --config, NULL when none */
-    char *bind;                /* "0.0.0.0" */
-    int port;                  /* 8080 (1..65535) */
-    char *db;                  /* "wsbroker.db", or ":memory:" */
-    char *www;                 /* the shipped demo web root */
-    long max_message;          /* 1048576 bytes */
-    long max_backlog;          /* 8388608 bytes */
-    long max_rate;             /* inbound frames per second per connection; 0 = unlimited */
-    long retain;               /* 1000 messages per topic */
-    long retain_age;           /* 86400 seconds */
-    char *auth_secret;         /* NULL: no JWT auth */
-    char *api_key;             /* NULL: no API key */
+    char *config_file;               /* --config, NULL when none */
+    char *bind;                      /* "0.0.0.0" */
+    int port;                        /* 8080 (1..65535) */
+    char *db;                        /* "wsbroker.db", or ":memory:" */
+    char *www;                       /* the shipped demo web root */
+    long max_message;                /* 1048576 bytes */
+    long max_backlog;                /* 8388608 bytes */
+    long max_rate;                   /* inbound frames per second per connection; 0 = unlimited */
+    long retain;                     /* 1000 messages per topic */
+    long retain_age;                 /* 86400 seconds */
+    char *auth_secret;               /* NULL: no JWT auth */
+    char *api_key;                   /* NULL: no API key */
     struct config_list anonymous;    /* patterns anonymous clients may use */
     struct config_list allow_origin; /* empty: any origin */
     char *tls_cert;
     char *tls_key;
     char *redis;
-    char *log_level;           /* "info" */
+    char *log_level; /* "info" */
     /* Keys beyond docs/protocol.md section 9 (also flags): */
-    int heartbeat;             /* --heartbeat SECONDS, 25 */
-    int auth_grace;            /* --auth-grace SECONDS, 5 */
-    char *durability;          /* --durability full|os, "full" */
-    long max_subscriptions;    /* --max-subscriptions N per connection, 1024 */
+    int heartbeat;          /* --heartbeat SECONDS, 25 */
+    int auth_grace;         /* --auth-grace SECONDS, 5 */
+    char *durability;       /* --durability full|os, "full" */
+    long max_subscriptions; /* --max-subscriptions N per connection, 1024 */
 };
 
 enum config_result {
-    CONFIG_RUN = 0,      /* start the broker */
-    CONFIG_EXIT_OK = 1,  /* --help or --version was printed: exit 0 */
-    CONFIG_ERROR = 2,    /* err holds one line: print it, exit 2 */
+    CONFIG_RUN = 0,     /* start the broker */
+    CONFIG_EXIT_OK = 1, /* --help or --version was printed: exit 0 */
+    CONFIG_ERROR = 2,   /* err holds one line: print it, exit 2 */
 };
 
 /* Fills `cfg` with the defaults, then the config file (if --config is
