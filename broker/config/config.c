@@ -114,6 +114,18 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, const 
     return result;
 }
 
+bool config_origin_allowed(const struct config *cfg, const char *origin)
+{
+    const struct config_list *allowed = &cfg->allow_origin;
+    if (allowed->count == 0)
+        return true;
+    for (size_t i = 0; i < allowed->count; i++) {
+        if (strcmp(allowed->items[i], "*") == 0 || strcmp(allowed->items[i], origin) == 0)
+            return true;
+    }
+    return false;
+}
+
 void config_free(struct config *cfg)
 {
     for (size_t i = 0; i < OPTION_COUNT; i++) {

@@ -8,6 +8,7 @@
 #ifndef WSB_CONFIG_H
 #define WSB_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CONFIG_MAX_LIST 64
@@ -61,6 +62,10 @@ enum config_result {
  * "wsbroker: --port: expected an integer 1..65535, got \"abc\"". */
 enum config_result config_load(struct config *cfg, int argc, char **argv, const char *www_default,
                                char *err, size_t errlen);
+
+/* Whether --allow-origin lets `origin` in: any origin when the list is
+ * empty, else one equal to an item or an item "*". */
+bool config_origin_allowed(const struct config *cfg, const char *origin);
 
 /* Frees every string the config owns and zeroes it; calling it twice is
  * harmless. */

@@ -305,12 +305,11 @@ static int api_topic_arg(const struct http_ctx *ctx, struct lws *wsi, char *topi
         topic_validate_pattern(topic, strlen(topic), &why) < 0) {
         char message[128];
         snprintf(message, sizeof(message), "invalid topic: %s", why);
-        reply_send_error(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_BAD_REQUEST, ERR_INVALID_TOPIC,
-                         message);
+        reply_send_error(wsi, ctx->cfg, HTTP_STATUS_BAD_REQUEST, ERR_INVALID_TOPIC, message);
         return -1;
     }
     if (!pattern_ok && topic_is_pattern(topic)) {
-        reply_send_error(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+        reply_send_error(wsi, ctx->cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                          "this endpoint needs a topic name, not a pattern");
         return -1;
     }
@@ -326,14 +325,14 @@ int api_history(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *c
     int has_limit = query_arg_u64(wsi, "limit", &limit);
     if (query_arg_u64(wsi, "since", &since) < 0 || has_limit < 0 ||
         (has_limit && (limit < 1 || limit > ENVELOPE_HISTORY_MAX)))
-        return reply_send_error(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_BAD_REQUEST,
-                                ERR_BAD_REQUEST, "since must be a seq and limit 1..1000");
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+                                "since must be a seq and limit 1..1000");
     struct store_req *sr = calloc(1, sizeof(*sr));
     conn->call = api_call_new(wsi);
     if (!sr || !conn->call || !(sr->pattern = strdup(topic))) {
         store_req_free(sr);
-        return reply_send_error(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_SERVICE_UNAVAILABLE,
-                                ERR_INTERNAL, "out of memory");
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_INTERNAL,
+                                "out of memory");
     }
     sr->op = STORE_HISTORY;
     sr->since = since;
@@ -357,22 +356,21 @@ int api_presence(const struct http_ctx *ctx, struct lws *wsi)
     sbuf_add_str(&b, ",\"members\":");
     core_append_presence(ctx->core, topic, &b);
     sbuf_add(&b, "}", 1);
-    int rc =
-        reply_send(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_OK, "application/json", b.data, b.len);
+    int rc = reply_send(wsi, ctx->cfg, HTTP_STATUS_OK, "application/json", b.data, b.len);
     sbuf_free(&b);
     return rc;
 }
 
 int api_healthz(const struct http_ctx *ctx, struct lws *wsi)
 {
-    const struct config_list *origins = &ctx->cfg->allow_origin;
+    const struct config *cfg = ctx->cfg;
     if (store_healthy(ctx->store)) {
         static const char ok[] = "{\"status\":\"ok\"}";
-        return reply_send(wsi, origins, HTTP_STATUS_OK, "application/json", ok, sizeof(ok) - 1);
+        return reply_send(wsi, cfg, HTTP_STATUS_OK, "application/json", ok, sizeof(ok) - 1);
     }
     static const char bad[] = "{\"status\":\"unavailable\",\"error\":{\"code\":\"unavailable\","
                               "\"message\":\"the message store cannot be written\"}}";
-    return reply_send(wsi, origins, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json", bad,
+    return reply_send(wsi, cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, "application/json", bad,
                       sizeof(bad) - 1);
 }
 
@@ -433,7 +431,7 @@ int api_writeable(const struct http_ctx *ctx, struct lws *wsi, struct http_conn 
      * one is done with it. */
     conn->call = NULL;
     call->wsi = NULL;
-    int rc = reply_send(wsi, &ctx->cfg->allow_origin, call->status, "application/json",
+    int rc = reply_send(wsi, ctx->cfg, call->status, "application/json",
                         call->reply.data ? call->reply.data : "", call->reply.len);
     api_call_unref(call);
     return rc;

@@ -76,7 +76,7 @@ int files_serve(const struct http_ctx *ctx, struct lws *wsi, const char *uri)
 {
     char path[PATH_MAX];
     if (files_resolve(ctx->www_root, uri, path, sizeof(path)) < 0)
-        return reply_send_error(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_NOT_FOUND, "not_found",
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_NOT_FOUND, "not_found",
                                 "no such resource");
     int n = lws_serve_http_file(wsi, path, files_mime_type(path), NULL, 0);
     if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))

@@ -31,7 +31,7 @@ void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *
 static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                           struct http_conn *conn)
 {
-    const struct config_list *origins = &ctx->cfg->allow_origin;
+    const struct config *cfg = ctx->cfg;
     if (strcmp(uri, "/api/history") == 0)
         return api_history(ctx, wsi, conn);
     if (strcmp(uri, "/api/presence") == 0)
@@ -43,15 +43,14 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
     if (strcmp(uri, "/sse") == 0)
         return sse_open(ctx, wsi, conn);
     if (strncmp(uri, "/api/", 5) == 0)
-        return reply_send_error(wsi, origins, HTTP_STATUS_NOT_FOUND, "not_found",
-                                "no such endpoint");
+        return reply_send_error(wsi, cfg, HTTP_STATUS_NOT_FOUND, "not_found", "no such endpoint");
     if (strcmp(uri, "/healthz") == 0)
         return api_healthz(ctx, wsi);
     if (strcmp(uri, "/ws") == 0)
-        return reply_send_error(wsi, origins, HTTP_STATUS_BAD_REQUEST, "bad_request",
+        return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, "bad_request",
                                 "/ws is the WebSocket endpoint: send an Upgrade request");
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) == 0)
-        return reply_send_error(wsi, origins, HTTP_STATUS_NOT_FOUND, "not_found",
+        return reply_send_error(wsi, cfg, HTTP_STATUS_NOT_FOUND, "not_found",
                                 "only GET is served here");
     return files_serve(ctx, wsi, uri);
 }
@@ -59,20 +58,20 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
 int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                         struct http_conn *conn)
 {
-    const struct config_list *origins = &ctx->cfg->allow_origin;
+    const struct config *cfg = ctx->cfg;
     log_debug("http %s", uri);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
-        return reply_preflight(wsi, origins);
+        return reply_preflight(wsi, cfg);
     api_release(conn); /* a keep-alive request that left before its reply */
     bool is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     if (strcmp(uri, "/api/publish") == 0) {
         if (!is_post)
-            return reply_send_error(wsi, origins, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+            return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                     "POST a JSON body to /api/publish");
         return api_publish_begin(wsi, conn);
     }
     if (is_post)
-        return reply_send_error(wsi, origins, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+        return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "only /api/publish takes POST");
     return http_route_get(ctx, wsi, uri, conn);
 }

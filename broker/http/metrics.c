@@ -136,7 +136,7 @@ int metrics_serve(const struct http_ctx *ctx, struct lws *wsi, bool prometheus)
         metrics_render_stats(ctx->core, ctx->store, &b);
     int rc = sbuf_failed(&b)
                  ? -1
-                 : reply_send(wsi, &ctx->cfg->allow_origin, HTTP_STATUS_OK,
+                 : reply_send(wsi, ctx->cfg, HTTP_STATUS_OK,
                               prometheus ? "text/plain; version=0.0.4" : "application/json", b.data,
                               b.len);
     sbuf_free(&b);

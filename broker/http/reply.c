@@ -12,25 +12,18 @@
 
 #include "util/sbuf.h"
 
-int reply_add_cors(struct lws *wsi, const struct config_list *origins, unsigned char **p,
-                   unsigned char *end)
+int reply_add_cors(struct lws *wsi, const struct config *cfg, unsigned char **p, unsigned char *end)
 {
     char origin[256] = "*";
-    if (origins->count > 0) {
-        if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
-            return 0;
-        size_t i = 0;
-        while (i < origins->count && strcmp(origins->items[i], origin) != 0 &&
-               strcmp(origins->items[i], "*") != 0)
-            i++;
-        if (i == origins->count)
-            return 0;
-    }
+    if (cfg->allow_origin.count > 0 &&
+        (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+         !config_origin_allowed(cfg, origin)))
+        return 0;
     return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
                                         (unsigned char *)origin, (int)strlen(origin), p, end);
 }
 
-int reply_send(struct lws *wsi, const struct config_list *origins, unsigned int status,
+int reply_send(struct lws *wsi, const struct config *cfg, unsigned int status,
                const char *content_type, const char *body, size_t len)
 {
     unsigned char headers[LWS_PRE + 1024];
@@ -38,8 +31,7 @@ int reply_send(struct lws *wsi, const struct config_list *origins, unsigned int 
     if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end) ||
-        reply_add_cors(wsi, origins, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+        reply_add_cors(wsi, cfg, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     if (len > 0) {
         unsigned char *copy = malloc(LWS_PRE + len);
@@ -63,26 +55,25 @@ void reply_error_body(struct sbuf *b, const char *code, const char *message)
     sbuf_add_str(b, "}}");
 }
 
-int reply_send_error(struct lws *wsi, const struct config_list *origins, unsigned int status,
+int reply_send_error(struct lws *wsi, const struct config *cfg, unsigned int status,
                      const char *code, const char *message)
 {
     struct sbuf b;
     sbuf_init(&b);
     reply_error_body(&b, code, message);
-    int rc =
-        sbuf_failed(&b) ? -1 : reply_send(wsi, origins, status, "application/json", b.data, b.len);
+    int rc = sbuf_failed(&b) ? -1 : reply_send(wsi, cfg, status, "application/json", b.data, b.len);
     sbuf_free(&b);
     return rc;
 }
 
-int reply_preflight(struct lws *wsi, const struct config_list *origins)
+int reply_preflight(struct lws *wsi, const struct config *cfg)
 {
     unsigned char headers[LWS_PRE + 1024];
     unsigned char *start = headers + LWS_PRE, *p = start, *end = headers + sizeof(headers) - 1;
     static const char methods[] = "GET, POST, OPTIONS";
     static const char allow[] = "content-type, authorization, last-event-id";
     if (lws_add_http_header_status(wsi, HTTP_STATUS_NO_CONTENT, &p, end) ||
-        reply_add_cors(wsi, origins, &p, end) ||
+        reply_add_cors(wsi, cfg, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
                                     (const unsigned char *)methods, sizeof(methods) - 1, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",

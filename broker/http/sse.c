@@ -29,7 +29,7 @@ static int sse_headers(const struct http_ctx *ctx, struct lws *wsi)
                                     LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-cache", 8, &p, end) ||
-        reply_add_cors(wsi, &ctx->cfg->allow_origin, &p, end) ||
+        reply_add_cors(wsi, ctx->cfg, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     return 0;
@@ -57,7 +57,7 @@ static void sse_arm_heartbeat(const struct http_ctx *ctx, struct lws *wsi)
 
 int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
 {
-    const struct config_list *origins = &ctx->cfg->allow_origin;
+    const struct config *cfg = ctx->cfg;
     char topics[SSE_MAX_TOPICS][TOPIC_MAX_LEN + 8];
     int n_topics = 0;
     for (int i = 0;; i++) {
@@ -67,17 +67,17 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
         if (strncmp(arg, "topic=", 6) != 0)
             continue;
         if (n_topics == SSE_MAX_TOPICS)
-            return reply_send_error(wsi, origins, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+            return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                     "at most 16 topic parameters");
         const char *why = NULL;
         if (topic_validate_pattern(arg + 6, strlen(arg + 6), &why) < 0)
-            return reply_send_error(wsi, origins, HTTP_STATUS_BAD_REQUEST, ERR_INVALID_TOPIC, why);
+            return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_INVALID_TOPIC, why);
         snprintf(topics[n_topics++], sizeof(topics[0]), "%s", arg + 6);
     }
     uint64_t since = 0;
     int has_since = sse_since(wsi, &since);
     if (n_topics == 0 || has_since < 0)
-        return reply_send_error(wsi, origins, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+        return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "give 1..16 topic= parameters and an optional numeric since");
     if (sse_headers(ctx, wsi) < 0)
         return -1;

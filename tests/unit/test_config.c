@@ -827,6 +827,28 @@ START_TEST(test_help_as_a_value_is_a_flag)
 }
 END_TEST
 
+START_TEST(test_origin_allowed)
+{
+    struct config cfg;
+    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
+    ck_assert(config_origin_allowed(&cfg, "https://any.example"));
+    config_free(&cfg);
+
+    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example", NULL}),
+                     CONFIG_RUN);
+    ck_assert(config_origin_allowed(&cfg, "https://a.example"));
+    ck_assert(!config_origin_allowed(&cfg, "https://b.example"));
+    ck_assert(!config_origin_allowed(&cfg, ""));
+    config_free(&cfg);
+
+    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example",
+                                                 "--allow-origin", "*", NULL}),
+                     CONFIG_RUN);
+    ck_assert(config_origin_allowed(&cfg, "https://b.example"));
+    config_free(&cfg);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- main */
 
 static Suite *config_suite(void)
@@ -845,6 +867,7 @@ static Suite *config_suite(void)
                         sizeof(bound_cases) / sizeof(bound_cases[0]));
     tcase_add_test(tc, test_repeatable_flags);
     tcase_add_test(tc, test_repeatable_flag_limit);
+    tcase_add_test(tc, test_origin_allowed);
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("errors");
