@@ -2,8 +2,9 @@
 #
 # broker/net/evloop.c calls _lws_plat_service_forced_tsi, a function liblws
 # exports but declares only in its private headers, and several workarounds
-# across the broker (see docs/design.md section 5) depend on how lws 4.1
-# behaves inside. They were checked against 4.1.x (Debian 12 ships 4.1.6).
+# across the broker (docs/design.md section 5, and the source comments that
+# name "lws 4.1") depend on how lws 4.1 behaves inside. They were checked
+# against 4.1.x (Debian 12 ships 4.1.6).
 # Another version may build and still misbehave at run time, so configuring
 # stops here unless the user asks for it with -DWSB_LWS_UNCHECKED=ON.
 #
