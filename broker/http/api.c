@@ -10,7 +10,6 @@
  */
 #include "http/api.h"
 
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +25,9 @@
 #include "util/log.h"
 #include "util/sbuf.h"
 
-#define HTTP_BATCH_MAX 1000
+#define API_BATCH_MAX 1000
 /* The largest request body: a batch of messages near max_message each. */
-#define HTTP_BODY_FACTOR 16
+#define API_BODY_FACTOR 16
 
 struct api_call {
     uint32_t refs;
@@ -235,7 +234,7 @@ static void api_publish(const struct http_ctx *ctx, struct api_call *call)
     }
     call->is_batch = messages != NULL;
     size_t n = messages ? json_array_size(messages) : 1;
-    if (n == 0 || n > HTTP_BATCH_MAX) {
+    if (n == 0 || n > API_BATCH_MAX) {
         json_decref(root);
         api_call_error(call, n ? HTTP_STATUS_REQ_ENTITY_TOO_LARGE : HTTP_STATUS_BAD_REQUEST,
                        n ? ERR_TOO_LARGE : ERR_BAD_REQUEST, "a batch holds 1..1000 messages");
@@ -387,7 +386,7 @@ int api_body(const struct http_ctx *ctx, struct http_conn *conn, const void *in,
     struct api_call *call = conn->call;
     if (!call || call->body_too_large || call->body_done)
         return 0;
-    size_t limit = (size_t)ctx->cfg->max_message * HTTP_BODY_FACTOR;
+    size_t limit = (size_t)ctx->cfg->max_message * API_BODY_FACTOR;
     if (call->body.len + len > limit) {
         call->body_too_large = true;
         sbuf_free(&call->body);
