@@ -36,9 +36,14 @@ static void engine_run_batch(void *engine, struct store_req *batch, size_t n_rea
     }
 }
 
+static bool engine_housekeep(void *engine)
+{
+    return sqlite_housekeep(engine);
+}
+
 static const struct store_thread_jobs engine_jobs = {
     .run_batch = engine_run_batch,
-    .housekeep = sqlite_housekeep,
+    .housekeep = engine_housekeep,
 };
 
 static int engine_open(struct store **out, const struct store_config *cfg, char *err, size_t errlen)

@@ -89,9 +89,8 @@ static int housekeep_probe(struct sqlite_store *st)
 
 /* One housekeeping tick (store/thread.c calls it about once a second).
  * Returns true when a slice left work behind. */
-bool sqlite_housekeep(void *engine)
+bool sqlite_housekeep(struct sqlite_store *st)
 {
-    struct sqlite_store *st = engine;
     if (!atomic_load(&st->healthy) && housekeep_probe(st) != SQLITE_OK)
         return false;
     int64_t now = clock_wall_ms();

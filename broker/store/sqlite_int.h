@@ -71,6 +71,10 @@ struct topic_count {
     char topic[]; /* the key of its entry in sqlite_store.counts */
 };
 
+/* The engine. Fields are grouped by writer: sqlite_open.c sets the first
+ * group before the store thread starts; thread.c alone writes `thread`;
+ * the store thread writes the rest (sqlite_write.c's calls, which
+ * housekeeping uses too). */
 struct sqlite_store {
     struct store base;       /* first: a struct store * is a struct sqlite_store * */
     struct store_config cfg; /* cfg.path points at `path` */
@@ -83,7 +87,8 @@ struct sqlite_store {
     int wal_poked_at; /* WAL pages when the checkpointer was last asked (store thread) */
     char epoch[9];
     long file_version; /* the user_version the file had when opened (0: new) */
-    struct store_thread thread;
+
+    struct store_thread thread; /* the queues; written by thread.c only */
 
     /* Store thread only. */
     uint64_t seq;                 /* last seq assigned, in the open transaction too */
@@ -96,7 +101,7 @@ struct sqlite_store {
     size_t n_to_insert;
     size_t cap_to_insert;
 
-    /* Any thread. */
+    /* Written by the store thread, read by any thread. */
     _Atomic uint64_t last_seq;
     atomic_bool healthy;
     _Atomic uint64_t n_commits;
@@ -162,6 +167,6 @@ void sqlite_read_run(struct sqlite_store *st, struct store_req *req);
 /* ---- sqlite_housekeep.c ---- */
 
 /* One housekeeping tick. Returns true when a slice left work behind. */
-bool sqlite_housekeep(void *engine);
+bool sqlite_housekeep(struct sqlite_store *st);
 
 #endif
