@@ -84,13 +84,13 @@ struct sqlite_store {
     sqlite3_stmt *stmt[STMT_COUNT];
     sqlite3_stmt *insert_chunk[SQLITE_INSERT_CHUNKS]; /* sqlite_insert_chunk_rows[i] rows each */
     struct checkpointer *checkpointer;                /* NULL: SQLite's own autocheckpoint */
-    int wal_poked_at; /* WAL pages when the checkpointer was last asked (store thread) */
     char epoch[9];
     long file_version; /* the user_version the file had when opened (0: new) */
 
     struct store_thread thread; /* the queues; written by thread.c only */
 
     /* Store thread only. */
+    int wal_poked_at;             /* WAL pages when the checkpointer was last asked */
     uint64_t seq;                 /* last seq assigned, in the open transaction too */
     struct strmap counts;         /* topic -> struct topic_count */
     uint64_t generation;          /* of the current transaction */
