@@ -19,6 +19,8 @@
  */
 #include "common/topic.h"
 
+#include "common/strmap.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,15 +190,10 @@ static bool topic_segment_is(const struct topic_segment *seg, char wildcard)
     return seg->len == 1 && seg->bytes[0] == wildcard;
 }
 
-/* FNV-1a, with the high half folded into the low bits the table index uses. */
+/* The project's one string hash (common/strmap.h). */
 static uint64_t topic_hash(const char *bytes, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)bytes[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 32);
+    return strmap_hash(bytes, len);
 }
 
 /* ---- Nodes ------------------------------------------------------------- */

@@ -1,19 +1,20 @@
 -- schema/store.sql: the on-disk format of the wsbroker message store.
 --
 -- This file is compiled into the broker (cmake/embed.cmake) and executed by
--- broker/store/store.c each time a database is opened, inside the transaction that
--- also writes the meta rows below. Every statement is idempotent
--- (IF NOT EXISTS), so running it on an existing database changes nothing.
+-- the SQLite engine (broker/store/sqlite_open.c) each time a database is
+-- opened, inside the transaction that also writes the meta rows below.
+-- Every statement is idempotent (IF NOT EXISTS), so running it on an
+-- existing database changes nothing.
 --
 -- Format version: PRAGMA user_version = 2 (also meta 'schema_version'), set
--- by store.c (STORE_SCHEMA_VERSION). A broker refuses a database whose
+-- by sqlite_open.c (STORE_SCHEMA_VERSION). A broker refuses a database whose
 -- user_version is newer than the one it knows. A change to this file that
 -- an older broker could not read must raise that number.
 --
--- History: version 1 kept `dedupe` as a rowid table plus the index of its
+-- Versions: in version 1 `dedupe` is a rowid table plus the index of its
 -- primary key (three B-trees per key with dedupe_ts). Version 2 makes it a
 -- WITHOUT ROWID table clustered on (topic, key): one lookup and one B-tree
--- fewer per keyed publish. store.c migrates a version 1 file in the
+-- fewer per keyed publish. sqlite_open.c migrates a version 1 file in the
 -- transaction that opens it (rows kept, same columns).
 --
 -- The database runs in WAL mode (except ":memory:"). Only the broker's store

@@ -1,19 +1,21 @@
 /*
- * store.h: the durable message store (SQLite, WAL) and its thread.
+ * store.h: the durable message store, as core, http and main see it.
  *
- * Owns: the database connection (used only by the store thread), the schema
- * (schema/store.sql), the epoch, the seq counter, retention, the dedupe
- * window, and the queues between the service thread and the store thread.
+ * Owns: the engine-neutral request and result types (what a publish, a
+ * replay and a history read carry), and the calls every durable operation
+ * goes through. Which engine stands behind a `struct store` (SQLite, WAL,
+ * for now: store/sqlite_*.c) is the business of store/engine.h; nothing
+ * here names it.
  *
- * Every database access happens on the store thread. The service thread
- * submits requests (store_submit) and later collects the finished ones
- * (store_take_done) after the store thread called the `wake` callback given
- * to store_open. Requests finish in the order they were submitted.
+ * The engine works on its own thread(s). The service thread submits
+ * requests (store_submit) and later collects the finished ones
+ * (store_take_done) after the engine called the `wake` callback given to
+ * store_open. Requests finish in the order they were submitted.
  *
- * Publishes that are queued together are committed in one transaction (group
- * commit); a publish's result is only posted after COMMIT returned. With
- * durability STORE_DURABLE_FULL the WAL is fsynced by that COMMIT
- * (synchronous=FULL); STORE_DURABLE_OS uses synchronous=NORMAL.
+ * Publishes that are queued together are committed together (group
+ * commit); a publish's result is only posted after the commit returned.
+ * With durability STORE_DURABLE_FULL the commit is on disk (fsync) before
+ * that; STORE_DURABLE_OS leaves the last commits to the OS.
  */
 #ifndef WSB_STORE_H
 #define WSB_STORE_H
@@ -27,12 +29,12 @@ struct store;
 enum store_durability { STORE_DURABLE_FULL = 0, STORE_DURABLE_OS = 1 };
 
 struct store_config {
-    const char *path;               /* file path or ":memory:" */
-    long retain_count;              /* messages kept per topic (>= 1) */
-    long retain_age_s;              /* seconds a message is kept (>= 1) */
-    long dedupe_window_ms;          /* how long a publish key is remembered */
+    const char *path;      /* file path or ":memory:" */
+    long retain_count;     /* messages kept per topic (>= 1) */
+    long retain_age_s;     /* seconds a message is kept (>= 1) */
+    long dedupe_window_ms; /* how long a publish key is remembered */
     enum store_durability durability;
-    void (*wake)(void *arg);        /* called on the store thread when results are ready */
+    void (*wake)(void *arg); /* called on an engine thread when results are ready */
     void *wake_arg;
 };
 
@@ -40,64 +42,65 @@ struct store_config {
  * struct (the request for inputs, the result array for outputs). */
 struct store_msg {
     uint64_t seq;
-    int64_t ts;            /* ms since the Unix epoch */
+    int64_t ts; /* ms since the Unix epoch */
     char *topic;
-    char *from_user;       /* NULL when anonymous */
+    char *from_user; /* NULL when anonymous */
     bool is_binary;
-    unsigned char *data;   /* JSON text when !is_binary, raw bytes otherwise */
+    unsigned char *data; /* JSON text when !is_binary, raw bytes otherwise */
     size_t data_len;
 };
 
 /* One message to publish, and what became of it. */
 struct store_pub {
-    struct store_msg msg;  /* input; msg.seq is set by the store */
-    char *key;             /* NULL, or the idempotency key */
-    bool duplicate;        /* output: the key was seen; msg.seq is the original seq */
+    struct store_msg msg; /* input; msg.seq is set by the store */
+    char *key;            /* NULL, or the idempotency key */
+    bool duplicate;       /* output: the key was seen; msg.seq is the original seq */
 };
 
 enum store_op {
-    STORE_PUBLISH,  /* commit pubs[0..n_pubs) in one transaction */
-    STORE_REPLAY,   /* matches of `pattern` for a subscribe: since/last, up to `upto` */
-    STORE_HISTORY,  /* matches of `pattern` with seq > since, at most `limit` */
+    STORE_PUBLISH, /* commit pubs[0..n_pubs) in one transaction */
+    STORE_REPLAY,  /* matches of `pattern` for a subscribe: since/last, up to `upto` */
+    STORE_HISTORY, /* matches of `pattern` with seq > since, at most `limit` */
 };
 
 enum store_status { STORE_OK = 0, STORE_UNAVAILABLE = 1, STORE_INTERNAL = 2 };
 
 struct store_req {
     enum store_op op;
-    struct store_req *next;     /* queue link, owned by the store while submitted */
-    void *owner;                /* for the caller: who asked */
-    uint64_t owner_tag;         /* for the caller */
+    struct store_req *next; /* queue link, owned by the store while submitted */
+    void *owner;            /* for the caller: who asked */
+    uint64_t owner_tag;     /* for the caller */
 
     /* STORE_PUBLISH */
     struct store_pub *pubs;
     size_t n_pubs;
-    bool pubs_inline;           /* pubs and every byte they point to are part of
-                                   this request's own allocation: store_req_free
-                                   frees the request alone */
+    bool pubs_inline; /* pubs and every byte they point to are part of
+                         this request's own allocation: store_req_free
+                         frees the request alone */
 
     /* STORE_REPLAY and STORE_HISTORY */
-    char *pattern;              /* a name or a pattern */
-    uint64_t since;             /* matches with seq > since */
-    uint64_t upto;              /* REPLAY: only seq <= upto (0: no bound) */
-    uint32_t last;              /* REPLAY: when > 0, the newest `last` matches instead of since */
-    uint32_t limit;             /* HISTORY: at most this many (1..1000) */
+    char *pattern;  /* a name or a pattern */
+    uint64_t since; /* matches with seq > since */
+    uint64_t upto;  /* REPLAY: only seq <= upto (0: no bound) */
+    uint32_t last;  /* REPLAY: when > 0, the newest `last` matches instead of since */
+    uint32_t limit; /* HISTORY: at most this many (1..1000) */
 
     /* results */
     enum store_status status;
-    struct store_msg *msgs;     /* REPLAY/HISTORY: ascending seq */
+    struct store_msg *msgs; /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
-    bool more;                  /* HISTORY: further matches exist after the last one */
-    bool recovered;             /* REPLAY/HISTORY (since mode): false when retention dropped
-                                   a match with seq > since */
+    bool more;      /* HISTORY: further matches exist after the last one */
+    bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
+                       a match with seq > since */
 };
 
-/* Opens or creates the database (schema, epoch, WAL) and starts the store
- * thread. On failure returns -1 and writes a one-line reason into err. */
+/* Opens or creates the store (SQLite: the database file, its schema and
+ * epoch) and starts the engine's thread. On failure returns -1 and writes a
+ * one-line reason into err. */
 int store_open(struct store **out, const struct store_config *cfg, char *err, size_t errlen);
 
 /* Finishes every submitted request (results are posted and `wake` is
- * called), stops the thread and closes the database. */
+ * called), stops the engine's thread and closes the store. */
 void store_close(struct store *st);
 
 /* The store's epoch: 8 lowercase hex digits, fixed for the life of the file. */
@@ -106,11 +109,11 @@ const char *store_epoch(const struct store *st);
 /* The newest seq committed so far (thread-safe). */
 uint64_t store_last_seq(const struct store *st);
 
-/* False while the database cannot be written (last commit failed and the
+/* False while the store cannot be written (last commit failed and the
  * periodic probe has not succeeded since). Thread-safe. */
 bool store_healthy(const struct store *st);
 
-/* Hands a request to the store thread (never blocks on disk). */
+/* Hands a request to the engine (never blocks on disk). */
 void store_submit(struct store *st, struct store_req *req);
 
 /* Takes every finished request, oldest first, as a linked list (or NULL). */
@@ -130,11 +133,11 @@ extern const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS];
 
 /* Counters for metrics (thread-safe reads). */
 struct store_stats {
-    uint64_t commits;          /* transactions committed */
-    uint64_t messages_stored;  /* messages inserted */
-    uint64_t duplicates;       /* publishes answered from the dedupe window */
-    uint64_t trimmed;          /* messages removed by retention */
-    uint64_t commit_us_total;  /* time spent in COMMIT (incl. fsync) */
+    uint64_t commits;                              /* transactions committed */
+    uint64_t messages_stored;                      /* messages inserted */
+    uint64_t duplicates;                           /* publishes answered from the dedupe window */
+    uint64_t trimmed;                              /* messages removed by retention */
+    uint64_t commit_us_total;                      /* time spent in COMMIT (incl. fsync) */
     uint64_t commit_buckets[STORE_COMMIT_BUCKETS]; /* commits per latency bucket */
 };
 void store_get_stats(const struct store *st, struct store_stats *out);

@@ -1,5 +1,6 @@
 /*
- * test_store.c: unit tests of broker/store/store.c on real SQLite files.
+ * test_store.c: unit tests of the store (broker/store/: the front, the
+ * store thread and the SQLite engine) on real SQLite files.
  *
  * Each test gets a fresh temporary directory (mkdtemp) and talks to the
  * store only through store.h: it submits requests and waits for them with a

@@ -1,0 +1,68 @@
+/*
+ * engine.h: what a store engine implements, and what it must guarantee.
+ *
+ * Owns: the contract between the store's front (store.c, the calls of
+ * store.h) and the engines behind it. Why an interface: core, http and main
+ * hold a `struct store *` and call store.h only, so a second engine (Redis,
+ * say) is one more implementation of these ops and nothing above the store
+ * changes. The front dispatches once per call, that is once per request or
+ * per batch of results, never per delivery.
+ *
+ * An engine's handle starts with a `struct store` whose `ops` points at the
+ * engine's table; the engine casts back to its own struct. Only store.c and
+ * engines include this header.
+ *
+ * What every engine guarantees (docs/design.md section 4, and the protocol
+ * of docs/protocol.md sections 3, 4 and 10):
+ *   - Order: requests finish, and appear on the done list, in the order they
+ *     were submitted, across operations (a read submitted after a publish
+ *     sees that publish).
+ *   - Seqs: every stored message gets the next seq of one broker-wide
+ *     counter, strictly increasing and never reused for the life of the
+ *     store, even after retention removed every message.
+ *   - Durability: a publish is answered (status STORE_OK, seq set) only
+ *     after its commit returned; with STORE_DURABLE_FULL that commit is on
+ *     disk (fsync) first. A failed commit answers every publish of it with
+ *     STORE_UNAVAILABLE and seq 0, and store_healthy() is false until a
+ *     write succeeds again.
+ *   - Dedupe: a publish whose (topic, key) was accepted within the dedupe
+ *     window is answered with duplicate = true and the original seq, and is
+ *     not stored again.
+ *   - Reads: replay and history return matches in ascending seq; `recovered`
+ *     is false exactly when retention removed a match with seq > since
+ *     (history with since == 0 is always recovered).
+ *   - Retention: at most retain_count messages per topic, none older than
+ *     retain_age_s (the age bound may lag by a housekeeping period).
+ *   - Wake: `wake` may be called from any engine thread, once per group of
+ *     finished requests; the caller then takes them with store_take_done.
+ *   - Threads: submit, take_done, epoch, last_seq, healthy and get_stats may
+ *     be called from any thread while the store is open; close is called
+ *     once, from the thread that opened it.
+ */
+#ifndef WSB_STORE_ENGINE_H
+#define WSB_STORE_ENGINE_H
+
+#include "store/store.h"
+
+struct store_engine_ops {
+    const char *name;
+    /* Opens the engine and starts its thread(s); the front's store_open. */
+    int (*open)(struct store **out, const struct store_config *cfg, char *err, size_t errlen);
+    void (*close)(struct store *st);
+    void (*submit)(struct store *st, struct store_req *req);
+    struct store_req *(*take_done)(struct store *st);
+    const char *(*epoch)(const struct store *st);
+    uint64_t (*last_seq)(const struct store *st);
+    bool (*healthy)(const struct store *st);
+    void (*get_stats)(const struct store *st, struct store_stats *out);
+};
+
+/* The head of every engine's handle. */
+struct store {
+    const struct store_engine_ops *ops;
+};
+
+/* The SQLite engine (store/sqlite_*.c). */
+extern const struct store_engine_ops store_engine_sqlite;
+
+#endif
