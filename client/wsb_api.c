@@ -8,6 +8,7 @@
  * to) and hands the request to the service thread (wsb_submit); a _sync
  * call then waits for the reply (wsb_wait_for).
  */
+#include "common/jquote.h"
 #include "wsb_client_int.h"
 #include "wsb_util.h"
 
@@ -58,7 +59,7 @@ void wsb_frame_u64(struct frame *f, uint64_t v)
 void wsb_frame_quoted(struct frame *f, const char *s)
 {
     char small[256];
-    size_t need = wsb_json_quote(s, small, sizeof(small));
+    size_t need = jquote_string(s, small, sizeof(small));
     if (need < sizeof(small)) {
         wsb_frame_add(f, small, need);
         return;
@@ -68,7 +69,7 @@ void wsb_frame_quoted(struct frame *f, const char *s)
         f->failed = 1;
         return;
     }
-    wsb_json_quote(s, big, need + 1);
+    jquote_string(s, big, need + 1);
     wsb_frame_add(f, big, need);
     free(big);
 }

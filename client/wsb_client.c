@@ -16,6 +16,8 @@
  * so a publish whose ack was lost is answered `duplicate` instead of being
  * stored twice. Subscriptions resume without loss (wsb_sub.c).
  */
+#include "common/binframe.h"
+#include "common/clock.h"
 #include "wsb_client_int.h"
 #include "wsb_util.h"
 
@@ -492,7 +494,7 @@ static void conn_open(wsb_client *c)
     }
     c->state = CONN_CONNECTING;
     c->close_code = 0;
-    c->attempt_us = wsb_mono_us();
+    c->attempt_us = clock_mono_us();
     if (!lws_client_connect_via_info(&ci) && c->state == CONN_CONNECTING) {
         c->wsi = NULL;
         char msg[WSB_URL_HOST_MAX + 64];
@@ -520,7 +522,7 @@ static void send_internal_ping(wsb_client *c)
 static void heartbeat_cb(lws_sorted_usec_list_t *sul)
 {
     wsb_client *c = lws_container_of(sul, wsb_client, heartbeat_sul);
-    int64_t now = wsb_mono_us();
+    int64_t now = clock_mono_us();
 
     if (c->state == CONN_WELCOME) {
         if (now - c->attempt_us > (int64_t)c->opt.timeout_ms * 1000) {
@@ -595,8 +597,16 @@ static void handle_binary(wsb_client *c, unsigned char *buf, size_t len)
     struct wsb_message m;
     unsigned char *decoded;
 
-    if (wsb_binary_split(buf, len, &env, &envlen, &payload, &paylen) < 0)
+    /* binframe_split leaves an empty envelope to the JSON parser; the
+     * client refuses it here, with the malformed prefix, as one error. */
+    if (binframe_split(buf, len, &env, &envlen, &payload, &paylen) < 0 || envlen == 0) {
+        struct wsb_event ev = {.type = WSB_EVENT_ERROR,
+                               .code = "bad_request",
+                               .message = "malformed binary frame from the broker",
+                               .retry_ms = -1};
+        wsb_emit(c, &ev);
         return;
+    }
     json_t *root = json_loadb(env, envlen, 0, NULL);
     const char *op = json_string_value(json_object_get(root, "op"));
     if (op && strcmp(op, "message") == 0 &&
@@ -726,7 +736,7 @@ static void on_receive(wsb_client *c, struct lws *wsi, void *in, size_t len)
         return;
     size_t n = c->rx_len;
     c->rx_len = 0;
-    c->last_rx_us = wsb_mono_us();
+    c->last_rx_us = clock_mono_us();
     if (c->rx_binary)
         handle_binary(c, c->rx, n);
     else
@@ -912,7 +922,7 @@ static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
         if (wsi == c->wsi)
-            c->last_rx_us = wsb_mono_us();
+            c->last_rx_us = clock_mono_us();
         return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         if (wsi != c->wsi || c->state != CONN_READY)
@@ -1018,7 +1028,7 @@ wsb_client *wsb_client_new(const struct wsb_options *opts, char *err, size_t err
     pthread_condattr_destroy(&attr);
     c->prng = c->opt.seed
                   ? c->opt.seed
-                  : (uint64_t)wsb_wall_us() ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)getpid() << 32);
+                  : (uint64_t)clock_wall_us() ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)getpid() << 32);
     c->key_nonce = wsb_prng_next(&c->prng);
     if (!c->url_text) {
         if (err && errlen)
@@ -1081,7 +1091,7 @@ void wsb_client_free(wsb_client *c)
 /* Waits for a waiter, servicing the client when no service thread runs. */
 struct wsb_reply_box *wsb_wait_for(wsb_client *c, struct waiter *w, int timeout_ms)
 {
-    int64_t deadline = wsb_mono_us() + (int64_t)timeout_ms * 1000;
+    int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
     int done;
 
     if (c->thread_running) {
@@ -1097,7 +1107,7 @@ struct wsb_reply_box *wsb_wait_for(wsb_client *c, struct waiter *w, int timeout_
             pthread_mutex_lock(&c->lock);
             done = w->done;
             pthread_mutex_unlock(&c->lock);
-            int64_t left = deadline - wsb_mono_us();
+            int64_t left = deadline - clock_mono_us();
             if (done || left <= 0)
                 break;
             wsb_client_service(c, (int)((left + 999) / 1000));

@@ -10,8 +10,8 @@
  * to the subscription only when its seq is above `resume` and not in the
  * set, so nothing is lost or doubled. Runs on the service thread only.
  */
+#include "common/topic.h"
 #include "wsb_client_int.h"
-#include "wsb_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,7 +279,7 @@ void wsb_dispatch_message(wsb_client *c, const struct wsb_message *m)
 {
     c->dispatching++;
     for (struct sub *s = c->subs; s; s = s->next) {
-        if (s->dead || !wsb_topic_matches(s->pattern, m->topic) || !sub_accepts(s, m->seq))
+        if (s->dead || !topic_matches(s->pattern, m->topic) || !sub_accepts(s, m->seq))
             continue;
         sub_note(s, m->seq);
         if (s->o.on_message) {

@@ -273,7 +273,7 @@ double bench_cpu_percent(long long t0, long long t1, double seconds)
 
 void bench_sample_take(const struct bench *b, struct sample *s)
 {
-    s->us = wsb_mono_us();
+    s->us = clock_mono_us();
     s->self_ticks = proc_cpu_ticks(getpid());
     s->broker_ticks = b->cfg.broker_pid > 0 ? proc_cpu_ticks(b->cfg.broker_pid) : -1;
     s->sent = b->st.sent;
@@ -318,13 +318,13 @@ static int connections_settled(const struct bench *b)
  * subscribe acks. 0, or -1 with the reason printed. */
 int bench_run_connect(struct bench *b, double timeout_s)
 {
-    int64_t start = wsb_mono_us(), next_report = start + 1000000;
+    int64_t start = clock_mono_us(), next_report = start + 1000000;
     for (;;) {
         int left = bnet_connect_batch(b, 256);
         bnet_service(b, 5);
         if (!left && connections_settled(b))
             break;
-        int64_t now = wsb_mono_us();
+        int64_t now = clock_mono_us();
         if (now > start + (int64_t)(timeout_s * 1e6)) {
             fprintf(stderr, "wsb bench: timed out opening connections (%llu of %d welcomed)\n",
                     (unsigned long long)b->st.welcomed, b->n_conns);
@@ -376,7 +376,7 @@ static void run_phase(struct bench *b, const char *label, int use_key, struct ph
     for (;;) {
         bnet_pace(b);
         bnet_service(b, paced ? 1 : 20);
-        int64_t t = wsb_mono_us();
+        int64_t t = clock_mono_us();
         if (b->publishing && t >= pub_end)
             bnet_stop_publishing(b);
         uint64_t total = b->st.acked + b->st.ack_errors + b->st.delivered;
@@ -532,7 +532,7 @@ static void print_json(const struct bench *b, const struct phase_result *r, int 
 {
     const struct bench_config *c = &b->cfg;
     char quoted[512];
-    wsb_json_quote(c->url_text, quoted, sizeof(quoted));
+    jquote_string(c->url_text, quoted, sizeof(quoted));
     printf("{\"scenario\":\"%s\",\"url\":%s,\"broker_pid\":%d,\"publishers\":%d,"
            "\"subscribers\":%d,\"rate\":%.0f,\"window\":%d,\"size\":%d,\"duration\":%.3f,"
            "\"pattern\":%s,\"phases\":[",
@@ -556,7 +556,7 @@ static void print_json(const struct bench *b, const struct phase_result *r, int 
     }
     printf("]");
     if (b->st.first_error[0]) {
-        wsb_json_quote(b->st.first_error, quoted, sizeof(quoted));
+        jquote_string(b->st.first_error, quoted, sizeof(quoted));
         printf(",\"first_error\":%s", quoted);
     }
     printf("}\n");
@@ -645,8 +645,8 @@ static int scenario_connections(struct bench *b)
     cr.bench_cpu = bench_cpu_percent(s0.self_ticks, s1.self_ticks, cr.open_seconds);
     cr.broker_cpu = bench_cpu_percent(s0.broker_ticks, s1.broker_ticks, cr.open_seconds);
     /* Hold them: a slow broker may still be settling its memory. */
-    int64_t end = wsb_mono_us() + (int64_t)(b->cfg.duration * 1e6);
-    while (wsb_mono_us() < end)
+    int64_t end = clock_mono_us() + (int64_t)(b->cfg.duration * 1e6);
+    while (clock_mono_us() < end)
         bnet_service(b, 100);
     cr.welcomed = b->st.welcomed;
     cr.failed = b->st.connect_failed;

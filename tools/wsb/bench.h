@@ -13,6 +13,8 @@
 #ifndef WSB_BENCH_H
 #define WSB_BENCH_H
 
+#include "common/clock.h"
+#include "common/jquote.h"
 #include "wsb_util.h"
 
 #include <stdint.h>

@@ -124,7 +124,7 @@ static void on_ack(struct bench *b, struct bconn *c, const char *buf, size_t len
         b->st.acked++;
         int64_t sent = c->sent_us[id % ACK_RING];
         if (sent)
-            hist_add(&b->st.ack_latency, (uint64_t)(wsb_mono_us() - sent));
+            hist_add(&b->st.ack_latency, (uint64_t)(clock_mono_us() - sent));
         if (b->rc)
             brc_on_published(b, id, scan_u64(buf, len, "\"seq\":"));
     }
@@ -162,7 +162,7 @@ static void on_message(struct bench *b, struct bconn *c, const char *buf, size_t
         c->last_seq = seq;
     if (data) {
         uint64_t t = scan_u64(data, len - (size_t)(data - buf), "\"t\":");
-        int64_t now = wsb_wall_us();
+        int64_t now = clock_wall_us();
         if (t && now >= (int64_t)t)
             hist_add(&b->st.latency, (uint64_t)(now - (int64_t)t));
     }
@@ -354,14 +354,14 @@ static void add_publish(struct bench *b, struct bconn *c)
                       (unsigned long long)b->key_nonce, c->index, (unsigned long long)id);
     if (b->rc) /* the reconnect scenario counts messages by n */
         n += snprintf(p + n, room - (size_t)n, ",\"data\":{\"t\":%lld,\"n\":%llu,\"p\":\"",
-                      (long long)wsb_wall_us(), (unsigned long long)id);
+                      (long long)clock_wall_us(), (unsigned long long)id);
     else
         n += snprintf(p + n, room - (size_t)n, ",\"data\":{\"t\":%lld,\"p\":\"",
-                      (long long)wsb_wall_us());
+                      (long long)clock_wall_us());
     memcpy(p + n, b->padding, (size_t)b->cfg.size);
     n += b->cfg.size;
     memcpy(p + n, "\"}}", 3);
-    c->sent_us[id % ACK_RING] = wsb_mono_us();
+    c->sent_us[id % ACK_RING] = clock_mono_us();
     tx_frame(b, WS_TEXT, p, (size_t)n + 3);
 }
 
@@ -794,8 +794,8 @@ void bnet_start_publishing(struct bench *b, int use_key)
 {
     b->publishing = 1;
     b->use_key_now = use_key;
-    b->key_nonce = (uint64_t)wsb_wall_us();
-    b->phase_start_us = wsb_mono_us();
+    b->key_nonce = (uint64_t)clock_wall_us();
+    b->phase_start_us = clock_mono_us();
     b->issued = 0;
     for (int i = 0; i < b->n_conns; i++) {
         struct bconn *c = &b->conns[i];
@@ -814,7 +814,7 @@ void bnet_pace(struct bench *b)
 {
     if (!b->publishing || b->cfg.rate <= 0 || b->cfg.publishers == 0)
         return;
-    double elapsed = (double)(wsb_mono_us() - b->phase_start_us) / 1e6;
+    double elapsed = (double)(clock_mono_us() - b->phase_start_us) / 1e6;
     uint64_t due = (uint64_t)(elapsed * b->cfg.rate);
     int first_pub = b->cfg.subscribers;
     while (b->issued < due) {

@@ -8,6 +8,9 @@
  * cli.h.
  */
 #include "cli.h"
+#include "common/base64.h"
+#include "common/clock.h"
+#include "common/jquote.h"
 #include "wsb.h"
 #include "wsb_util.h"
 
@@ -167,17 +170,17 @@ static void print_message(FILE *out, const struct wsb_message *m)
 {
     char quoted[600];
 
-    wsb_json_quote(m->topic, quoted, sizeof(quoted));
+    jquote_string(m->topic, quoted, sizeof(quoted));
     fprintf(out, "{\"topic\":%s,\"seq\":%llu,\"ts\":%lld", quoted, (unsigned long long)m->seq,
             (long long)m->ts);
     if (m->from) {
-        wsb_json_quote(m->from, quoted, sizeof(quoted));
+        jquote_string(m->from, quoted, sizeof(quoted));
         fprintf(out, ",\"from\":%s", quoted);
     }
     if (m->binary) {
-        char *b64 = malloc(wsb_b64_encoded_len(m->len));
+        char *b64 = malloc(base64_encoded_size(m->len));
         if (b64) {
-            wsb_b64_encode((const unsigned char *)m->data, m->len, b64);
+            base64_encode((const unsigned char *)m->data, m->len, b64);
             fprintf(out, ",\"data\":\"%s\",\"encoding\":\"base64\"}\n", b64);
             free(b64);
         }
@@ -269,7 +272,7 @@ static void pub_on_ack(wsb_client *c, const struct wsb_reply *r, void *arg)
         st->failed = 1;
     if (r->status == WSB_ECONNECT || r->status == WSB_EAUTH || r->status == WSB_ECLOSED)
         st->connection_lost = 1;
-    st->last_progress_us = wsb_mono_us();
+    st->last_progress_us = clock_mono_us();
     pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->lock);
     free(item);
@@ -282,11 +285,11 @@ static int pub_wait(struct pub_state *st, int limit, int timeout_s)
     int rc = 0;
     pthread_mutex_lock(&st->lock);
     while (st->inflight > limit - 1 && !interrupted) {
-        if (wsb_mono_us() - st->last_progress_us > (int64_t)timeout_s * 1000000) {
+        if (clock_mono_us() - st->last_progress_us > (int64_t)timeout_s * 1000000) {
             rc = -1;
             break;
         }
-        int64_t wake = wsb_mono_us() + 200000;
+        int64_t wake = clock_mono_us() + 200000;
         struct timespec ts = {.tv_sec = wake / 1000000, .tv_nsec = wake % 1000000 * 1000};
         pthread_cond_timedwait(&st->cond, &st->lock, &ts);
     }
@@ -452,7 +455,7 @@ int cli_pub(int argc, char **argv)
     if (!c)
         return rc;
     struct pub_state st = {
-        .quiet = quiet, .stdin_mode = json == NULL && !binary, .last_progress_us = wsb_mono_us()};
+        .quiet = quiet, .stdin_mode = json == NULL && !binary, .last_progress_us = clock_mono_us()};
     pthread_mutex_init(&st.lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
