@@ -10,8 +10,11 @@
  * to the subscription only when its seq is above `resume` and not in the
  * set, so nothing is lost or doubled. Runs on the service thread only.
  */
+#include "wsb_sub.h"
+
 #include "common/topic.h"
-#include "wsb_client_int.h"
+#include "wsb_frame.h"
+#include "wsb_request.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +187,26 @@ void wsb_sub_kill(wsb_client *c, struct sub *s)
         wsb_sub_sweep(c);
 }
 
+void wsb_sub_kill_all(wsb_client *c)
+{
+    c->dispatching = 1;
+    for (struct sub *s = c->subs; s; s = s->next)
+        wsb_sub_kill(c, s);
+    c->dispatching = 0;
+    wsb_sub_sweep(c);
+}
+
+void wsb_sub_add(wsb_client *c, struct sub *s, struct waiter *first_waiter)
+{
+    struct sub **pp = &c->subs;
+    s->first_waiter = first_waiter;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    if (c->state == CONN_READY)
+        wsb_sub_send(c, s);
+}
+
 struct sub *wsb_sub_find(wsb_client *c, const char *pattern)
 {
     for (struct sub *s = c->subs; s; s = s->next)
@@ -220,13 +243,36 @@ void wsb_sub_send(wsb_client *c, struct sub *s)
     if (s->o.presence)
         wsb_frame_str(&f, ",\"presence\":true");
     wsb_frame_str(&f, "}");
-    if (wsb_req_set_frame(r, &f, 0) < 0 || wsb_track(c, r) < 0) {
+    if (wsb_req_set_frame(r, &f, 0) < 0 || wsb_req_track(c, r) < 0) {
         wsb_req_free(r);
         return;
     }
     r->sub = s;
     s->pending = r;
     s->state = SUB_WAIT_ACK;
+}
+
+void wsb_sub_reset_all(wsb_client *c)
+{
+    for (struct sub *s = c->subs; s; s = s->next) {
+        s->state = SUB_IDLE;
+        s->pending = NULL;
+        s->replay_left = 0;
+    }
+}
+
+/* Subscriptions go before the other requests still waiting: a publish
+ * resent after a reconnect is then seen by them. */
+void wsb_sub_resend_all(wsb_client *c)
+{
+    for (struct sub *s = c->subs; s; s = s->next)
+        if (!s->dead)
+            wsb_sub_send(c, s);
+}
+
+void wsb_sub_lose_request(struct sub *s)
+{
+    s->pending = NULL;
 }
 
 static void sub_deliver_first(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
@@ -240,7 +286,7 @@ static void sub_deliver_first(wsb_client *c, struct sub *s, struct wsb_reply_box
     }
 }
 
-void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
+static void sub_take_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
 {
     s->pending = NULL;
     wsb_reply_set_topic(box, s->pattern);
@@ -310,6 +356,15 @@ void wsb_dispatch_presence(wsb_client *c, json_t *root, int joined)
         s->o.on_presence(c, &ev, s->o.arg);
         c->callback_depth--;
     }
+    if (--c->dispatching == 0)
+        wsb_sub_sweep(c);
+}
+
+void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
+{
+    /* The callbacks may unsubscribe: keep s alive until they return. */
+    c->dispatching++;
+    sub_take_ack(c, s, box);
     if (--c->dispatching == 0)
         wsb_sub_sweep(c);
 }
