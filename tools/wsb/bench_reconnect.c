@@ -17,7 +17,8 @@
  * control subscriber's publish-to-deliver latency before and during the
  * storm (whether live fan-out stalled); the publisher's ack latency; CPU
  * of the bench and the broker.
- * Owns that state (struct brc) and the hooks bench_net.c calls for it.
+ * Owns that state (struct brc) and the hooks (bench.h) through which the
+ * network layer reports to it.
  */
 #include "bench.h"
 #include "cli.h"
@@ -48,7 +49,7 @@ struct brc {
     struct sample s_start, s_drop, s_storm_end, s_end;
 };
 
-/* ---- hooks from bench_net.c ---- */
+/* ---- hooks, called by the network layer ---- */
 
 static struct brc_client *client_of(struct bench *b, struct bconn *c)
 {
@@ -61,7 +62,7 @@ static void note_first(struct bench *b, const char *text)
         snprintf(b->st.first_error, sizeof(b->st.first_error), "%s", text);
 }
 
-void brc_on_welcome(struct bench *b, struct bconn *c)
+static void brc_on_welcome(struct bench *b, struct bconn *c)
 {
     struct brc *rc = b->rc;
     struct brc_client *cl = client_of(b, c);
@@ -85,8 +86,8 @@ static void check_resumed(struct bench *b, struct bconn *c)
         rc->storm_end_us = cl->resumed_us;
 }
 
-void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
-                       uint64_t seq)
+static void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
+                              uint64_t seq)
 {
     struct brc *rc = b->rc;
     if (!c->resume) {
@@ -104,7 +105,7 @@ void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t
     check_resumed(b, c);
 }
 
-void brc_on_published(struct bench *b, uint64_t n, uint64_t seq)
+static void brc_on_published(struct bench *b, uint64_t n, uint64_t seq)
 {
     struct brc *rc = b->rc;
     if (seq > rc->pub_seq)
@@ -136,7 +137,7 @@ static void count_order(struct bench *b, struct bconn *c, uint64_t seq, uint64_t
     c->last_n = n;
 }
 
-void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us)
+static void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us)
 {
     struct brc *rc = b->rc;
     if (!n) {
@@ -162,6 +163,13 @@ void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, 
 
 /* ---- setup ---- */
 
+static const struct bench_hooks brc_hooks = {
+    .on_welcome = brc_on_welcome,
+    .on_subscribed = brc_on_subscribed,
+    .on_published = brc_on_published,
+    .on_message = brc_on_message,
+};
+
 int brc_prepare(struct bench *b)
 {
     struct brc *rc = calloc(1, sizeof(*rc));
@@ -175,6 +183,7 @@ int brc_prepare(struct bench *b)
         return -1;
     }
     b->rc = rc;
+    b->hooks = &brc_hooks;
     return 0;
 }
 
@@ -339,10 +348,8 @@ static const struct sample *storm_end_sample(const struct brc *rc)
 static void print_header(const struct bench *b)
 {
     const struct bench_config *c = &b->cfg;
-    printf("wsb bench reconnect: %s", c->url_text);
-    if (c->broker_pid > 0)
-        printf(" (broker pid %d)", (int)c->broker_pid);
-    printf("\n%d subscribers + 1 control on %s, %.0f msg/s, %d B padding; drop (%s) after "
+    bench_print_header(b);
+    printf("%d subscribers + 1 control on %s, %.0f msg/s, %d B padding; drop (%s) after "
            "%.1f s, then %.1f s more publishing\n",
            b->rc->subscribers, c->topic, c->rate, c->size, c->reset ? "RST" : "FIN", c->warmup,
            c->duration);
@@ -478,8 +485,9 @@ static int verdict(const struct bench *b)
     return CLI_OK;
 }
 
-int brc_run(struct bench *b)
+int brc_run(struct bench *b, int key_mode)
 {
+    (void)key_mode;
     struct brc *rc = b->rc;
     struct sample prev;
     b->conns[rc->subscribers].control = 1;
