@@ -11,6 +11,7 @@
 
 #include "wsb.h"
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -50,12 +51,17 @@ enum {
     OPT_BINARY,
     OPT_QUIET,
     OPT_INSECURE,
-    OPT_PRESENCE
+    OPT_PRESENCE,
+    CLI_OPT_HELP = -2,
+    CLI_OPT_USAGE = -3
 };
 
-/* Handles a shared option; 1 when it was one, 0 when not, -1 on a bad
- * value. */
-int cli_common_option(struct cli_common *co, int opt, const char *arg);
+/* The next option of a subcommand's command line (argv[0] names the
+ * subcommand), the shared ones handled into co on the way: its value, -1
+ * at the end, CLI_OPT_HELP when --help printed the usage on stdout, or
+ * CLI_OPT_USAGE when a bad or unknown option was reported on stderr. */
+int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *opts,
+                    struct cli_common *co, const char *usage);
 
 /* Creates the client and connects; prints why not and returns NULL with
  * the exit status in *rc (usage for a bad URL, connect otherwise). */

@@ -221,14 +221,7 @@ int cli_pub(int argc, char **argv)
     const char *key = NULL;
     int no_echo = 0, binary = 0, quiet = 0, opt;
 
-    while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
-        int handled = cli_common_option(&co, opt, optarg);
-        if (handled > 0)
-            continue;
-        if (handled < 0) {
-            fprintf(stderr, "wsb pub: bad value for --%s\n", "timeout");
-            return CLI_USAGE;
-        }
+    while ((opt = cli_next_option(argc, argv, "qvh", opts, &co, pub_usage)) != -1) {
         switch (opt) {
         case OPT_KEY:
             key = optarg;
@@ -242,11 +235,9 @@ int cli_pub(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
-        case 'h':
-            fputs(pub_usage, stdout);
+        case CLI_OPT_HELP:
             return CLI_OK;
         default:
-            fputs(pub_usage, stderr);
             return CLI_USAGE;
         }
     }

@@ -99,14 +99,7 @@ int cli_sub(int argc, char **argv)
     unsigned long long n;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        int handled = cli_common_option(&co, opt, optarg);
-        if (handled > 0)
-            continue;
-        if (handled < 0) {
-            fprintf(stderr, "wsb sub: bad value for --timeout\n");
-            return CLI_USAGE;
-        }
+    while ((opt = cli_next_option(argc, argv, "vh", opts, &co, sub_usage)) != -1) {
         switch (opt) {
         case OPT_SINCE:
         case OPT_LAST:
@@ -128,11 +121,9 @@ int cli_sub(int argc, char **argv)
         case OPT_PRESENCE:
             so.presence = 1;
             break;
-        case 'h':
-            fputs(sub_usage, stdout);
+        case CLI_OPT_HELP:
             return CLI_OK;
         default:
-            fputs(sub_usage, stderr);
             return CLI_USAGE;
         }
     }
@@ -236,14 +227,7 @@ int cli_history(int argc, char **argv)
     unsigned long long limit = 100, n;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        int handled = cli_common_option(&co, opt, optarg);
-        if (handled > 0)
-            continue;
-        if (handled < 0) {
-            fprintf(stderr, "wsb history: bad value for --timeout\n");
-            return CLI_USAGE;
-        }
+    while ((opt = cli_next_option(argc, argv, "vh", opts, &co, history_usage)) != -1) {
         switch (opt) {
         case OPT_SINCE:
             if (cli_parse_u64(optarg, &n) < 0) {
@@ -259,11 +243,9 @@ int cli_history(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case 'h':
-            fputs(history_usage, stdout);
+        case CLI_OPT_HELP:
             return CLI_OK;
         default:
-            fputs(history_usage, stderr);
             return CLI_USAGE;
         }
     }

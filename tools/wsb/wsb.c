@@ -58,8 +58,9 @@ int cli_parse_u64(const char *s, unsigned long long *out)
     return errno || *end ? -1 : 0;
 }
 
-/* Handles a shared option; 1 when it was one, -1 on a bad value. */
-int cli_common_option(struct cli_common *co, int opt, const char *arg)
+/* Handles a shared option; 1 when it was one, 0 when not, -1 on a bad
+ * value. */
+static int cli_common_option(struct cli_common *co, int opt, const char *arg)
 {
     unsigned long long n;
     switch (opt) {
@@ -79,6 +80,30 @@ int cli_common_option(struct cli_common *co, int opt, const char *arg)
         return 1;
     default:
         return 0;
+    }
+}
+
+int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *opts,
+                    struct cli_common *co, const char *usage)
+{
+    for (;;) {
+        int opt = getopt_long(argc, argv, shortopts, opts, NULL);
+        int handled = opt == -1 ? 0 : cli_common_option(co, opt, optarg);
+        if (handled > 0)
+            continue;
+        if (handled < 0) {
+            fprintf(stderr, "wsb %s: bad value for --timeout\n", argv[0]);
+            return CLI_OPT_USAGE;
+        }
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return CLI_OPT_HELP;
+        }
+        if (opt == '?') {
+            fputs(usage, stderr);
+            return CLI_OPT_USAGE;
+        }
+        return opt;
     }
 }
 
