@@ -11,7 +11,7 @@
 #define WSB_CLIENT_INT_H
 
 #include "wsb.h"
-#include "wsb_internal.h"
+#include "wsb_reply.h"
 #include "wsb_util.h"
 
 #include <jansson.h>

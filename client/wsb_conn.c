@@ -8,7 +8,7 @@
  * happened to the socket.
  *
  * After a loss, the requests that need a reply stay in flight and are sent
- * again after the next welcome (the exactly-once publish of wsb_client.c),
+ * again after the next welcome (the exactly-once publish of wsb_request.c),
  * and every subscription is made again (wsb_sub.c).
  */
 #include "wsb_conn.h"

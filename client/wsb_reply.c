@@ -1,14 +1,15 @@
 /*
  * wsb_reply.c: decoding broker frames into wsb_reply and wsb_message.
  *
- * Exists so that the connection code (wsb_client.c) never looks inside
+ * Exists so that the frame reader (wsb_io.c) never looks inside
  * reply objects: it hands a parsed `ack`, `error` or `pong` here and gets
  * back one self-contained box that a callback can read and a _sync caller
  * can keep until wsb_reply_free().
  */
+#include "wsb_reply.h"
+
 #include "common/base64.h"
 #include "common/jscan.h"
-#include "wsb_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
