@@ -1,7 +1,8 @@
 /*
  * test_common.c: unit tests of the common/ rules the clients use besides
  * the broker: strict base64, the binary frame split and prefix, RFC 6455
- * frame headers, JSON quoting, and the scanner's member and item lookups
+ * frame headers, JSON quoting (the broker's sbuf included), and the
+ * scanner's member and item lookups
  * (the repeated-key rule included). Topic rules are in test_topic.c.
  */
 #include "common/base64.h"
@@ -9,6 +10,7 @@
 #include "common/jquote.h"
 #include "common/jscan.h"
 #include "common/wsframe.h"
+#include "util/sbuf.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -217,6 +219,27 @@ START_TEST(test_jquote_truncates)
 }
 END_TEST
 
+/* The broker's buffer writes the same literal, also when it has to grow
+ * out of a caller's small buffer on the way. */
+START_TEST(test_jquote_in_sbuf)
+{
+    const char *texts[] = {"", "plain", "q\"b\\s\x01\x1f", "h\xc3\xa9 x"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        char small[4], want[64];
+        struct sbuf b;
+        sbuf_init_on(&b, small, sizeof(small));
+        sbuf_add_str(&b, "=");
+        sbuf_add_json_string(&b, texts[i]);
+        want[0] = '=';
+        size_t n = jquote_string(texts[i], want + 1, sizeof(want) - 1);
+        ck_assert(!sbuf_failed(&b));
+        ck_assert_uint_eq(b.len, n + 1);
+        ck_assert_str_eq(b.data, want);
+        sbuf_free(&b);
+    }
+}
+END_TEST
+
 /* ---- jscan member and items --------------------------------------------- */
 
 static bool member(const char *json, const char *name, const char **value)
@@ -305,6 +328,7 @@ static Suite *common_suite(void)
     TCase *json = tcase_create("json");
     tcase_add_test(json, test_jquote_escapes);
     tcase_add_test(json, test_jquote_truncates);
+    tcase_add_test(json, test_jquote_in_sbuf);
     tcase_add_test(json, test_jscan_member);
     tcase_add_test(json, test_jscan_member_repeated);
     tcase_add_test(json, test_jscan_member_escaped_name);
