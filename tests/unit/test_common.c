@@ -2,8 +2,8 @@
  * test_common.c: unit tests of the common/ rules the clients use besides
  * the broker: strict base64, the binary frame split and prefix, RFC 6455
  * frame headers, JSON quoting (the broker's sbuf included), and the
- * scanner's member and item lookups
- * (the repeated-key rule included). Topic rules are in test_topic.c.
+ * scanner's member and item lookups (the repeated-key rule included).
+ * Topic rules are in test_topic.c.
  */
 #include "common/base64.h"
 #include "common/binframe.h"
