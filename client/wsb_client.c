@@ -97,9 +97,7 @@ void wsb_client_free(wsb_client *c)
         lws_context_destroy(c->ctx);
     }
     c->destroying = 0; /* callbacks of the failed requests run below */
-    c->state = CONN_IDLE;
-    wsb_conn_waiter_done(c, WSB_ECLOSED, "client freed");
-    wsb_conn_fail_all(c, WSB_ECLOSED, "client freed");
+    wsb_conn_abandon(c, "client freed");
     wsb_sub_kill_all(c);
     while (c->registry) {
         struct pattern_entry *e = c->registry;

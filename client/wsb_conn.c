@@ -116,7 +116,7 @@ void wsb_conn_drop(wsb_client *c, const char *reason)
     wsb_conn_lost(c, reason, 0);
 }
 
-void wsb_conn_waiter_done(wsb_client *c, int status, const char *message)
+static void conn_waiter_done(wsb_client *c, int status, const char *message)
 {
     if (!c->connect_waiter)
         return;
@@ -124,7 +124,7 @@ void wsb_conn_waiter_done(wsb_client *c, int status, const char *message)
     c->connect_waiter = NULL;
 }
 
-void wsb_conn_fail_all(wsb_client *c, int status, const char *message)
+static void conn_fail_all(wsb_client *c, int status, const char *message)
 {
     while (c->inflight_head) {
         struct request *r = c->inflight_head;
@@ -142,8 +142,8 @@ static void give_up(wsb_client *c, int status, const char *message)
     c->state = CONN_IDLE;
     c->fail_fast = 0;
     lws_sul_cancel(&c->retry_sul);
-    wsb_conn_waiter_done(c, status, message);
-    wsb_conn_fail_all(c, status, message);
+    conn_waiter_done(c, status, message);
+    conn_fail_all(c, status, message);
     struct wsb_event ev = {.type = WSB_EVENT_GAVE_UP, .message = message, .retry_ms = -1};
     if (!silent)
         wsb_emit(c, &ev);
@@ -260,18 +260,18 @@ void wsb_conn_welcome(wsb_client *c, json_t *root)
                            .reconnects = reconnects,
                            .epoch = c->epoch,
                            .seq = c->welcome_seq};
-    wsb_conn_waiter_done(c, WSB_OK, "");
+    conn_waiter_done(c, WSB_OK, "");
     wsb_emit(c, &ev);
 }
 
 void wsb_conn_connect(wsb_client *c, struct request *r)
 {
     if (c->connect_waiter && c->connect_waiter != r->waiter)
-        wsb_conn_waiter_done(c, WSB_ECLOSED, "superseded by another connect");
+        conn_waiter_done(c, WSB_ECLOSED, "superseded by another connect");
     c->connect_waiter = r->waiter;
     r->waiter = NULL;
     if (c->state == CONN_READY) {
-        wsb_conn_waiter_done(c, WSB_OK, "");
+        conn_waiter_done(c, WSB_OK, "");
         return;
     }
     if (c->state == CONN_IDLE) {
@@ -295,8 +295,8 @@ void wsb_conn_close(wsb_client *c)
     lws_sul_cancel(&c->retry_sul);
     lws_sul_cancel(&c->heartbeat_sul);
     reset_for_reconnect(c);
-    wsb_conn_waiter_done(c, WSB_ECLOSED, "closed by the application");
-    wsb_conn_fail_all(c, WSB_ECLOSED, "closed by the application");
+    conn_waiter_done(c, WSB_ECLOSED, "closed by the application");
+    conn_fail_all(c, WSB_ECLOSED, "closed by the application");
 }
 
 /* LWS_CALLBACK_CLIENT_ESTABLISHED: upgraded, the welcome comes next. */
@@ -336,4 +336,11 @@ void wsb_conn_set_token(wsb_client *c, const char *token)
 {
     free(c->token);
     c->token = strdup(token);
+}
+
+void wsb_conn_abandon(wsb_client *c, const char *message)
+{
+    c->state = CONN_IDLE;
+    conn_waiter_done(c, WSB_ECLOSED, message);
+    conn_fail_all(c, WSB_ECLOSED, message);
 }

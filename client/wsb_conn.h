@@ -28,9 +28,8 @@ void wsb_conn_welcome(wsb_client *c, json_t *root);
 void wsb_conn_lost(wsb_client *c, const char *reason, int close_code);
 /* Closes the connection from this side; wsb_conn_lost follows at once. */
 void wsb_conn_drop(wsb_client *c, const char *reason);
-/* Answers the connect waiter, if any. */
-void wsb_conn_waiter_done(wsb_client *c, int status, const char *message);
-/* Fails every request in flight with a local reply. */
-void wsb_conn_fail_all(wsb_client *c, int status, const char *message);
+/* The client is being freed (its context is gone): the connect waiter and
+ * every request in flight are answered WSB_ECLOSED with message. */
+void wsb_conn_abandon(wsb_client *c, const char *message);
 
 #endif
