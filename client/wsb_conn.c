@@ -65,7 +65,7 @@ static void reset_for_reconnect(wsb_client *c)
     }
 }
 
-void wsb_conn_lost(wsb_client *c, const char *reason, int close_code)
+static void conn_lost(wsb_client *c, const char *reason, int close_code)
 {
     if (c->state != CONN_CONNECTING && c->state != CONN_WELCOME && c->state != CONN_READY)
         return;
@@ -108,12 +108,12 @@ void wsb_conn_lost(wsb_client *c, const char *reason, int close_code)
     wsb_emit(c, &ev);
 }
 
-/* Closes the current connection from our side; wsb_conn_lost follows now. */
+/* Closes the current connection from our side; conn_lost follows now. */
 void wsb_conn_drop(wsb_client *c, const char *reason)
 {
     if (c->wsi)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    wsb_conn_lost(c, reason, 0);
+    conn_lost(c, reason, 0);
 }
 
 static void conn_waiter_done(wsb_client *c, int status, const char *message)
@@ -181,7 +181,7 @@ static void conn_open(wsb_client *c)
         c->wsi = NULL;
         char msg[WSB_URL_HOST_MAX + 64];
         snprintf(msg, sizeof(msg), "cannot connect to %s:%d", c->url.host, c->url.port);
-        wsb_conn_lost(c, msg, 0);
+        conn_lost(c, msg, 0);
     }
 }
 
@@ -313,7 +313,7 @@ void wsb_conn_failed(wsb_client *c, const char *why)
     char msg[512];
     snprintf(msg, sizeof(msg), "cannot connect to %s:%d: %s", c->url.host, c->url.port,
              why ? why : "connection failed");
-    wsb_conn_lost(c, msg, 0);
+    conn_lost(c, msg, 0);
 }
 
 void wsb_conn_heard(wsb_client *c)
@@ -329,7 +329,7 @@ void wsb_conn_peer_closing(wsb_client *c, const unsigned char *payload, size_t l
 
 void wsb_conn_closed(wsb_client *c)
 {
-    wsb_conn_lost(c, "connection closed", c->close_code);
+    conn_lost(c, "connection closed", c->close_code);
 }
 
 void wsb_conn_set_token(wsb_client *c, const char *token)

@@ -24,9 +24,7 @@ void wsb_conn_heard(wsb_client *c);
 /* The welcome frame (root is its parsed form, still the caller's). */
 void wsb_conn_welcome(wsb_client *c, json_t *root);
 
-/* The connection is gone: retry after a backoff, or give up. */
-void wsb_conn_lost(wsb_client *c, const char *reason, int close_code);
-/* Closes the connection from this side; wsb_conn_lost follows at once. */
+/* Closes the connection from this side; the loss is handled at once. */
 void wsb_conn_drop(wsb_client *c, const char *reason);
 /* The client is being freed (its context is gone): the connect waiter and
  * every request in flight are answered WSB_ECLOSED with message. */

@@ -155,7 +155,7 @@ static void hash_remove(wsb_client *c, struct request *r)
     r->hnext = NULL;
 }
 
-void wsb_outq_push(wsb_client *c, struct request *r)
+static void outq_push(wsb_client *c, struct request *r)
 {
     if (r->queued)
         return;
@@ -207,7 +207,7 @@ void wsb_outq_clear(wsb_client *c)
         ;
 }
 
-void wsb_outq_want_write(wsb_client *c)
+static void outq_want_write(wsb_client *c)
 {
     if (c->wsi && c->state == CONN_READY && c->outq_head)
         lws_callback_on_writable(c->wsi);
@@ -220,8 +220,8 @@ void wsb_outq_requeue(wsb_client *c)
 {
     for (struct request *r = c->inflight_head; r; r = r->next)
         if (r->kind != REQ_SUBSCRIBE)
-            wsb_outq_push(c, r);
-    wsb_outq_want_write(c);
+            outq_push(c, r);
+    outq_want_write(c);
 }
 
 /* Starts tracking a request that expects a reply: it is sent now when
@@ -242,8 +242,8 @@ int wsb_req_track(wsb_client *c, struct request *r)
         c->inflight_head = r;
     c->inflight_tail = r;
     if (c->state == CONN_READY) {
-        wsb_outq_push(c, r);
-        wsb_outq_want_write(c);
+        outq_push(c, r);
+        outq_want_write(c);
     }
     return 0;
 }

@@ -46,11 +46,9 @@ void wsb_req_complete(wsb_client *c, struct request *r, struct wsb_reply_box *bo
 void wsb_req_fail(wsb_client *c, struct request *r, int status, const char *message);
 
 /* The queue of frames to write on the current connection. */
-void wsb_outq_push(wsb_client *c, struct request *r);
 struct request *wsb_outq_pop(wsb_client *c);
 void wsb_outq_clear(wsb_client *c);
-/* Asks lws for a WRITEABLE callback when connected and frames wait. */
-void wsb_outq_want_write(wsb_client *c);
+/* Welcomed: queues every request in flight but the subscribes, in order. */
 void wsb_outq_requeue(wsb_client *c);
 
 /* Calls an application reply callback (NULL is fine), or the event

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void sub_send(wsb_client *c, struct sub *s);
+
 struct sub *wsb_sub_new(const char *pattern, const struct wsb_sub_options *o)
 {
     struct sub *s = calloc(1, sizeof(*s));
@@ -158,7 +160,8 @@ static void registry_remove(wsb_client *c, const char *pattern)
     pthread_mutex_unlock(&c->lock);
 }
 
-void wsb_sub_sweep(wsb_client *c)
+/* Frees the dead subscriptions unless a dispatch is iterating them. */
+static void sub_sweep(wsb_client *c)
 {
     struct sub **pp = &c->subs;
     while (*pp) {
@@ -184,7 +187,7 @@ void wsb_sub_kill(wsb_client *c, struct sub *s)
         s->first_waiter = NULL;
     }
     if (!c->dispatching)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
 }
 
 void wsb_sub_kill_all(wsb_client *c)
@@ -193,7 +196,7 @@ void wsb_sub_kill_all(wsb_client *c)
     for (struct sub *s = c->subs; s; s = s->next)
         wsb_sub_kill(c, s);
     c->dispatching = 0;
-    wsb_sub_sweep(c);
+    sub_sweep(c);
 }
 
 void wsb_sub_add(wsb_client *c, struct sub *s, struct waiter *first_waiter)
@@ -204,7 +207,7 @@ void wsb_sub_add(wsb_client *c, struct sub *s, struct waiter *first_waiter)
         pp = &(*pp)->next;
     *pp = s;
     if (c->state == CONN_READY)
-        wsb_sub_send(c, s);
+        sub_send(c, s);
 }
 
 struct sub *wsb_sub_find(wsb_client *c, const char *pattern)
@@ -216,7 +219,7 @@ struct sub *wsb_sub_find(wsb_client *c, const char *pattern)
 }
 
 /* Sends the subscribe frame for s on the current connection. */
-void wsb_sub_send(wsb_client *c, struct sub *s)
+static void sub_send(wsb_client *c, struct sub *s)
 {
     struct request *r = wsb_req_new(REQ_SUBSCRIBE);
     struct frame f;
@@ -267,7 +270,7 @@ void wsb_sub_resend_all(wsb_client *c)
 {
     for (struct sub *s = c->subs; s; s = s->next)
         if (!s->dead)
-            wsb_sub_send(c, s);
+            sub_send(c, s);
 }
 
 void wsb_sub_lose_request(struct sub *s)
@@ -335,7 +338,7 @@ void wsb_dispatch_message(wsb_client *c, const struct wsb_message *m)
         }
     }
     if (--c->dispatching == 0)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
 }
 
 void wsb_dispatch_presence(wsb_client *c, json_t *root, int joined)
@@ -357,7 +360,7 @@ void wsb_dispatch_presence(wsb_client *c, json_t *root, int joined)
         c->callback_depth--;
     }
     if (--c->dispatching == 0)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
 }
 
 void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
@@ -366,5 +369,5 @@ void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
     c->dispatching++;
     sub_take_ack(c, s, box);
     if (--c->dispatching == 0)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
 }

@@ -18,15 +18,11 @@ struct sub *wsb_sub_find(wsb_client *c, const char *pattern);
 void wsb_sub_kill(wsb_client *c, struct sub *s);
 /* Ends them all and frees them (the client is freed). */
 void wsb_sub_kill_all(wsb_client *c);
-/* Frees the dead subscriptions unless a dispatch is iterating them. */
-void wsb_sub_sweep(wsb_client *c);
 
 /* The connection is lost: every subscription waits for the next one. */
 void wsb_sub_reset_all(wsb_client *c);
 /* Welcomed: subscribes again (since = resume, epoch). */
 void wsb_sub_resend_all(wsb_client *c);
-/* Sends the subscribe frame of s on the current connection. */
-void wsb_sub_send(wsb_client *c, struct sub *s);
 /* Its subscribe request is failed: it no longer waits for that ack. */
 void wsb_sub_lose_request(struct sub *s);
 /* The broker's answer to a subscribe: replay accounting, GAP, on_ack. */
