@@ -1,5 +1,5 @@
 /*
- * wsb_util.c: URL parsing, JSON minifying and the PRNG (see wsb_util.h).
+ * wsb_util.c: URL parsing and the PRNG (see wsb_util.h).
  */
 #include "wsb_util.h"
 
@@ -124,30 +124,6 @@ int wsb_url_add_token(char *path, size_t size, const char *token)
     }
     path[n] = '\0';
     return 0;
-}
-
-size_t wsb_json_minify(const char *in, size_t len, char *out)
-{
-    size_t n = 0;
-    int in_string = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char ch = in[i];
-        if (in_string) {
-            out[n++] = ch;
-            if (ch == '\\' && i + 1 < len)
-                out[n++] = in[++i];
-            else if (ch == '"')
-                in_string = 0;
-        } else if (ch == '"') {
-            in_string = 1;
-            out[n++] = ch;
-        } else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
-            out[n++] = ch;
-        }
-    }
-    out[n] = '\0';
-    return n;
 }
 
 uint64_t wsb_prng_next(uint64_t *state)

@@ -1,9 +1,9 @@
 /*
  * wsb_util.h: the pieces of libwsb, the wsb tool and its bench that only
- * clients need: URL parsing, JSON minifying (for printing) and the
- * per-client PRNG. The rules clients share with the broker (topics, JSON
- * scanning and quoting, base64, the binary frame, clocks) are in common/.
- * Nothing here allocates; nothing here has state.
+ * clients need: URL parsing and the per-client PRNG. The rules clients
+ * share with the broker (topics, JSON scanning and quoting, base64, the
+ * binary frame, clocks) are in common/. Nothing here allocates; nothing
+ * here has state.
  *
  * Not part of the public API: the symbols are hidden in the shared library
  * and only the static archive and the tools use them.
@@ -32,10 +32,6 @@ int wsb_url_parse(const char *url, struct wsb_url *out, char *err, size_t errlen
 /* Appends "token=<url-encoded token>" to path as a query parameter. 0 or -1
  * when it does not fit. */
 int wsb_url_add_token(char *path, size_t size, const char *token);
-
-/* Copies the JSON text in[0..len) to out without whitespace outside
- * strings; out needs len + 1 bytes. Returns the new length. */
-size_t wsb_json_minify(const char *in, size_t len, char *out);
 
 /* A splitmix64 generator: seeded per client, no global state. */
 uint64_t wsb_prng_next(uint64_t *state);

@@ -169,6 +169,33 @@ wsb_client *cli_connect(struct cli_common *co, int max_reconnects, int *rc)
     return c;
 }
 
+/* Copies the JSON text in[0..len) to out without whitespace outside
+ * strings, so that a message prints on one line; out needs len + 1 bytes.
+ * Returns the new length. */
+static size_t json_minify(const char *in, size_t len, char *out)
+{
+    size_t n = 0;
+    int in_string = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char ch = in[i];
+        if (in_string) {
+            out[n++] = ch;
+            if (ch == '\\' && i + 1 < len)
+                out[n++] = in[++i];
+            else if (ch == '"')
+                in_string = 0;
+        } else if (ch == '"') {
+            in_string = 1;
+            out[n++] = ch;
+        } else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            out[n++] = ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
 /* Writes a message as one JSON object line. */
 void cli_print_message(FILE *out, const struct wsb_message *m)
 {
@@ -194,7 +221,7 @@ void cli_print_message(FILE *out, const struct wsb_message *m)
     if (memchr(m->data, '\n', m->len) || memchr(m->data, '\r', m->len)) {
         char *flat = malloc(m->len + 1);
         if (flat) {
-            size_t n = wsb_json_minify(m->data, m->len, flat);
+            size_t n = json_minify(m->data, m->len, flat);
             fwrite(flat, 1, n, out);
             free(flat);
         }
