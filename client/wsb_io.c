@@ -10,6 +10,7 @@
 #include "wsb_io.h"
 
 #include "common/binframe.h"
+#include "common/growbuf.h"
 #include "wsb_conn.h"
 #include "wsb_request.h"
 #include "wsb_sub.h"
@@ -127,20 +128,13 @@ static void handle_text(wsb_client *c, char *text, size_t len)
     json_decref(root);
 }
 
+/* Keeps a byte free after the frame: a binary payload is NUL-terminated in
+ * place for the callback. */
 static int rx_append(wsb_client *c, const void *in, size_t len)
 {
-    if (c->rx_len + len + 1 > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 4096;
-        while (cap < c->rx_len + len + 1)
-            cap *= 2;
-        if (cap > RX_LIMIT)
-            return -1;
-        unsigned char *rx = realloc(c->rx, cap);
-        if (!rx)
-            return -1;
-        c->rx = rx;
-        c->rx_cap = cap;
-    }
+    size_t need = c->rx_len + len + 1;
+    if (need > RX_LIMIT || growbuf_reserve(&c->rx, &c->rx_cap, need, 4096) < 0)
+        return -1;
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
     return 0;

@@ -1,12 +1,13 @@
 /*
  * test_common.c: unit tests of the common/ rules the clients use besides
- * the broker: strict base64, the binary frame split and prefix, RFC 6455
- * frame headers, JSON quoting (the broker's sbuf included), and the
- * scanner's member and item lookups (the repeated-key rule included).
- * Topic rules are in test_topic.c.
+ * the broker: strict base64, the binary frame split and prefix, growing a
+ * receive buffer, RFC 6455 frame headers, JSON quoting (the broker's sbuf
+ * included), and the scanner's member and item lookups (the repeated-key
+ * rule included). Topic rules are in test_topic.c.
  */
 #include "common/base64.h"
 #include "common/binframe.h"
+#include "common/growbuf.h"
 #include "common/jquote.h"
 #include "common/jscan.h"
 #include "common/wsframe.h"
@@ -134,6 +135,28 @@ START_TEST(test_binframe_prefix)
     ck_assert_int_eq(out[0], 0xff);
     ck_assert_int_eq(out[1], 0xff);
     ck_assert_int_eq(binframe_put_prefix(out, BINFRAME_MAX_ENVELOPE + 1), -1);
+}
+END_TEST
+
+/* ---- growbuf ----------------------------------------------------------- */
+
+START_TEST(test_growbuf_reserve)
+{
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    ck_assert_int_eq(growbuf_reserve(&buf, &cap, 0, 16), 0);
+    ck_assert_ptr_null(buf); /* nothing needed, nothing allocated */
+    ck_assert_int_eq(growbuf_reserve(&buf, &cap, 10, 16), 0);
+    ck_assert_uint_eq(cap, 16);
+    memcpy(buf, "0123456789", 10);
+    ck_assert_int_eq(growbuf_reserve(&buf, &cap, 16, 16), 0);
+    ck_assert_uint_eq(cap, 16);
+    ck_assert_int_eq(growbuf_reserve(&buf, &cap, 17, 16), 0);
+    ck_assert_uint_eq(cap, 32);
+    ck_assert_int_eq(growbuf_reserve(&buf, &cap, 100, 16), 0);
+    ck_assert_uint_eq(cap, 128);
+    ck_assert_mem_eq(buf, "0123456789", 10); /* the bytes held are kept */
+    free(buf);
 }
 END_TEST
 
@@ -320,6 +343,7 @@ static Suite *common_suite(void)
     TCase *frames = tcase_create("frames");
     tcase_add_test(frames, test_binframe_split);
     tcase_add_test(frames, test_binframe_prefix);
+    tcase_add_test(frames, test_growbuf_reserve);
     tcase_add_loop_test(frames, test_wsframe_round_trip, 0,
                         2 * (int)(sizeof(frame_lengths) / sizeof(frame_lengths[0])));
     tcase_add_test(frames, test_wsframe_parse);

@@ -15,6 +15,7 @@
  */
 #include "bench.h"
 
+#include "common/growbuf.h"
 #include "common/wsframe.h"
 
 #include <libwebsockets.h>
@@ -206,16 +207,8 @@ static long parse_frames(struct bench *b, struct bconn *c, const unsigned char *
 
 static int rx_keep(struct bconn *c, const unsigned char *p, size_t n)
 {
-    if (c->rx_len + n > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 8192;
-        while (cap < c->rx_len + n)
-            cap *= 2;
-        unsigned char *rx = realloc(c->rx, cap);
-        if (!rx)
-            return -1;
-        c->rx = rx;
-        c->rx_cap = cap;
-    }
+    if (growbuf_reserve(&c->rx, &c->rx_cap, c->rx_len + n, 8192) < 0)
+        return -1;
     memcpy(c->rx + c->rx_len, p, n);
     c->rx_len += n;
     return 0;
