@@ -101,38 +101,34 @@ static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
     if (!c || c->destroying)
         return 0;
-    switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
         wsb_loop_drain(c);
         return 0;
+    }
+    /* A connection given up may still report: only the current one counts. */
+    if (wsi != c->wsi)
+        return 0;
+    switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (wsi == c->wsi)
-            wsb_conn_failed(c, in);
+        wsb_conn_failed(c, in);
         return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        if (wsi == c->wsi)
-            wsb_conn_established(c);
+        wsb_conn_established(c);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (wsi == c->wsi)
-            wsb_io_receive(c, wsi, in, len);
+        wsb_io_receive(c, wsi, in, len);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-        if (wsi == c->wsi)
-            wsb_conn_heard(c);
+        wsb_conn_heard(c);
         return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
-        if (wsi != c->wsi || c->state != CONN_READY)
-            return 0;
-        return wsb_io_writeable(c, wsi);
+        return c->state == CONN_READY ? wsb_io_writeable(c, wsi) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (wsi == c->wsi)
-            wsb_conn_peer_closing(c, in, len);
+        wsb_conn_peer_closing(c, in, len);
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
-        if (wsi == c->wsi)
-            wsb_conn_closed(c);
+        wsb_conn_closed(c);
         return 0;
     default:
         return 0;
