@@ -7,7 +7,7 @@
  * removal and pruning, many subscribers, many children under one node, and a
  * seeded random comparison of topic_trie_match with a brute-force loop.
  * topic_matches is also how libwsb routes a message to its subscriptions,
- * and topic validation bounds what it lets an application send.
+ * and TOPIC_MAX_LEN bounds the topics it sends.
  */
 #include "common/topic.h"
 
