@@ -5,96 +5,24 @@
  *
  * Runs on the caller's thread: it checks the arguments, prints the frame
  * (a publish gets a generated idempotency key unless the options say not
- * to) and hands the request to the service thread (wsb_submit); a _sync
- * call then waits for the reply (wsb_wait_for).
+ * to; see wsb_request.c for why) and hands the request to the service
+ * thread (wsb_submit); a _sync call then waits for the reply
+ * (wsb_wait_for).
  */
-#include "wsb_client_int.h"
-#include "wsb_util.h"
+#include "common/binframe.h"
+#include "common/topic.h"
+#include "wsb_frame.h"
+#include "wsb_loop.h"
+#include "wsb_request.h"
+#include "wsb_sub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void wsb_frame_init(struct frame *f, size_t hint)
-{
-    f->len = 0;
-    f->cap = hint < 128 ? 128 : hint;
-    f->failed = 0;
-    f->buf = malloc(LWS_PRE + f->cap);
-    if (!f->buf)
-        f->failed = 1;
-}
-
-void wsb_frame_add(struct frame *f, const void *p, size_t n)
-{
-    if (f->failed || n == 0)
-        return;
-    if (f->len + n > f->cap) {
-        size_t cap = f->cap * 2 > f->len + n ? f->cap * 2 : f->len + n;
-        unsigned char *buf = realloc(f->buf, LWS_PRE + cap);
-        if (!buf) {
-            f->failed = 1;
-            return;
-        }
-        f->buf = buf;
-        f->cap = cap;
-    }
-    memcpy(f->buf + LWS_PRE + f->len, p, n);
-    f->len += n;
-}
-
-void wsb_frame_str(struct frame *f, const char *s)
-{
-    wsb_frame_add(f, s, strlen(s));
-}
-
-void wsb_frame_u64(struct frame *f, uint64_t v)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-    wsb_frame_add(f, num, (size_t)n);
-}
-
-void wsb_frame_quoted(struct frame *f, const char *s)
-{
-    char small[256];
-    size_t need = wsb_json_quote(s, small, sizeof(small));
-    if (need < sizeof(small)) {
-        wsb_frame_add(f, small, need);
-        return;
-    }
-    char *big = malloc(need + 1);
-    if (!big) {
-        f->failed = 1;
-        return;
-    }
-    wsb_json_quote(s, big, need + 1);
-    wsb_frame_add(f, big, need);
-    free(big);
-}
-
-/* Appends `{"op":OP,"id":ID,"topic":TOPIC` (topic may be NULL). */
-void wsb_frame_head(struct frame *f, const char *op, uint64_t id, const char *topic)
-{
-    wsb_frame_str(f, "{\"op\":\"");
-    wsb_frame_str(f, op);
-    wsb_frame_str(f, "\",\"id\":");
-    wsb_frame_u64(f, id);
-    if (topic) {
-        wsb_frame_str(f, ",\"topic\":");
-        wsb_frame_quoted(f, topic);
-    }
-}
-
-void wsb_frame_begin(struct frame *f, size_t hint, const char *op, uint64_t id, const char *topic)
-{
-    wsb_frame_init(f, hint);
-    wsb_frame_head(f, op, id, topic);
-}
-
 static int topic_ok(const char *topic)
 {
-    return topic && topic[0] && strlen(topic) <= 255;
+    return topic && topic[0] && strlen(topic) <= TOPIC_MAX_LEN;
 }
 
 /* Submits a request that expects a reply, or the blocking form of it. */
@@ -154,12 +82,7 @@ static int build_publish(wsb_client *c, struct request *r, const struct wsb_publ
         return wsb_req_set_frame(r, &f, 0);
     }
     wsb_frame_str(&f, "}");
-    size_t envlen = f.len - 2;
-    if (!f.failed) {
-        f.buf[LWS_PRE] = (unsigned char)(envlen >> 8);
-        f.buf[LWS_PRE + 1] = (unsigned char)(envlen & 0xff);
-    }
-    if (envlen > 0xffff)
+    if (!f.failed && binframe_put_prefix(f.buf + LWS_PRE, f.len - 2) < 0)
         f.failed = 1;
     wsb_frame_add(&f, p->payload, p->len);
     return wsb_req_set_frame(r, &f, 1);

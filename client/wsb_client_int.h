@@ -1,18 +1,17 @@
 /*
- * wsb_client_int.h: the state of a libwsb client, shared by the three files
- * that implement it.
+ * wsb_client_int.h: the state of a libwsb client, shared by the files that
+ * implement it (the layers are listed at the top of wsb_client.c).
  *
- * Owns: struct wsb_client with its request, subscription and waiter
- * records, and what each of wsb_client.c (connection, requests in flight,
- * service thread, lifecycle), wsb_sub.c (subscriptions: lossless resume and
- * dispatch) and wsb_api.c (frames and the public request calls) offers the
- * others. The threading rules are at the top of wsb_client.c.
+ * Owns: the definitions of struct wsb_client and of its request,
+ * subscription and waiter records; each group of fields says which file
+ * writes it. Declares no functions: each file has its own header. The
+ * threading rules are at the top of wsb_loop.c.
  */
 #ifndef WSB_CLIENT_INT_H
 #define WSB_CLIENT_INT_H
 
 #include "wsb.h"
-#include "wsb_internal.h"
+#include "wsb_reply.h"
 #include "wsb_util.h"
 
 #include <jansson.h>
@@ -108,13 +107,6 @@ struct pattern_entry {
     char *pattern;
 };
 
-struct frame {
-    unsigned char *buf;
-    size_t len; /* bytes after LWS_PRE */
-    size_t cap; /* bytes after LWS_PRE */
-    int failed;
-};
-
 struct wsb_client {
     /* Set at creation, read-only afterwards. */
     struct wsb_options opt;
@@ -125,7 +117,7 @@ struct wsb_client {
     struct lws_protocols protocols[2];
     uint64_t key_nonce;
 
-    /* Service thread only. */
+    /* Service thread only: the connection (wsb_conn.c). */
     char *token;
     struct lws *wsi;
     enum conn_state state;
@@ -139,23 +131,33 @@ struct wsb_client {
     int heartbeat_s;
     int64_t attempt_us;
     int64_t last_rx_us;
+    struct waiter *connect_waiter;
+    uint64_t prng;
+    lws_sorted_usec_list_t retry_sul, heartbeat_sul;
+
+    /* Service thread only: requests in flight (wsb_request.c). */
     struct request *inflight_head, *inflight_tail;
     struct request *outq_head, *outq_tail;
     struct request **htab;
     size_t hsize, hcount;
+    int callback_depth;
+
+    /* Service thread only: subscriptions (wsb_sub.c). */
     struct sub *subs;
     int dispatching;
-    int callback_depth;
-    int destroying;
-    struct waiter *connect_waiter;
+
+    /* Service thread only: frames in and out (wsb_io.c). */
     unsigned char *rx;
     size_t rx_len, rx_cap;
     unsigned char *tx; /* scratch copy of the frame being written (lws masks in place) */
     size_t tx_cap;
     int rx_binary;
-    uint64_t prng;
-    lws_sorted_usec_list_t retry_sul, heartbeat_sul, wake_sul;
-    lws_usec_t wake_us; /* the wait bound of the current wsb_client_service() */
+
+    /* Service thread only: the loop (wsb_loop.c) and the lifecycle
+     * (wsb_client.c). */
+    int destroying;
+    lws_sorted_usec_list_t wake_sul;
+    lws_usec_t wake_us; /* the wait bound of the current wsb_loop_service() */
 
     /* Shared, guarded by lock. */
     pthread_mutex_t lock;
@@ -174,62 +176,5 @@ struct wsb_client {
     pthread_t thread;
     int thread_running;
 };
-
-/* wsb_client.c */
-
-/* The next request id (any thread). */
-uint64_t wsb_take_id(wsb_client *c);
-/* 1 when a blocking call from this thread would deadlock or re-enter lws. */
-int wsb_blocking_forbidden(wsb_client *c);
-struct request *wsb_req_new(enum req_kind kind);
-void wsb_req_free(struct request *r);
-/* Gives the finished frame to the request; WSB_ENOMEM when building failed. */
-int wsb_req_set_frame(struct request *r, struct frame *f, int binary);
-/* A waiter held by a blocking caller and by the request (two references). */
-struct waiter *wsb_waiter_new(void);
-/* Service side: hands the box to the waiter and drops its reference. */
-void wsb_waiter_complete(wsb_client *c, struct waiter *w, struct wsb_reply_box *box);
-/* Service thread: keeps a request that expects a reply and sends it now or
- * after the next welcome. 0, or -1 when out of memory. */
-int wsb_track(wsb_client *c, struct request *r);
-/* Service thread: calls an application callback (NULL is fine). */
-void wsb_call_reply(wsb_client *c, wsb_reply_fn cb, void *arg, const struct wsb_reply *reply);
-void wsb_emit(wsb_client *c, const struct wsb_event *ev);
-/* Any thread: hands a request to the service thread (or takes it now). */
-void wsb_submit(wsb_client *c, struct request *r);
-/* Waits for a waiter (servicing the client when no thread runs); never NULL
- * except out of memory. */
-struct wsb_reply_box *wsb_wait_for(wsb_client *c, struct waiter *w, int timeout_ms);
-/* Ends a _sync call: the status, and the reply to the caller or freed. */
-int wsb_sync_result(struct wsb_reply_box *box, struct wsb_reply **reply);
-
-/* wsb_sub.c (service thread only, except new/free) */
-
-struct sub *wsb_sub_new(const char *pattern, const struct wsb_sub_options *o);
-void wsb_sub_free(struct sub *s);
-/* Frees the dead subscriptions unless a dispatch is iterating them. */
-void wsb_sub_sweep(wsb_client *c);
-/* Ends a subscription locally: no more callbacks, its pending ack ignored. */
-void wsb_sub_kill(wsb_client *c, struct sub *s);
-struct sub *wsb_sub_find(wsb_client *c, const char *pattern);
-/* Sends the subscribe frame (since = resume, epoch) on the current connection. */
-void wsb_sub_send(wsb_client *c, struct sub *s);
-/* The broker's answer to a subscribe: replay accounting, GAP, on_ack. */
-void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box);
-/* Gives a message to every subscription that matches and has not had it. */
-void wsb_dispatch_message(wsb_client *c, const struct wsb_message *m);
-void wsb_dispatch_presence(wsb_client *c, json_t *root, int joined);
-
-/* wsb_api.c: frame building (LWS_PRE headroom first, then JSON). */
-
-void wsb_frame_init(struct frame *f, size_t hint);
-void wsb_frame_add(struct frame *f, const void *p, size_t n);
-void wsb_frame_str(struct frame *f, const char *s);
-void wsb_frame_u64(struct frame *f, uint64_t v);
-/* Appends s as a JSON string literal. */
-void wsb_frame_quoted(struct frame *f, const char *s);
-/* Appends `{"op":OP,"id":ID,"topic":TOPIC` (topic may be NULL). */
-void wsb_frame_head(struct frame *f, const char *op, uint64_t id, const char *topic);
-void wsb_frame_begin(struct frame *f, size_t hint, const char *op, uint64_t id, const char *topic);
 
 #endif

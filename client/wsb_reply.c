@@ -1,13 +1,15 @@
 /*
  * wsb_reply.c: decoding broker frames into wsb_reply and wsb_message.
  *
- * Exists so that the connection code (wsb_client.c) never looks inside
+ * Exists so that the frame reader (wsb_io.c) never looks inside
  * reply objects: it hands a parsed `ack`, `error` or `pong` here and gets
  * back one self-contained box that a callback can read and a _sync caller
  * can keep until wsb_reply_free().
  */
-#include "wsb_internal.h"
-#include "wsb_util.h"
+#include "wsb_reply.h"
+
+#include "common/base64.h"
+#include "common/jscan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +87,7 @@ static uint64_t get_u64(json_t *obj, const char *key)
 int wsb_message_from_json(const char *text, size_t len, json_t *root, struct wsb_message *m,
                           unsigned char **decoded)
 {
-    const char *data;
-    size_t datalen;
+    struct jspan data;
 
     memset(m, 0, sizeof(*m));
     *decoded = NULL;
@@ -98,29 +99,24 @@ int wsb_message_from_json(const char *text, size_t len, json_t *root, struct wsb
         return -1;
     const char *encoding = get_string(root, "encoding");
     if (encoding && strcmp(encoding, "base64") == 0) {
-        const char *b64 = get_string(root, "data");
-        if (!b64)
+        json_t *b64 = json_object_get(root, "data");
+        unsigned char *out;
+        size_t n;
+        if (!json_is_string(b64) ||
+            base64_decode_strict(json_string_value(b64), json_string_length(b64), &out, &n) < 0)
             return -1;
-        size_t b64len = strlen(b64);
-        unsigned char *out = malloc(b64len / 4 * 3 + 4);
-        long n = out ? wsb_b64_decode(b64, b64len, out) : -1;
-        if (n < 0) {
-            free(out);
-            return -1;
-        }
-        out[n] = '\0';
         *decoded = out;
         m->data = (const char *)out;
-        m->len = (size_t)n;
+        m->len = n;
         m->binary = 1;
         return 0;
     }
-    if (wsb_json_member(text, len, "data", &data, &datalen) < 0) {
-        data = "null";
-        datalen = 4;
+    if (!jscan_member(text, text + len, "data", &data)) {
+        static const char null_text[] = "null";
+        data = (struct jspan){null_text, null_text + 4};
     }
-    m->data = data;
-    m->len = datalen;
+    m->data = data.p;
+    m->len = (size_t)(data.end - data.p);
     return 0;
 }
 
@@ -128,30 +124,37 @@ int wsb_message_from_json(const char *text, size_t len, json_t *root, struct wsb
  * decoded (base64) into box->data so every message is NUL-terminated. */
 static int reply_messages(struct wsb_reply_box *box, const char *text, size_t len, json_t *arr)
 {
-    const char *raw, *elem;
-    size_t rawlen, elemlen, pos = 0;
+    struct jspan raw;
     size_t n = json_array_size(arr);
 
-    if (n == 0 || wsb_json_member(text, len, "messages", &raw, &rawlen) < 0)
+    if (n == 0 || !jscan_member(text, text + len, "messages", &raw))
         return 0;
+    size_t rawlen = (size_t)(raw.end - raw.p);
+    struct jspan *items = malloc(n * sizeof(*items));
+    long found = items ? jscan_items(raw.p, raw.end, items, n) : -1;
     box->messages = calloc(n, sizeof(*box->messages));
     box->data = malloc(rawlen + n + 1);
-    if (!box->messages || !box->data)
+    if (found < 0 || !box->messages || !box->data) {
+        free(items);
         return -1;
+    }
     size_t used = 0, i = 0;
-    while (i < n && wsb_json_array_next(raw, rawlen, &pos, &elem, &elemlen) == 0) {
+    for (; i < (size_t)found; i++) {
         struct wsb_message *m = &box->messages[i];
         unsigned char *decoded;
-        if (wsb_message_from_json(elem, elemlen, json_array_get(arr, i), m, &decoded) < 0)
+        if (wsb_message_from_json(items[i].p, (size_t)(items[i].end - items[i].p),
+                                  json_array_get(arr, i), m, &decoded) < 0) {
+            free(items);
             return -1;
+        }
         /* Base64 decodes to fewer bytes than its text: it fits in place. */
         memcpy(box->data + used, m->data, m->len);
         box->data[used + m->len] = '\0';
         m->data = (const char *)box->data + used;
         used += m->len + 1;
         free(decoded);
-        i++;
     }
+    free(items);
     box->r.messages = box->messages;
     box->r.n_messages = i;
     return 0;

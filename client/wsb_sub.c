@@ -10,12 +10,17 @@
  * to the subscription only when its seq is above `resume` and not in the
  * set, so nothing is lost or doubled. Runs on the service thread only.
  */
-#include "wsb_client_int.h"
-#include "wsb_util.h"
+#include "wsb_sub.h"
+
+#include "common/topic.h"
+#include "wsb_frame.h"
+#include "wsb_request.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void sub_send(wsb_client *c, struct sub *s);
 
 struct sub *wsb_sub_new(const char *pattern, const struct wsb_sub_options *o)
 {
@@ -155,7 +160,8 @@ static void registry_remove(wsb_client *c, const char *pattern)
     pthread_mutex_unlock(&c->lock);
 }
 
-void wsb_sub_sweep(wsb_client *c)
+/* Frees the dead subscriptions unless a dispatch is iterating them. */
+static void sub_sweep(wsb_client *c)
 {
     struct sub **pp = &c->subs;
     while (*pp) {
@@ -181,7 +187,27 @@ void wsb_sub_kill(wsb_client *c, struct sub *s)
         s->first_waiter = NULL;
     }
     if (!c->dispatching)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
+}
+
+void wsb_sub_kill_all(wsb_client *c)
+{
+    c->dispatching = 1;
+    for (struct sub *s = c->subs; s; s = s->next)
+        wsb_sub_kill(c, s);
+    c->dispatching = 0;
+    sub_sweep(c);
+}
+
+void wsb_sub_add(wsb_client *c, struct sub *s, struct waiter *first_waiter)
+{
+    struct sub **pp = &c->subs;
+    s->first_waiter = first_waiter;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    if (c->state == CONN_READY)
+        sub_send(c, s);
 }
 
 struct sub *wsb_sub_find(wsb_client *c, const char *pattern)
@@ -193,7 +219,7 @@ struct sub *wsb_sub_find(wsb_client *c, const char *pattern)
 }
 
 /* Sends the subscribe frame for s on the current connection. */
-void wsb_sub_send(wsb_client *c, struct sub *s)
+static void sub_send(wsb_client *c, struct sub *s)
 {
     struct request *r = wsb_req_new(REQ_SUBSCRIBE);
     struct frame f;
@@ -220,13 +246,36 @@ void wsb_sub_send(wsb_client *c, struct sub *s)
     if (s->o.presence)
         wsb_frame_str(&f, ",\"presence\":true");
     wsb_frame_str(&f, "}");
-    if (wsb_req_set_frame(r, &f, 0) < 0 || wsb_track(c, r) < 0) {
+    if (wsb_req_set_frame(r, &f, 0) < 0 || wsb_req_track(c, r) < 0) {
         wsb_req_free(r);
         return;
     }
     r->sub = s;
     s->pending = r;
     s->state = SUB_WAIT_ACK;
+}
+
+void wsb_sub_reset_all(wsb_client *c)
+{
+    for (struct sub *s = c->subs; s; s = s->next) {
+        s->state = SUB_IDLE;
+        s->pending = NULL;
+        s->replay_left = 0;
+    }
+}
+
+/* Subscriptions go before the other requests still waiting: a publish
+ * resent after a reconnect is then seen by them. */
+void wsb_sub_resend_all(wsb_client *c)
+{
+    for (struct sub *s = c->subs; s; s = s->next)
+        if (!s->dead)
+            sub_send(c, s);
+}
+
+void wsb_sub_lose_request(struct sub *s)
+{
+    s->pending = NULL;
 }
 
 static void sub_deliver_first(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
@@ -240,7 +289,7 @@ static void sub_deliver_first(wsb_client *c, struct sub *s, struct wsb_reply_box
     }
 }
 
-void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
+static void sub_take_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
 {
     s->pending = NULL;
     wsb_reply_set_topic(box, s->pattern);
@@ -279,7 +328,7 @@ void wsb_dispatch_message(wsb_client *c, const struct wsb_message *m)
 {
     c->dispatching++;
     for (struct sub *s = c->subs; s; s = s->next) {
-        if (s->dead || !wsb_topic_matches(s->pattern, m->topic) || !sub_accepts(s, m->seq))
+        if (s->dead || !topic_matches(s->pattern, m->topic) || !sub_accepts(s, m->seq))
             continue;
         sub_note(s, m->seq);
         if (s->o.on_message) {
@@ -289,7 +338,7 @@ void wsb_dispatch_message(wsb_client *c, const struct wsb_message *m)
         }
     }
     if (--c->dispatching == 0)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
 }
 
 void wsb_dispatch_presence(wsb_client *c, json_t *root, int joined)
@@ -311,5 +360,14 @@ void wsb_dispatch_presence(wsb_client *c, json_t *root, int joined)
         c->callback_depth--;
     }
     if (--c->dispatching == 0)
-        wsb_sub_sweep(c);
+        sub_sweep(c);
+}
+
+void wsb_sub_on_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box)
+{
+    /* The callbacks may unsubscribe: keep s alive until they return. */
+    c->dispatching++;
+    sub_take_ack(c, s, box);
+    if (--c->dispatching == 0)
+        sub_sweep(c);
 }

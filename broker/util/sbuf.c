@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/base64.h"
+#include "common/jquote.h"
 
 void sbuf_init(struct sbuf *b)
 {
@@ -94,22 +95,15 @@ void sbuf_add_i64(struct sbuf *b, int64_t v)
     sbuf_add_u64(b, (uint64_t)v);
 }
 
+/* The escaping rule is common/jquote's, shared with the clients: one pass
+ * to size the literal, one to write it in place. */
 void sbuf_add_json_string(struct sbuf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    sbuf_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char esc[2] = {'\\', (char)*p};
-            sbuf_add(b, esc, 2);
-        } else if (*p < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-            sbuf_add(b, esc, 6);
-        } else {
-            sbuf_add(b, p, 1);
-        }
-    }
-    sbuf_add(b, "\"", 1);
+    size_t need = jquote_string(s, NULL, 0);
+    if (!sbuf_reserve(b, need))
+        return;
+    jquote_string(s, b->data + b->len, need + 1);
+    b->len += need;
 }
 
 void sbuf_add_base64(struct sbuf *b, const unsigned char *bytes, size_t len)

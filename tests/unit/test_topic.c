@@ -6,6 +6,8 @@
  * examples of the spec, and the subscription trie: counters, duplicates,
  * removal and pruning, many subscribers, many children under one node, and a
  * seeded random comparison of topic_trie_match with a brute-force loop.
+ * topic_matches is also how libwsb routes a message to its subscriptions,
+ * and TOPIC_MAX_LEN bounds the topics it sends.
  */
 #include "common/topic.h"
 

@@ -2,18 +2,27 @@
  * bench.h: what the files of `wsb bench` share.
  *
  * Owns: the run configuration, the counters and latency histograms, the
- * per-connection state, and the four parts: bench_stats.c (histograms
- * and /proc readings), bench_net.c (one libwebsockets context driving
- * every connection: connect, subscribe, paced or flat-out publish, parse
- * acks and messages without allocating; it speaks the WebSocket framing
- * itself over lws raw sockets), bench.c (scenarios, command line,
- * progress and the result table), bench_reconnect.c (the mass reconnect
- * scenario: drop every subscriber at once, resume with `since`).
+ * per-connection state, and the parts, each calling only those below it:
+ *   bench.c             command line and the table of scenarios
+ *   bench_publish.c     fanout, throughput, latency: publish phases, report
+ *   bench_conns.c       connections: idle connections, memory per connection
+ *   bench_reconnect.c   reconnect: drop every subscriber at once, resume
+ *                       with `since`
+ *   bench_net.c         one libwebsockets context driving every connection
+ *   bench_wire.c        the WebSocket framing, by hand over lws raw sockets,
+ *                       and the broker frames scanned without allocating
+ *   bench_stats.c       histograms, samples and /proc readings
+ * The network layer never calls a scenario: a scenario that wants to hear
+ * of events sets b->hooks.
  */
 #ifndef WSB_BENCH_H
 #define WSB_BENCH_H
 
+#include "common/clock.h"
+#include "common/jquote.h"
 #include "wsb_util.h"
+
+#include <libwebsockets.h>
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,7 +58,9 @@ enum role { ROLE_IDLE, ROLE_PUB, ROLE_SUB };
 
 enum conn_phase { BC_NEW, BC_CONNECTING, BC_OPEN, BC_SUBSCRIBED, BC_CLOSED };
 
-#define ACK_RING 4096 /* in-flight publishes per connection, at most */
+#define ACK_RING 4096   /* in-flight publishes per connection, at most */
+#define WRITE_BURST 64  /* publish frames per write */
+#define TX_HEADROOM 512 /* envelope bytes around the padding */
 
 struct bconn {
     struct bench *b;
@@ -73,7 +84,7 @@ struct bconn {
     unsigned char *rx; /* the handshake, or a frame cut by the end of a read */
     size_t rx_len, rx_cap;
     const char *topic; /* publish or subscribe target */
-    /* reconnect scenario */
+    /* for a scenario with hooks (reconnect) */
     int control;     /* a subscriber that is never dropped */
     int dropping;    /* being closed by the bench on purpose */
     int resume;      /* the next subscribe carries since (last_seq) and epoch */
@@ -114,10 +125,25 @@ struct bench_stats {
     char first_error[160];
 };
 
+struct bench;
+
+/* What a scenario hears from the network layer. When b->hooks is set,
+ * every hook is called, and each publish carries the publisher's counter
+ * ({"t":T,"n":N,"p":...}): deliveries go to on_message instead of the
+ * latency histogram. */
+struct bench_hooks {
+    void (*on_welcome)(struct bench *b, struct bconn *c);
+    void (*on_subscribed)(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
+                          uint64_t seq);
+    void (*on_published)(struct bench *b, uint64_t n, uint64_t seq);
+    void (*on_message)(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us);
+};
+
 struct bench {
     struct bench_config cfg;
+    const struct bench_hooks *hooks; /* NULL, or set by the scenario's prepare */
     struct lws_context *ctx;
-    void *loop; /* the libuv loop, when built with it */
+    void *loop; /* the libuv loop */
     void *wake; /* its timer that bounds one service call */
     struct bconn *conns;
     int n_conns;
@@ -162,7 +188,16 @@ void bnet_drop(struct bench *b, struct bconn *c);
 /* Opens a dropped connection again; its subscribe then carries `since`. */
 void bnet_reopen(struct bench *b, struct bconn *c);
 
-/* bench.c, shared with the scenarios in other files */
+/* bench_wire.c */
+/* Keeps the first error of the run (fmt has one %s, for detail). */
+void bwire_note_error(struct bench *b, const char *fmt, const char *detail);
+/* Bytes read on a connection: the upgrade answer, then frames. -1 closes. */
+int bwire_rx(struct bench *b, struct bconn *c, const unsigned char *in, size_t len);
+/* Writes what the connection has to say: the upgrade, a pong, its
+ * subscribe, publishes. -1 closes. */
+int bwire_writeable(struct bench *b, struct bconn *c, struct lws *wsi);
+
+/* bench_stats.c: samples of the counters and of CPU use. */
 struct sample {
     int64_t us;
     long long self_ticks, broker_ticks;
@@ -172,19 +207,21 @@ struct sample {
 void bench_sample_take(const struct bench *b, struct sample *s);
 /* CPU use between two tick readings, in percent of one core; -1 unknown. */
 double bench_cpu_percent(long long t0, long long t1, double seconds);
+
+/* bench.c, for the scenarios */
 /* Opens every connection and waits for welcomes and subscribe acks. */
 int bench_run_connect(struct bench *b, double timeout_s);
+/* The header line of a result table. */
+void bench_print_header(const struct bench *b);
 
-/* bench_reconnect.c: the scenario, and the hooks bench_net.c calls for it */
-struct brc;
-/* Before bnet_init: adds the control subscriber, allocates the state. */
+/* The scenarios, each called only from bench.c's table. key_mode: -1 both
+ * phases (with and without key), 0 without, 1 with. */
+int bench_publish_run(struct bench *b, int key_mode);
+int bench_conns_run(struct bench *b, int key_mode);
+/* reconnect: prepare (before bnet_init) adds the control subscriber,
+ * allocates the state and sets the hooks; release frees what prepare made. */
 int brc_prepare(struct bench *b);
-int brc_run(struct bench *b);
+int brc_run(struct bench *b, int key_mode);
 void brc_free(struct bench *b);
-void brc_on_welcome(struct bench *b, struct bconn *c);
-void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
-                       uint64_t seq);
-void brc_on_published(struct bench *b, uint64_t n, uint64_t seq);
-void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us);
 
 #endif

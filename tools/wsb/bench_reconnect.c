@@ -17,7 +17,8 @@
  * control subscriber's publish-to-deliver latency before and during the
  * storm (whether live fan-out stalled); the publisher's ack latency; CPU
  * of the bench and the broker.
- * Owns that state (struct brc) and the hooks bench_net.c calls for it.
+ * Owns that state (struct brc) and the hooks (bench.h) through which the
+ * network layer reports to it.
  */
 #include "bench.h"
 #include "cli.h"
@@ -48,7 +49,7 @@ struct brc {
     struct sample s_start, s_drop, s_storm_end, s_end;
 };
 
-/* ---- hooks from bench_net.c ---- */
+/* ---- hooks, called by the network layer ---- */
 
 static struct brc_client *client_of(struct bench *b, struct bconn *c)
 {
@@ -61,13 +62,13 @@ static void note_first(struct bench *b, const char *text)
         snprintf(b->st.first_error, sizeof(b->st.first_error), "%s", text);
 }
 
-void brc_on_welcome(struct bench *b, struct bconn *c)
+static void brc_on_welcome(struct bench *b, struct bconn *c)
 {
     struct brc *rc = b->rc;
     struct brc_client *cl = client_of(b, c);
     if (!c->resume || cl->welcome_us)
         return;
-    cl->welcome_us = wsb_mono_us();
+    cl->welcome_us = clock_mono_us();
     rc->welcomed++;
     hist_add(&rc->welcome_h, (uint64_t)(cl->welcome_us - rc->drop_us));
 }
@@ -78,15 +79,15 @@ static void check_resumed(struct bench *b, struct bconn *c)
     struct brc_client *cl = client_of(b, c);
     if (!c->resume || !cl->ack_us || cl->resumed_us || c->last_seq < rc->drop_seq)
         return;
-    cl->resumed_us = wsb_mono_us();
+    cl->resumed_us = clock_mono_us();
     rc->resumed++;
     hist_add(&rc->resume_h, (uint64_t)(cl->resumed_us - rc->drop_us));
     if (rc->resumed == rc->subscribers)
         rc->storm_end_us = cl->resumed_us;
 }
 
-void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
-                       uint64_t seq)
+static void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t replayed,
+                              uint64_t seq)
 {
     struct brc *rc = b->rc;
     if (!c->resume) {
@@ -96,7 +97,7 @@ void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t
         return;
     }
     struct brc_client *cl = client_of(b, c);
-    cl->ack_us = wsb_mono_us();
+    cl->ack_us = clock_mono_us();
     rc->acked++;
     hist_add(&rc->ack_h, (uint64_t)(cl->ack_us - rc->drop_us));
     rc->not_recovered += !recovered;
@@ -104,7 +105,7 @@ void brc_on_subscribed(struct bench *b, struct bconn *c, int recovered, uint64_t
     check_resumed(b, c);
 }
 
-void brc_on_published(struct bench *b, uint64_t n, uint64_t seq)
+static void brc_on_published(struct bench *b, uint64_t n, uint64_t seq)
 {
     struct brc *rc = b->rc;
     if (seq > rc->pub_seq)
@@ -136,7 +137,7 @@ static void count_order(struct bench *b, struct bconn *c, uint64_t seq, uint64_t
     c->last_n = n;
 }
 
-void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us)
+static void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, int64_t t_us)
 {
     struct brc *rc = b->rc;
     if (!n) {
@@ -150,7 +151,7 @@ void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, 
         check_resumed(b, c);
         return;
     }
-    int64_t now = wsb_wall_us();
+    int64_t now = clock_wall_us();
     uint64_t lat = t_us && now >= t_us ? (uint64_t)(now - t_us) : 0;
     struct hist *h = !rc->dropped        ? &rc->control_before
                      : !rc->storm_end_us ? &rc->control_storm
@@ -161,6 +162,13 @@ void brc_on_message(struct bench *b, struct bconn *c, uint64_t seq, uint64_t n, 
 }
 
 /* ---- setup ---- */
+
+static const struct bench_hooks brc_hooks = {
+    .on_welcome = brc_on_welcome,
+    .on_subscribed = brc_on_subscribed,
+    .on_published = brc_on_published,
+    .on_message = brc_on_message,
+};
 
 int brc_prepare(struct bench *b)
 {
@@ -175,6 +183,7 @@ int brc_prepare(struct bench *b)
         return -1;
     }
     b->rc = rc;
+    b->hooks = &brc_hooks;
     return 0;
 }
 
@@ -197,11 +206,11 @@ static void turn(struct bench *b)
         for (int n = 0; n < REOPEN_BATCH && rc->reopen_next < rc->subscribers; n++)
             bnet_reopen(b, &b->conns[rc->reopen_next++]);
         if (rc->reopen_next == rc->subscribers)
-            rc->reopened_us = wsb_mono_us();
+            rc->reopened_us = clock_mono_us();
     }
     bnet_pace(b);
     bnet_service(b, 1);
-    int64_t now = wsb_mono_us();
+    int64_t now = clock_mono_us();
     if (rc->dropped && !rc->storm_end_us && now - rc->last_turn_us > rc->max_turn_us)
         rc->max_turn_us = now - rc->last_turn_us;
     rc->last_turn_us = now;
@@ -272,9 +281,9 @@ static void count_missing(struct bench *b)
 static void run_warmup(struct bench *b, struct sample *prev)
 {
     int64_t end = b->rc->s_start.us + (int64_t)(b->cfg.warmup * 1e6);
-    while (wsb_mono_us() < end) {
+    while (clock_mono_us() < end) {
         turn(b);
-        if (wsb_mono_us() - prev->us >= 1000000)
+        if (clock_mono_us() - prev->us >= 1000000)
             progress(b, prev);
     }
 }
@@ -287,7 +296,7 @@ static void run_storm(struct bench *b, struct sample *prev)
     int64_t next_check = 0;
     for (;;) {
         turn(b);
-        int64_t t = wsb_mono_us();
+        int64_t t = clock_mono_us();
         /* The tail gets its drain after publishing and after the storm. */
         int64_t end = (rc->storm_end_us > pub_end ? rc->storm_end_us : pub_end) + drain;
         /* CPU ticks are 10 ms: measure the storm over at least a second. */
@@ -339,10 +348,8 @@ static const struct sample *storm_end_sample(const struct brc *rc)
 static void print_header(const struct bench *b)
 {
     const struct bench_config *c = &b->cfg;
-    printf("wsb bench reconnect: %s", c->url_text);
-    if (c->broker_pid > 0)
-        printf(" (broker pid %d)", (int)c->broker_pid);
-    printf("\n%d subscribers + 1 control on %s, %.0f msg/s, %d B padding; drop (%s) after "
+    bench_print_header(b);
+    printf("%d subscribers + 1 control on %s, %.0f msg/s, %d B padding; drop (%s) after "
            "%.1f s, then %.1f s more publishing\n",
            b->rc->subscribers, c->topic, c->rate, c->size, c->reset ? "RST" : "FIN", c->warmup,
            c->duration);
@@ -444,7 +451,7 @@ static void print_json(const struct bench *b)
     const struct brc *rc = b->rc;
     char quoted[512];
     double sb, sk, rb, rk;
-    wsb_json_quote(b->cfg.url_text, quoted, sizeof(quoted));
+    jquote_string(b->cfg.url_text, quoted, sizeof(quoted));
     printf("{\"scenario\":\"reconnect\",\"url\":%s,\"broker_pid\":%d,\"subscribers\":%d,"
            "\"rate\":%.0f,\"size\":%d,\"warmup\":%.3f,\"duration\":%.3f,\"reset\":%s",
            quoted, (int)b->cfg.broker_pid, rc->subscribers, b->cfg.rate, b->cfg.size, b->cfg.warmup,
@@ -463,7 +470,7 @@ static void print_json(const struct bench *b)
            "\"broker_cpu\":%.1f,\"broker_rss_kb\":%ld",
            sb, sk, rb, rk, b->cfg.broker_pid > 0 ? proc_rss_kb(b->cfg.broker_pid) : -1L);
     if (b->st.first_error[0]) {
-        wsb_json_quote(b->st.first_error, quoted, sizeof(quoted));
+        jquote_string(b->st.first_error, quoted, sizeof(quoted));
         printf(",\"first_error\":%s", quoted);
     }
     printf("}\n");
@@ -478,8 +485,9 @@ static int verdict(const struct bench *b)
     return CLI_OK;
 }
 
-int brc_run(struct bench *b)
+int brc_run(struct bench *b, int key_mode)
 {
+    (void)key_mode;
     struct brc *rc = b->rc;
     struct sample prev;
     b->conns[rc->subscribers].control = 1;

@@ -190,3 +190,20 @@ long proc_ephemeral_ports(void)
         return -1;
     return hi - lo + 1;
 }
+
+double bench_cpu_percent(long long t0, long long t1, double seconds)
+{
+    if (t0 < 0 || t1 < 0 || seconds <= 0)
+        return -1;
+    return (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / seconds * 100.0;
+}
+
+void bench_sample_take(const struct bench *b, struct sample *s)
+{
+    s->us = clock_mono_us();
+    s->self_ticks = proc_cpu_ticks(getpid());
+    s->broker_ticks = b->cfg.broker_pid > 0 ? proc_cpu_ticks(b->cfg.broker_pid) : -1;
+    s->sent = b->st.sent;
+    s->acked = b->st.acked;
+    s->delivered = b->st.delivered;
+}

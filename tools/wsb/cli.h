@@ -1,11 +1,19 @@
 /*
  * cli.h: what the files of the `wsb` command line tool share.
  *
- * Owns: the exit statuses of the tool (part of its documented behaviour)
- * and the entry points of its subcommands.
+ * Owns: the exit statuses of the tool (part of its documented behaviour),
+ * the entry points of its subcommands (cli_pub.c, cli_sub.c, bench.c), and
+ * what wsb.c gives them: the options they share, connecting, printing a
+ * message, and the interrupt flag.
  */
 #ifndef WSB_CLI_H
 #define WSB_CLI_H
+
+#include "wsb.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
 
 enum cli_exit {
     CLI_OK = 0,     /* everything asked was done */
@@ -21,5 +29,49 @@ int cli_bench(int argc, char **argv);
 
 /* Parses a non-negative integer option value; 0 or -1. */
 int cli_parse_u64(const char *s, unsigned long long *out);
+
+/* Options every subcommand shares. */
+struct cli_common {
+    const char *url;
+    const char *token;
+    int timeout_s;
+    int verbose;
+};
+
+enum {
+    OPT_URL = 1000,
+    OPT_TOKEN,
+    OPT_TIMEOUT,
+    OPT_SINCE,
+    OPT_LAST,
+    OPT_COUNT,
+    OPT_LIMIT,
+    OPT_KEY,
+    OPT_NO_ECHO,
+    OPT_BINARY,
+    OPT_QUIET,
+    OPT_INSECURE,
+    OPT_PRESENCE,
+    CLI_OPT_HELP = -2,
+    CLI_OPT_USAGE = -3
+};
+
+/* The next option of a subcommand's command line (argv[0] names the
+ * subcommand), the shared ones handled into co on the way: its value, -1
+ * at the end, CLI_OPT_HELP when --help printed the usage on stdout, or
+ * CLI_OPT_USAGE when a bad or unknown option was reported on stderr. */
+int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *opts,
+                    struct cli_common *co, const char *usage);
+
+/* Creates the client and connects; prints why not and returns NULL with
+ * the exit status in *rc (usage for a bad URL, connect otherwise). */
+wsb_client *cli_connect(struct cli_common *co, int max_reconnects, int *rc);
+
+/* Writes a message as one JSON object line. */
+void cli_print_message(FILE *out, const struct wsb_message *m);
+
+/* SIGINT and SIGTERM set the interrupt flag; SIGPIPE is ignored. */
+void cli_install_signals(void);
+bool cli_interrupted(void);
 
 #endif

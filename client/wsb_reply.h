@@ -1,13 +1,12 @@
 /*
- * wsb_internal.h: what the files of libwsb share and the public header
- * does not show.
+ * wsb_reply.h: the reply box and the decoding of broker frames into
+ * replies and messages (see wsb_reply.c).
  *
- * Owns: the reply box (a struct wsb_reply together with everything its
- * pointers point into, so one free releases it all) and the decoding of
- * broker frames into replies and messages (wsb_reply.c).
+ * Owns: the reply box, a struct wsb_reply together with everything its
+ * pointers point into, so one free releases it all.
  */
-#ifndef WSB_INTERNAL_H
-#define WSB_INTERNAL_H
+#ifndef WSB_REPLY_H
+#define WSB_REPLY_H
 
 #include "wsb.h"
 

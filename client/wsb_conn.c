@@ -1,0 +1,346 @@
+/*
+ * wsb_conn.c: the connection of a libwsb client: opening it, the welcome,
+ * heartbeats, losing it, reconnecting with backoff, giving up.
+ *
+ * Owns the connection state of struct wsb_client (state, wsi, token,
+ * failures, epoch, heartbeat and retry timers, the connect waiter). Runs on
+ * the service thread only; the lws callback (wsb_loop.c) reports here what
+ * happened to the socket.
+ *
+ * After a loss, the requests that need a reply stay in flight and are sent
+ * again after the next welcome (the exactly-once publish of wsb_request.c),
+ * and every subscription is made again (wsb_sub.c).
+ */
+#include "wsb_conn.h"
+
+#include "common/clock.h"
+#include "wsb_frame.h"
+#include "wsb_request.h"
+#include "wsb_sub.h"
+#include "wsb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void conn_open(wsb_client *c);
+static void give_up(wsb_client *c, int status, const char *message);
+
+static int backoff_ms(wsb_client *c)
+{
+    int64_t delay = c->opt.reconnect_min_ms;
+    for (int i = 1; i < c->failures && delay < c->opt.reconnect_max_ms; i++)
+        delay *= 2;
+    if (delay > c->opt.reconnect_max_ms)
+        delay = c->opt.reconnect_max_ms;
+    /* Equal jitter: half fixed, half random, so a crowd spreads out. */
+    int64_t half = delay / 2;
+    return (int)(half + (int64_t)(wsb_prng_next(&c->prng) % (uint64_t)(half + 1)));
+}
+
+static void retry_cb(lws_sorted_usec_list_t *sul)
+{
+    wsb_client *c = lws_container_of(sul, wsb_client, retry_sul);
+    if (c->state == CONN_BACKOFF)
+        conn_open(c);
+}
+
+/* Every subscription must be made again on the next connection; the
+ * requests that need a reply are kept and sent again. */
+static void reset_for_reconnect(wsb_client *c)
+{
+    wsb_outq_clear(c);
+    wsb_sub_reset_all(c);
+    struct request *r = c->inflight_head;
+    while (r) {
+        struct request *next = r->next;
+        if (r->kind == REQ_SUBSCRIBE || r->internal) {
+            wsb_req_untrack(c, r);
+            wsb_req_free(r);
+        } else if (r->kind == REQ_UNSUBSCRIBE) {
+            /* The next connection simply does not subscribe. */
+            wsb_req_complete(c, r, wsb_reply_local(WSB_OK, ""));
+        }
+        r = next;
+    }
+}
+
+static void conn_lost(wsb_client *c, const char *reason, int close_code)
+{
+    if (c->state != CONN_CONNECTING && c->state != CONN_WELCOME && c->state != CONN_READY)
+        return;
+    int was_ready = c->state == CONN_READY;
+    c->wsi = NULL;
+    c->state = CONN_IDLE;
+    atomic_store(&c->connected, 0);
+    lws_sul_cancel(&c->heartbeat_sul);
+    reset_for_reconnect(c);
+    if (was_ready)
+        c->failures = 0;
+    c->failures++;
+
+    char msg[384];
+    if (close_code)
+        snprintf(msg, sizeof(msg), "%s (close code %d)", reason, close_code);
+    else
+        snprintf(msg, sizeof(msg), "%s", reason);
+    wsb_set_last_error(c, "%s", msg);
+
+    if (c->fail_fast && !c->ever_connected) {
+        give_up(c, close_code == 4001 || close_code == 4003 ? WSB_EAUTH : WSB_ECONNECT, msg);
+        return;
+    }
+    if (close_code == 4001 || close_code == 4003) {
+        give_up(c, WSB_EAUTH, msg);
+        return;
+    }
+    if (c->opt.max_reconnects > 0 && c->failures > c->opt.max_reconnects) {
+        give_up(c, WSB_ECONNECT, msg);
+        return;
+    }
+    int delay = backoff_ms(c);
+    c->state = CONN_BACKOFF;
+    lws_sul_schedule(c->ctx, 0, &c->retry_sul, retry_cb, (lws_usec_t)delay * 1000);
+    struct wsb_event ev = {.type = WSB_EVENT_DISCONNECTED,
+                           .message = msg,
+                           .close_code = close_code,
+                           .retry_ms = delay};
+    wsb_emit(c, &ev);
+}
+
+/* Closes the current connection from our side; conn_lost follows now. */
+void wsb_conn_drop(wsb_client *c, const char *reason)
+{
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    conn_lost(c, reason, 0);
+}
+
+static void conn_waiter_done(wsb_client *c, int status, const char *message)
+{
+    if (!c->connect_waiter)
+        return;
+    wsb_waiter_complete(c, c->connect_waiter, wsb_reply_local(status, message));
+    c->connect_waiter = NULL;
+}
+
+static void conn_fail_all(wsb_client *c, int status, const char *message)
+{
+    while (c->inflight_head) {
+        struct request *r = c->inflight_head;
+        if (r->sub)
+            wsb_sub_lose_request(r->sub);
+        wsb_req_fail(c, r, status, message);
+    }
+    wsb_outq_clear(c);
+}
+
+static void give_up(wsb_client *c, int status, const char *message)
+{
+    /* A failed first attempt of wsb_client_connect() is its return value. */
+    int silent = c->fail_fast && !c->ever_connected;
+    c->state = CONN_IDLE;
+    c->fail_fast = 0;
+    lws_sul_cancel(&c->retry_sul);
+    conn_waiter_done(c, status, message);
+    conn_fail_all(c, status, message);
+    struct wsb_event ev = {.type = WSB_EVENT_GAVE_UP, .message = message, .retry_ms = -1};
+    if (!silent)
+        wsb_emit(c, &ev);
+}
+
+static void conn_open(wsb_client *c)
+{
+    struct lws_client_connect_info ci;
+    char path[WSB_URL_PATH_MAX + 1024];
+
+    snprintf(path, sizeof(path), "%s", c->url.path);
+    if (c->token && wsb_url_add_token(path, sizeof(path), c->token) < 0) {
+        give_up(c, WSB_EINVAL, "token too long");
+        return;
+    }
+    memset(&ci, 0, sizeof(ci));
+    ci.context = c->ctx;
+    ci.address = c->url.host;
+    ci.port = c->url.port;
+    ci.path = path;
+    ci.host = c->url.host;
+    ci.protocol = "wsb.v1";
+    ci.local_protocol_name = "wsb.v1";
+    ci.pwsi = &c->wsi;
+    if (c->url.tls) {
+        ci.ssl_connection = LCCSCF_USE_SSL;
+        if (c->opt.tls_insecure)
+            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+    }
+    c->state = CONN_CONNECTING;
+    c->close_code = 0;
+    c->attempt_us = clock_mono_us();
+    if (!lws_client_connect_via_info(&ci) && c->state == CONN_CONNECTING) {
+        c->wsi = NULL;
+        char msg[WSB_URL_HOST_MAX + 64];
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%d", c->url.host, c->url.port);
+        conn_lost(c, msg, 0);
+    }
+}
+
+static void send_internal_ping(wsb_client *c)
+{
+    struct request *r = wsb_req_new(REQ_PING);
+    struct frame f;
+    if (!r)
+        return;
+    r->id = wsb_take_id(c);
+    r->internal = 1;
+    wsb_frame_begin(&f, 64, "ping", r->id, NULL);
+    wsb_frame_str(&f, "}");
+    if (wsb_req_set_frame(r, &f, 0) < 0 || wsb_req_track(c, r) < 0)
+        wsb_req_free(r);
+}
+
+/* Watches a connection that should be talking: no welcome in time, or a
+ * broker silent for three heartbeats, means the connection is dead. */
+static void heartbeat_cb(lws_sorted_usec_list_t *sul)
+{
+    wsb_client *c = lws_container_of(sul, wsb_client, heartbeat_sul);
+    int64_t now = clock_mono_us();
+
+    if (c->state == CONN_WELCOME) {
+        if (now - c->attempt_us > (int64_t)c->opt.timeout_ms * 1000) {
+            wsb_conn_drop(c, "no welcome from the broker");
+            return;
+        }
+        lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb, 200 * 1000);
+        return;
+    }
+    if (c->state != CONN_READY)
+        return;
+    int64_t idle = now - c->last_rx_us;
+    int64_t beat = (int64_t)c->heartbeat_s * 1000000;
+    if (idle > 3 * beat) {
+        wsb_conn_drop(c, "the broker stopped answering");
+        return;
+    }
+    if (idle > beat)
+        send_internal_ping(c);
+    lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb, beat / 2);
+}
+
+void wsb_conn_welcome(wsb_client *c, json_t *root)
+{
+    const char *epoch = json_string_value(json_object_get(root, "epoch"));
+    json_int_t hb = json_integer_value(json_object_get(root, "heartbeat"));
+    json_int_t max = json_integer_value(json_object_get(root, "max_message"));
+
+    if (c->state != CONN_WELCOME)
+        return;
+    snprintf(c->epoch, sizeof(c->epoch), "%s", epoch ? epoch : "");
+    c->welcome_seq = (uint64_t)json_integer_value(json_object_get(root, "seq"));
+    c->heartbeat_s = hb > 0 ? (int)hb : 25;
+    if (max > 0)
+        atomic_store(&c->max_message, (size_t)max);
+    c->state = CONN_READY;
+    c->failures = 0;
+    c->fail_fast = 0;
+    int reconnects = c->ever_connected ? ++c->reconnects : 0;
+    c->ever_connected = 1;
+    atomic_store(&c->connected, 1);
+    wsb_set_last_error(c, "%s", "");
+    lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb,
+                     (lws_usec_t)c->heartbeat_s * 500000);
+
+    /* Subscriptions first, then every request still waiting, in order. */
+    wsb_sub_resend_all(c);
+    wsb_outq_requeue(c);
+
+    struct wsb_event ev = {.type = WSB_EVENT_CONNECTED,
+                           .message = "connected",
+                           .retry_ms = -1,
+                           .reconnects = reconnects,
+                           .epoch = c->epoch,
+                           .seq = c->welcome_seq};
+    conn_waiter_done(c, WSB_OK, "");
+    wsb_emit(c, &ev);
+}
+
+void wsb_conn_connect(wsb_client *c, struct request *r)
+{
+    if (c->connect_waiter && c->connect_waiter != r->waiter)
+        conn_waiter_done(c, WSB_ECLOSED, "superseded by another connect");
+    c->connect_waiter = r->waiter;
+    r->waiter = NULL;
+    if (c->state == CONN_READY) {
+        conn_waiter_done(c, WSB_OK, "");
+        return;
+    }
+    if (c->state == CONN_IDLE) {
+        c->ever_connected = 0;
+        c->failures = 0;
+        c->fail_fast = r->fail_fast;
+        conn_open(c);
+    } else if (c->state == CONN_BACKOFF) {
+        lws_sul_cancel(&c->retry_sul);
+        conn_open(c);
+    }
+}
+
+void wsb_conn_close(wsb_client *c)
+{
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    c->wsi = NULL;
+    c->state = CONN_IDLE;
+    atomic_store(&c->connected, 0);
+    lws_sul_cancel(&c->retry_sul);
+    lws_sul_cancel(&c->heartbeat_sul);
+    reset_for_reconnect(c);
+    conn_waiter_done(c, WSB_ECLOSED, "closed by the application");
+    conn_fail_all(c, WSB_ECLOSED, "closed by the application");
+}
+
+/* LWS_CALLBACK_CLIENT_ESTABLISHED: upgraded, the welcome comes next. */
+void wsb_conn_established(wsb_client *c)
+{
+    if (c->state != CONN_CONNECTING)
+        return;
+    c->state = CONN_WELCOME;
+    lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb, 200 * 1000);
+}
+
+void wsb_conn_failed(wsb_client *c, const char *why)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "cannot connect to %s:%d: %s", c->url.host, c->url.port,
+             why ? why : "connection failed");
+    conn_lost(c, msg, 0);
+}
+
+void wsb_conn_heard(wsb_client *c)
+{
+    c->last_rx_us = clock_mono_us();
+}
+
+void wsb_conn_peer_closing(wsb_client *c, const unsigned char *payload, size_t len)
+{
+    if (len >= 2)
+        c->close_code = (payload[0] << 8) | payload[1];
+}
+
+void wsb_conn_closed(wsb_client *c)
+{
+    conn_lost(c, "connection closed", c->close_code);
+}
+
+void wsb_conn_set_token(wsb_client *c, const char *token)
+{
+    free(c->token);
+    c->token = strdup(token);
+}
+
+void wsb_conn_abandon(wsb_client *c, const char *message)
+{
+    c->state = CONN_IDLE;
+    conn_waiter_done(c, WSB_ECLOSED, message);
+    conn_fail_all(c, WSB_ECLOSED, message);
+}
