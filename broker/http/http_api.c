@@ -466,17 +466,18 @@ static int http_sse(struct http_ctx *ctx, struct lws *wsi, struct http_conn *con
     /* An event stream is long-lived: no idle timeout (lws_http_mark_sse
      * is for h2 streams in lws 4.1). */
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    conn->sse = core_sse_open(ctx->core, wsi);
+    conn->sse = conn_open_sse(ctx->core, wsi);
     if (!conn->sse)
         return -1;
     char hello[160];
-    snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n", conn->sse->id,
-             store_epoch(ctx->store));
-    http_sse_send(conn->sse, hello);
+    snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n",
+             conn->sse->session->id, store_epoch(ctx->store));
+    http_sse_send(conn->sse->session, hello);
     char *patterns[SSE_MAX_TOPICS];
     for (int i = 0; i < n_topics; i++)
         patterns[i] = topics[i];
-    core_sse_subscribe(ctx->core, conn->sse, patterns, (size_t)n_topics, has_since > 0, since);
+    core_sse_subscribe(ctx->core, conn->sse->session, patterns, (size_t)n_topics, has_since > 0,
+                       since);
     lws_set_timer_usecs(wsi, (lws_usec_t)ctx->cfg->heartbeat * LWS_USEC_PER_SEC);
     return 0;
 }
@@ -561,7 +562,7 @@ int http_api_writeable(struct http_ctx *ctx, struct lws *wsi, struct http_conn *
 {
     (void)ctx;
     if (conn->sse)
-        return session_write(conn->sse);
+        return conn_writeable(conn->sse);
     struct http_req *req = conn->req;
     if (!req || !req->ready)
         return 0;
@@ -579,7 +580,7 @@ int http_api_timer(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
 {
     if (!conn->sse)
         return 0;
-    http_sse_send(conn->sse, ": ping\n\n");
+    http_sse_send(conn->sse->session, ": ping\n\n");
     lws_set_timer_usecs(wsi, (lws_usec_t)ctx->cfg->heartbeat * LWS_USEC_PER_SEC);
     return 0;
 }
@@ -587,7 +588,7 @@ int http_api_timer(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
 void http_api_closed(struct http_ctx *ctx, struct http_conn *conn)
 {
     if (conn->sse)
-        core_session_closed(ctx->core, conn->sse);
+        conn_closed(conn->sse, ctx->core);
     conn->sse = NULL;
     if (conn->req) {
         conn->req->wsi = NULL;

@@ -15,14 +15,14 @@
 #include <libwebsockets.h>
 
 #include "http/http.h"
-#include "core/session.h"
+#include "net/conn.h"
 
 struct http_req;
 
 /* What an HTTP connection carries between callbacks (in lws user data). */
 struct http_conn {
     struct http_req *req;     /* an API call in progress */
-    struct session *sse;      /* an SSE stream */
+    struct conn *sse;         /* an SSE stream */
 };
 
 /* Routes /api/... and /sse (LWS_CALLBACK_HTTP). Returns -2 when the URI is
