@@ -12,7 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "proto/reply.h"
+#include "proto/answer.h"
 #include "util/log.h"
 
 /* Most requests that may wait behind one pending replay. */
@@ -65,7 +65,7 @@ void core_reply_error(struct core *core, struct session *s, const struct request
 {
     core->counters.errors++;
     log_debug("%s: error %s: %s", s->id, err->code, err->message);
-    session_send(s, reply_encode_error(err));
+    session_send(s, answer_error(err));
 }
 
 void core_reply_error_code(struct core *core, struct session *s, const struct request *req,
@@ -286,14 +286,14 @@ struct session *core_session_open(struct core *core, const struct transport *tra
     struct session *s = core_add_session(core, transport, conn);
     if (!s)
         return NULL;
-    struct reply_welcome welcome = {
+    struct answer_welcome welcome = {
         .client = s->id,
         .epoch = store_epoch(core->store),
         .seq = core->last_delivered_seq,
         .heartbeat = core->cfg->heartbeat,
         .max_message = core->cfg->max_message,
     };
-    core_reply(core, s, false, 0, reply_encode_welcome(&welcome));
+    core_reply(core, s, false, 0, answer_welcome(&welcome));
     return s;
 }
 

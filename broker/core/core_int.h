@@ -63,6 +63,20 @@ void core_process_deferred(struct core *core, struct session *s);
 /* Creates a session and adds it to the live ones (no welcome). */
 struct session *core_add_session(struct core *core, const struct transport *transport, void *conn);
 
+/* True when the result of p's request is to be answered: its session is
+ * open and the store did it (else the session is told the store cannot be
+ * `what`: "read", "written"). Inline: it runs for every durable publish. */
+static inline bool core_result_ok(struct core *core, const struct store_req *sr,
+                                  const struct pending *p, const char *what)
+{
+    if (!p->session || !session_is_open(p->session))
+        return false;
+    if (sr->status == STORE_OK)
+        return true;
+    core_reply_unavailable(core, p->session, p->has_id, p->id, what);
+    return false;
+}
+
 /* publish.c */
 void core_publish(struct core *core, struct session *s, struct request *req);
 void core_finish_publish(struct core *core, struct store_req *sr, struct pending *p);

@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "proto/reply.h"
+#include "proto/answer.h"
 #include "common/topic.h"
 
 struct presence {
@@ -52,7 +52,7 @@ static void event_send_one(void *subscriber, void *arg)
 static void presence_broadcast(struct presence *p, const struct subscription *sub, const char *op)
 {
     const struct session *s = sub->session;
-    struct event_ctx ctx = {sub, reply_encode_presence_event(op, sub->pattern, s->id, s->user)};
+    struct event_ctx ctx = {sub, answer_presence_event(op, sub->pattern, s->id, s->user)};
     if (!ctx.frame)
         return;
     topic_trie_match(p->members, sub->pattern, event_send_one, &ctx);
@@ -88,7 +88,7 @@ static void list_one(void *subscriber, void *arg)
     struct list_ctx *ctx = arg;
     if (ctx->count++)
         sbuf_add(ctx->out, ",", 1);
-    reply_append_member(ctx->out, member->session->id, member->session->user);
+    answer_append_member(ctx->out, member->session->id, member->session->user);
 }
 
 void presence_append_members(const struct presence *p, const char *topic, struct sbuf *out)

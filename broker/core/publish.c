@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/reply.h"
+#include "proto/answer.h"
 #include "util/log.h"
 
 /* A WebSocket publish in one allocation: its store request, what the
@@ -224,15 +224,9 @@ void core_finish_publish(struct core *core, struct store_req *sr, struct pending
         else
             core_fanout(core, &pub->msg, p->echo ? NULL : s);
     }
-    if (!s || !session_is_open(s))
-        return;
-    if (sr->status != STORE_OK) {
-        core_reply_unavailable(core, s, p->has_id, p->id, "written");
-        return;
-    }
-    if (p->has_id)
+    if (core_result_ok(core, sr, p, "written") && p->has_id)
         core_reply(core, s, true, p->id,
-                   reply_encode_publish_ack(p->id, sr->pubs[0].msg.seq, sr->pubs[0].duplicate));
+                   answer_publish_ack(p->id, sr->pubs[0].msg.seq, sr->pubs[0].duplicate));
 }
 
 void core_req_free(struct core *core, struct store_req *sr)

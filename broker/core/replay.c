@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/reply.h"
+#include "proto/answer.h"
 
 struct replay_read {
     struct subscription *sub;
@@ -135,9 +135,9 @@ static void replay_send_ack(struct replay *r, size_t replayed)
     bool recovered = !r->ack.epoch_mismatch;
     for (size_t i = 0; i < r->n_reads; i++)
         recovered = recovered && r->reads[i].recovered;
-    core_reply(r->core, r->session, true, r->ack.id,
-               reply_encode_subscribe_ack(r->ack.id, r->reads[0].sub->pattern, replayed, recovered,
-                                          r->upto));
+    core_reply(
+        r->core, r->session, true, r->ack.id,
+        answer_subscribe_ack(r->ack.id, r->reads[0].sub->pattern, replayed, recovered, r->upto));
 }
 
 /* From here on each subscription delivers every match after covers_after. */

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "proto/reply.h"
+#include "proto/answer.h"
 
 void core_history(struct core *core, struct session *s, struct request *req)
 {
@@ -24,16 +24,9 @@ void core_history(struct core *core, struct session *s, struct request *req)
 
 void core_finish_history(struct core *core, struct store_req *sr, struct pending *p)
 {
-    struct session *s = p->session;
-    if (!session_is_open(s))
-        return;
-    if (sr->status != STORE_OK) {
-        core_reply_unavailable(core, s, p->has_id, p->id, "read");
-        return;
-    }
-    if (p->has_id)
-        core_reply(core, s, true, p->id,
-                   reply_encode_history(p->id, sr->msgs, sr->n_msgs, sr->more, sr->recovered));
+    if (core_result_ok(core, sr, p, "read") && p->has_id)
+        core_reply(core, p->session, true, p->id,
+                   answer_history(p->id, sr->msgs, sr->n_msgs, sr->more, sr->recovered));
 }
 
 void core_presence(struct core *core, struct session *s, struct request *req)
@@ -43,7 +36,7 @@ void core_presence(struct core *core, struct session *s, struct request *req)
     struct sbuf members;
     sbuf_init(&members);
     presence_append_members(core->presence, req->topic, &members);
-    struct frame *f = reply_encode_presence(req->id, req->topic, &members);
+    struct frame *f = answer_presence(req->id, req->topic, &members);
     sbuf_free(&members);
     core_reply(core, s, true, req->id, f);
 }
@@ -51,5 +44,5 @@ void core_presence(struct core *core, struct session *s, struct request *req)
 void core_ping(struct core *core, struct session *s, struct request *req)
 {
     if (req->has_id)
-        core_reply(core, s, true, req->id, reply_encode_pong(req->id));
+        core_reply(core, s, true, req->id, answer_pong(req->id));
 }

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "proto/reply.h"
+#include "proto/answer.h"
 
 struct subscription *core_add_sub(struct core *core, struct session *s, const char *pattern)
 {
@@ -36,9 +36,9 @@ static void core_subscribe_ack(struct core *core, struct session *s, const struc
                                bool recovered)
 {
     if (req->has_id)
-        core_reply(core, s, true, req->id,
-                   reply_encode_subscribe_ack(req->id, req->topic, 0, recovered,
-                                              core->last_delivered_seq));
+        core_reply(
+            core, s, true, req->id,
+            answer_subscribe_ack(req->id, req->topic, 0, recovered, core->last_delivered_seq));
 }
 
 /* The subscription's past: the matches after `since` (from 0 when the
@@ -103,5 +103,5 @@ void core_unsubscribe(struct core *core, struct session *s, struct request *req)
     }
     core_unsubscribe_sub(core, s, sub);
     if (req->has_id)
-        core_reply(core, s, true, req->id, reply_encode_ack(req->id));
+        core_reply(core, s, true, req->id, answer_ack(req->id));
 }

@@ -20,22 +20,11 @@ static const struct transport conn_transport = {.wake = conn_wake, .close = conn
 
 /* --- lifetime ------------------------------------------------------------ */
 
-static struct conn *conn_new(struct lws *wsi, bool is_sse)
-{
-    struct conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->wsi = wsi;
-    c->refs = 1;
-    c->is_sse = is_sse;
-    return c;
-}
-
 static void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
-    free(c->rx);
+    sbuf_free(&c->rx);
     free(c);
 }
 
@@ -53,13 +42,17 @@ static bool conn_can_coalesce(struct lws *wsi)
     return true;
 }
 
-struct conn *conn_open_ws(struct core *core, struct lws *wsi)
+static struct conn *conn_open(struct core *core, struct lws *wsi, bool is_sse)
 {
-    struct conn *c = conn_new(wsi, false);
+    struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->can_coalesce = conn_can_coalesce(wsi);
-    c->session = core_session_open(core, &conn_transport, c);
+    c->wsi = wsi;
+    c->refs = 1;
+    c->is_sse = is_sse;
+    c->can_coalesce = !is_sse && conn_can_coalesce(wsi);
+    c->session = is_sse ? core_sse_open(core, &conn_transport, c)
+                        : core_session_open(core, &conn_transport, c);
     if (!c->session) {
         conn_unref(c);
         return NULL;
@@ -67,17 +60,14 @@ struct conn *conn_open_ws(struct core *core, struct lws *wsi)
     return c;
 }
 
+struct conn *conn_open_ws(struct core *core, struct lws *wsi)
+{
+    return conn_open(core, wsi, false);
+}
+
 struct conn *conn_open_sse(struct core *core, struct lws *wsi)
 {
-    struct conn *c = conn_new(wsi, true);
-    if (!c)
-        return NULL;
-    c->session = core_sse_open(core, &conn_transport, c);
-    if (!c->session) {
-        conn_unref(c);
-        return NULL;
-    }
-    return c;
+    return conn_open(core, wsi, true);
 }
 
 void conn_closed(struct conn *c, struct core *core)
@@ -95,32 +85,19 @@ void conn_closed(struct conn *c, struct core *core)
 static void conn_rx_reset(struct conn *c)
 {
     c->rx_active = false;
-    c->rx_len = 0;
-    if (c->rx_cap > 65536) {
-        free(c->rx);
-        c->rx = NULL;
-        c->rx_cap = 0;
-    }
+    if (c->rx.cap > 65536)
+        sbuf_free(&c->rx);
+    else
+        sbuf_reset(&c->rx);
 }
 
 /* Appends a fragment; -1 when the total would pass max. */
 static int conn_rx_append(struct conn *c, const void *in, size_t len, size_t max)
 {
-    if (c->rx_len + len > max)
+    if (c->rx.len + len > max)
         return -1;
-    if (c->rx_len + len > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 1024;
-        while (cap < c->rx_len + len)
-            cap *= 2;
-        unsigned char *rx = realloc(c->rx, cap);
-        if (!rx)
-            return -1;
-        c->rx = rx;
-        c->rx_cap = cap;
-    }
-    memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len += len;
-    return 0;
+    sbuf_add(&c->rx, in, len);
+    return sbuf_failed(&c->rx) ? -1 : 0;
 }
 
 /* A text message that is not UTF-8 fails the connection with 1007 (RFC 6455
@@ -142,10 +119,10 @@ int conn_receive(struct conn *c, struct core *core, size_t max, const void *in, 
     if (!c->rx_active) {
         c->rx_active = true;
         c->rx_binary = lws_frame_is_binary(c->wsi);
-        c->rx_len = 0;
+        sbuf_reset(&c->rx);
     }
     bool final = lws_is_final_fragment(c->wsi);
-    if (final && c->rx_len == 0 && len <= max) {
+    if (final && c->rx.len == 0 && len <= max) {
         c->rx_active = false;
         if (!c->rx_binary && !jscan_utf8_valid(in, len))
             return conn_refuse_utf8(c);
@@ -164,9 +141,10 @@ int conn_receive(struct conn *c, struct core *core, size_t max, const void *in, 
     }
     if (!final)
         return 0;
-    if (!c->rx_binary && !jscan_utf8_valid(c->rx, c->rx_len))
+    const unsigned char *message = (const unsigned char *)c->rx.data;
+    if (!c->rx_binary && !jscan_utf8_valid(message, c->rx.len))
         return conn_refuse_utf8(c);
-    core_session_receive(core, c->session, c->rx, c->rx_len, c->rx_binary);
+    core_session_receive(core, c->session, message, c->rx.len, c->rx_binary);
     conn_rx_reset(c);
     return 0;
 }

@@ -23,6 +23,7 @@
 #include <libwebsockets.h>
 
 #include "core/core.h"
+#include "util/sbuf.h"
 
 /* The largest coalesced write (many frames in one send). The protocol's
  * tx_packet_size must be at least this, or lws sends it 2 KiB at a time and
@@ -40,8 +41,7 @@ struct conn {
     bool close_sent;     /* our close frame is out; waiting for the peer's */
     char close_reason[64];
 
-    unsigned char *rx; /* reassembly of fragmented frames */
-    size_t rx_len, rx_cap;
+    struct sbuf rx; /* reassembly of fragmented frames */
     bool rx_active; /* inside a message whose last fragment is still to come */
     bool rx_binary;
 

@@ -3,7 +3,7 @@
  *
  * Owns: turning a received frame into a validated `struct request` (or an
  * error code of section 7), and turning messages into frames (replies are
- * reply.h's).
+ * answer.h's).
  * Parsing uses jansson, except for the common shape of a text `publish`,
  * which a scanner (jscan.c) checks and takes apart without building a tree;
  * `data` is kept as the bytes it arrived as. A published message is encoded

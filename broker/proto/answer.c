@@ -1,12 +1,12 @@
 /*
- * reply.c: encoding the broker's replies and events (see reply.h).
+ * answer.c: encoding the broker's replies and events (see answer.h).
  *
  * Replies are short and built by concatenation like messages; only an
  * error's message, which may quote client input, goes through jansson to be
  * escaped. The acks of publish and unsubscribe, one per durable publish,
  * are built on the stack so that the only allocation is the frame.
  */
-#include "proto/reply.h"
+#include "proto/answer.h"
 
 #include <stdlib.h>
 
@@ -19,6 +19,14 @@ static void begin_ack(struct sbuf *b, uint64_t id)
     sbuf_add_u64(b, id);
 }
 
+/* {"op":"ack","id":N,"topic":T  (no closing brace) */
+static void begin_topic_ack(struct sbuf *b, uint64_t id, const char *topic)
+{
+    begin_ack(b, id);
+    sbuf_add_str(b, ",\"topic\":");
+    sbuf_add_json_string(b, topic);
+}
+
 /* Closes the object and turns the text into a frame. */
 static struct frame *end_reply(struct sbuf *b)
 {
@@ -26,7 +34,7 @@ static struct frame *end_reply(struct sbuf *b)
     return frame_from_sbuf(b);
 }
 
-struct frame *reply_encode_welcome(const struct reply_welcome *w)
+struct frame *answer_welcome(const struct answer_welcome *w)
 {
     struct sbuf b;
     sbuf_init(&b);
@@ -43,7 +51,7 @@ struct frame *reply_encode_welcome(const struct reply_welcome *w)
     return end_reply(&b);
 }
 
-struct frame *reply_encode_pong(uint64_t id)
+struct frame *answer_pong(uint64_t id)
 {
     char stack[REPLY_STACK_BYTES];
     struct sbuf b;
@@ -53,7 +61,7 @@ struct frame *reply_encode_pong(uint64_t id)
     return end_reply(&b);
 }
 
-struct frame *reply_encode_ack(uint64_t id)
+struct frame *answer_ack(uint64_t id)
 {
     char stack[REPLY_STACK_BYTES];
     struct sbuf b;
@@ -62,7 +70,7 @@ struct frame *reply_encode_ack(uint64_t id)
     return end_reply(&b);
 }
 
-struct frame *reply_encode_publish_ack(uint64_t id, uint64_t seq, bool duplicate)
+struct frame *answer_publish_ack(uint64_t id, uint64_t seq, bool duplicate)
 {
     char stack[REPLY_STACK_BYTES];
     struct sbuf b;
@@ -75,14 +83,12 @@ struct frame *reply_encode_publish_ack(uint64_t id, uint64_t seq, bool duplicate
     return end_reply(&b);
 }
 
-struct frame *reply_encode_subscribe_ack(uint64_t id, const char *topic, size_t replayed,
-                                         bool recovered, uint64_t seq)
+struct frame *answer_subscribe_ack(uint64_t id, const char *topic, size_t replayed, bool recovered,
+                                   uint64_t seq)
 {
     struct sbuf b;
     sbuf_init(&b);
-    begin_ack(&b, id);
-    sbuf_add_str(&b, ",\"topic\":");
-    sbuf_add_json_string(&b, topic);
+    begin_topic_ack(&b, id, topic);
     sbuf_add_str(&b, ",\"replayed\":");
     sbuf_add_u64(&b, replayed);
     sbuf_add_str(&b, recovered ? ",\"recovered\":true" : ",\"recovered\":false");
@@ -91,8 +97,8 @@ struct frame *reply_encode_subscribe_ack(uint64_t id, const char *topic, size_t 
     return end_reply(&b);
 }
 
-struct frame *reply_encode_history(uint64_t id, const struct store_msg *msgs, size_t n_msgs,
-                                   bool more, bool recovered)
+struct frame *answer_history(uint64_t id, const struct store_msg *msgs, size_t n_msgs, bool more,
+                             bool recovered)
 {
     struct sbuf b;
     sbuf_init(&b);
@@ -108,15 +114,13 @@ struct frame *reply_encode_history(uint64_t id, const struct store_msg *msgs, si
     return end_reply(&b);
 }
 
-struct frame *reply_encode_presence(uint64_t id, const char *topic, const struct sbuf *members)
+struct frame *answer_presence(uint64_t id, const char *topic, const struct sbuf *members)
 {
     if (sbuf_failed(members))
         return NULL;
     struct sbuf b;
     sbuf_init(&b);
-    begin_ack(&b, id);
-    sbuf_add_str(&b, ",\"topic\":");
-    sbuf_add_json_string(&b, topic);
+    begin_topic_ack(&b, id, topic);
     sbuf_add_str(&b, ",\"members\":");
     sbuf_add(&b, members->data, members->len);
     return end_reply(&b);
@@ -134,15 +138,15 @@ static void append_member_fields(struct sbuf *b, const char *client, const char 
         sbuf_add_str(b, "null");
 }
 
-void reply_append_member(struct sbuf *b, const char *client, const char *user)
+void answer_append_member(struct sbuf *b, const char *client, const char *user)
 {
     sbuf_add(b, "{", 1);
     append_member_fields(b, client, user);
     sbuf_add(b, "}", 1);
 }
 
-struct frame *reply_encode_presence_event(const char *op, const char *topic, const char *client,
-                                          const char *user)
+struct frame *answer_presence_event(const char *op, const char *topic, const char *client,
+                                    const char *user)
 {
     struct sbuf b;
     sbuf_init(&b);
@@ -155,7 +159,7 @@ struct frame *reply_encode_presence_event(const char *op, const char *topic, con
     return end_reply(&b);
 }
 
-struct frame *reply_encode_error(const struct request_error *err)
+struct frame *answer_error(const struct request_error *err)
 {
     struct sbuf b;
     sbuf_init(&b);
