@@ -162,6 +162,7 @@ int conn_receive(struct conn *c, struct core *core, size_t max, const void *in, 
  * (docs/design.md section 5). The buffer is scratch space of the service
  * thread, refilled by every call. */
 #define COALESCE_FRAMES 512
+#define UNMASKED_HEADER_MAX 10 /* a server frame's header: no mask key */
 static unsigned char coalesce_buf[LWS_PRE + CONN_COALESCE_BYTES];
 
 /* One frame through lws's own framing (deflate, SSE, large frames). */
@@ -192,7 +193,7 @@ static int conn_write_coalesced(struct conn *c)
     size_t used = 0, frames = 0;
     struct frame *f;
     while ((f = session_queue_head(s)) && frames < COALESCE_FRAMES) {
-        if (used + f->len + WSFRAME_HEADER_MAX > CONN_COALESCE_BYTES)
+        if (used + f->len + UNMASKED_HEADER_MAX > CONN_COALESCE_BYTES)
             break;
         if (!f->is_ping) /* a ping's payload is already its whole frame */
             used += wsframe_put_header(out + used, f->is_binary ? WSFRAME_BINARY : WSFRAME_TEXT,
