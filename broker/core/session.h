@@ -5,9 +5,9 @@
  * shared frames and its byte count (the slow-consumer backlog), the frames
  * held back while a replay is being read, the requests deferred behind that
  * replay, the inbound rate limiter and the close code. The broker logic
- * lives in core.c; this file only keeps the state consistent. The socket
- * is the transport's (transport.h): it drains the send queue through the
- * session_queue_* functions below. Service thread only.
+ * lives in the rest of core/; this file only keeps the state consistent.
+ * The socket is the transport's (transport.h): it drains the send queue
+ * through the session_queue_* functions below. Service thread only.
  *
  * Lifetime: a session is created when the connection is established and
  * referenced by the transport and by each store request it has in flight;

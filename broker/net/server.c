@@ -255,7 +255,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     info.extensions = server_extensions;
     info.user = srv;
     info.retry_and_idle_policy = &srv->idle_policy;
-    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: server_receive checks text
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: conn_receive checks text
      * messages and closes with 1007 itself. */
     info.options = 0;
     info.timeout_secs = 30;
