@@ -5,7 +5,9 @@
  * publish pipeline (submit to the store, ack after commit, encode once, fan
  * out), subscribe with replay joined to live delivery, history, and the
  * broker's counters. It takes whole received frames and produces frames in
- * session queues; it opens no socket and runs no SQL.
+ * session queues; it opens no socket and runs no SQL. It reaches a
+ * connection only through its transport (transport.h), so that it runs
+ * without sockets (tests/unit/test_core.c).
  *
  * Replay joined with live (docs/protocol.md section 4, docs/design.md invariant
  * 2): a subscribe with `since`/`last` enters the trie at once and the
@@ -22,10 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libwebsockets.h>
-
 #include "config/config.h"
 #include "core/session.h"
+#include "core/transport.h"
 #include "util/sbuf.h"
 #include "store/store.h"
 
@@ -52,8 +53,9 @@ typedef void (*core_done_fn)(void *arg, struct store_req *sr);
 struct core *core_new(const struct config *cfg, struct store *store);
 void core_free(struct core *core);
 
-/* A WebSocket was established: creates its session and sends `welcome`. */
-struct session *core_session_open(struct core *core, struct lws *wsi);
+/* A WebSocket was established: creates its session, which reaches the
+ * connection `conn` through `transport`, and sends `welcome`. */
+struct session *core_session_open(struct core *core, const struct transport *transport, void *conn);
 /* The connection is gone: drops its subscriptions and presence. */
 void core_session_closed(struct core *core, struct session *s);
 /* One complete received message (text or binary). */
@@ -73,7 +75,7 @@ int core_prepare_pub(struct core *core, struct store_pub *pub, const char *topic
 void core_submit_external(struct core *core, struct store_req *sr, core_done_fn done, void *arg);
 
 /* An SSE stream is a session that receives message events only. */
-struct session *core_sse_open(struct core *core, struct lws *wsi);
+struct session *core_sse_open(struct core *core, const struct transport *transport, void *conn);
 /* Subscribes it to (validated) names or patterns; with `since`, replays the
  * stored matches of all of them as one ascending run, each message once. */
 void core_sse_subscribe(struct core *core, struct session *s, char **patterns, size_t n,
@@ -82,7 +84,8 @@ void core_sse_subscribe(struct core *core, struct session *s, char **patterns, s
 /* Appends the presence members of a topic name as a JSON array. */
 void core_append_presence(const struct core *core, const char *topic, struct sbuf *out);
 
-/* The store posted results: ack, fan out, reply (service thread). */
+/* The store posted results: ack, fan out, reply (service thread). The
+ * frames queued go out when the caller next calls session_wake_ready(). */
 void core_store_wake(struct core *core);
 
 /* Store requests still in flight. */

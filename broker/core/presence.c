@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "proto/envelope.h"
+#include "proto/answer.h"
 #include "common/topic.h"
 
 struct presence {
@@ -49,29 +49,10 @@ static void event_send_one(void *subscriber, void *arg)
         session_send(member->session, frame_ref(ctx->frame));
 }
 
-static void append_member(struct sbuf *b, const struct session *s)
-{
-    sbuf_add_str(b, "\"client\":");
-    sbuf_add_json_string(b, s->id);
-    sbuf_add_str(b, ",\"user\":");
-    if (s->user)
-        sbuf_add_json_string(b, s->user);
-    else
-        sbuf_add_str(b, "null");
-}
-
 static void presence_broadcast(struct presence *p, const struct subscription *sub, const char *op)
 {
-    struct sbuf b;
-    sbuf_init(&b);
-    sbuf_add_str(&b, "{\"op\":\"");
-    sbuf_add_str(&b, op);
-    sbuf_add_str(&b, "\",\"topic\":");
-    sbuf_add_json_string(&b, sub->pattern);
-    sbuf_add(&b, ",", 1);
-    append_member(&b, sub->session);
-    sbuf_add(&b, "}", 1);
-    struct event_ctx ctx = {sub, envelope_frame_from_sbuf(&b)};
+    const struct session *s = sub->session;
+    struct event_ctx ctx = {sub, answer_presence_event(op, sub->pattern, s->id, s->user)};
     if (!ctx.frame)
         return;
     topic_trie_match(p->members, sub->pattern, event_send_one, &ctx);
@@ -105,9 +86,9 @@ static void list_one(void *subscriber, void *arg)
 {
     struct subscription *member = subscriber;
     struct list_ctx *ctx = arg;
-    sbuf_add_str(ctx->out, ctx->count++ ? ",{" : "{");
-    append_member(ctx->out, member->session);
-    sbuf_add(ctx->out, "}", 1);
+    if (ctx->count++)
+        sbuf_add(ctx->out, ",", 1);
+    answer_append_member(ctx->out, member->session->id, member->session->user);
 }
 
 void presence_append_members(const struct presence *p, const char *topic, struct sbuf *out)

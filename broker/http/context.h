@@ -15,7 +15,7 @@
 struct core;
 struct store;
 struct api_call;
-struct session;
+struct conn;
 
 struct http_ctx {
     const struct config *cfg;
@@ -27,7 +27,7 @@ struct http_ctx {
 /* Lives in lws's per-connection user data; zeroed by lws. */
 struct http_conn {
     struct api_call *call; /* an API call in progress (api.c's) */
-    struct session *sse;   /* an SSE stream (sse.c's) */
+    struct conn *sse;      /* an SSE stream (sse.c's) */
 };
 
 #endif

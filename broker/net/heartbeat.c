@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "core/session.h"
+#include "net/conn.h"
 
 void heartbeat_init(struct heartbeat *hb, int interval_s)
 {
@@ -14,7 +14,7 @@ void heartbeat_init(struct heartbeat *hb, int interval_s)
     hb->next_tick_ms = 0;
 }
 
-static void unlink_session(struct heartbeat *hb, struct session *s)
+static void unlink_conn(struct heartbeat *hb, struct conn *s)
 {
     if (s->hb_prev)
         s->hb_prev->hb_next = s->hb_next;
@@ -27,14 +27,14 @@ static void unlink_session(struct heartbeat *hb, struct session *s)
     s->hb_prev = s->hb_next = NULL;
 }
 
-void heartbeat_touch(struct heartbeat *hb, struct session *s, int64_t now_ms)
+void heartbeat_touch(struct heartbeat *hb, struct conn *s, int64_t now_ms)
 {
     s->hb_heard_ms = now_ms;
     s->hb_pinged = false;
     if (hb->tail == s)
         return;
     if (s->hb_listed)
-        unlink_session(hb, s);
+        unlink_conn(hb, s);
     s->hb_listed = true;
     s->hb_prev = hb->tail;
     if (hb->tail)
@@ -44,16 +44,16 @@ void heartbeat_touch(struct heartbeat *hb, struct session *s, int64_t now_ms)
     hb->tail = s;
 }
 
-void heartbeat_remove(struct heartbeat *hb, struct session *s)
+void heartbeat_remove(struct heartbeat *hb, struct conn *s)
 {
     if (!s->hb_listed)
         return;
-    unlink_session(hb, s);
+    unlink_conn(hb, s);
     s->hb_listed = false;
 }
 
-void heartbeat_tick(struct heartbeat *hb, int64_t now_ms, void (*ping)(struct session *),
-                    void (*drop)(struct session *))
+void heartbeat_tick(struct heartbeat *hb, int64_t now_ms, void (*ping)(struct conn *),
+                    void (*drop)(struct conn *))
 {
     if (now_ms < hb->next_tick_ms)
         return;
@@ -61,9 +61,9 @@ void heartbeat_tick(struct heartbeat *hb, int64_t now_ms, void (*ping)(struct se
      * within that much of their due time. */
     int64_t step = hb->interval_ms / 4 < 1000 ? hb->interval_ms / 4 : 1000;
     hb->next_tick_ms = now_ms + (step > 0 ? step : 1);
-    struct session *s = hb->head;
+    struct conn *s = hb->head;
     while (s && now_ms - s->hb_heard_ms >= hb->interval_ms) {
-        struct session *next = s->hb_next;
+        struct conn *next = s->hb_next;
         if (now_ms - s->hb_heard_ms >= 3 * hb->interval_ms) {
             heartbeat_remove(hb, s);
             drop(s);

@@ -3,8 +3,8 @@
  *
  * One protocol ("wsb.v1") is also the default one, so a browser that names
  * no sub-protocol lands on it too, and it receives the plain HTTP requests.
- * The callback only translates lws events into calls to core.c, session.c
- * and http.c; it holds no broker logic.
+ * The callback only translates lws events into calls to conn.c and http.c;
+ * it holds no broker logic.
  */
 #include "net/server.h"
 
@@ -17,13 +17,12 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "net/conn.h"
 #include "net/evloop.h"
 #include "net/heartbeat.h"
 #include "http/http.h"
-#include "common/jscan.h"
 #include "net/listener.h"
 #include "util/log.h"
-#include "core/session.h"
 
 struct server {
     const struct config *cfg;
@@ -40,9 +39,9 @@ struct server {
 };
 
 /* Per-connection user data, allocated by lws. */
-struct conn {
-    struct session *session; /* a WebSocket connection */
-    struct http_conn http;   /* an HTTP API call or SSE stream */
+struct server_conn {
+    struct conn *ws;       /* a WebSocket connection */
+    struct http_conn http; /* an HTTP API call or SSE stream */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -56,68 +55,6 @@ int server_listen(struct server *srv, char *err, size_t errlen)
 }
 
 /* --- callbacks ----------------------------------------------------------- */
-
-/* Forgets a message being reassembled (its buffer too, when large). */
-static void server_rx_reset(struct session *s)
-{
-    s->rx_active = false;
-    s->rx_len = 0;
-    if (s->rx_cap > 65536) {
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_cap = 0;
-    }
-}
-
-/* A text message that is not UTF-8 fails the connection with 1007 (RFC 6455
- * section 8.1), through the broker's own close like 1009: lws's check
- * (LWS_SERVER_OPTION_VALIDATE_UTF8) closed by itself, and batched writes to
- * a subscriber could then follow its close frame. Checked on the whole
- * message, so a sequence split between fragments is whole again. */
-static int server_refuse_utf8(struct session *s)
-{
-    server_rx_reset(s);
-    session_close(s, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
-    return 0;
-}
-
-static int server_receive(struct server *srv, struct lws *wsi, struct session *s, void *in,
-                          size_t len)
-{
-    size_t max = (size_t)srv->cfg->max_message;
-    if (s->close_code != 0)
-        return 0; /* closing: what the peer still sends is read and dropped */
-    if (!s->rx_active) {
-        s->rx_active = true;
-        s->rx_binary = lws_frame_is_binary(wsi);
-        s->rx_len = 0;
-    }
-    bool final = lws_is_final_fragment(wsi);
-    if (final && s->rx_len == 0 && len <= max) {
-        s->rx_active = false;
-        if (!s->rx_binary && !jscan_utf8_valid(in, len))
-            return server_refuse_utf8(s);
-        core_session_receive(srv->core, s, in, len, s->rx_binary);
-        return 0;
-    }
-    if (session_rx_append(s, in, len, max) < 0) {
-        /* Our close, as for 4000 and 4029 (session_close): the replies
-         * queued before it, then the close frame, then the peer's close is
-         * awaited. lws's own close (lws_close_reason and -1) left our
-         * corked writes free to follow its close frame, and the peer then
-         * saw 1006 instead of 1009. */
-        server_rx_reset(s);
-        session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over max_message");
-        return 0;
-    }
-    if (!final)
-        return 0;
-    if (!s->rx_binary && !jscan_utf8_valid(s->rx, s->rx_len))
-        return server_refuse_utf8(s);
-    core_session_receive(srv->core, s, s->rx, s->rx_len, s->rx_binary);
-    server_rx_reset(s);
-    return 0;
-}
 
 static bool server_origin_allowed(struct server *srv, struct lws *wsi)
 {
@@ -141,20 +78,6 @@ static int server_filter_upgrade(struct server *srv, struct lws *wsi)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
         return 1;
     return server_origin_allowed(srv, wsi) ? 0 : 1;
-}
-
-/* Raw coalesced writes need the plain framing: no permessage-deflate (the
- * extension must compress each message) and not a stream inside HTTP/2.
- * The server accepts deflate whenever the client offers it. */
-static bool server_can_coalesce(struct lws *wsi)
-{
-    char extensions[256];
-    if (lws_get_network_wsi(wsi) != wsi)
-        return false;
-    if (lws_hdr_copy(wsi, extensions, sizeof(extensions), WSI_TOKEN_EXTENSIONS) > 0 &&
-        strstr(extensions, "permessage-deflate"))
-        return false;
-    return true;
 }
 
 static int64_t monotonic_ms(void)
@@ -181,7 +104,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 {
     struct lws_context *context = lws_get_context(wsi);
     struct server *srv = lws_context_user(context);
-    struct conn *conn = user;
+    struct server_conn *conn = user;
     if (!srv)
         return 0;
     if (listener_owns(&srv->listener, wsi))
@@ -196,40 +119,31 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return server_filter_upgrade(srv, wsi);
     case LWS_CALLBACK_ESTABLISHED:
-        conn->session = core_session_open(srv->core, wsi);
-        if (!conn->session)
+        conn->ws = conn_open_ws(srv->core, wsi);
+        if (!conn->ws)
             return -1;
-        conn->session->can_coalesce = server_can_coalesce(wsi);
-        heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        heartbeat_touch(&srv->heartbeat, conn->ws, monotonic_ms());
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        if (!conn->session)
+        if (!conn->ws)
             return -1;
-        session_mark_received(conn->session);
-        heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
-        return server_receive(srv, wsi, conn->session, in, len);
+        conn_mark_received(conn->ws);
+        heartbeat_touch(&srv->heartbeat, conn->ws, monotonic_ms());
+        return conn_receive(conn->ws, srv->core, (size_t)srv->cfg->max_message, in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (conn->session)
-            heartbeat_touch(&srv->heartbeat, conn->session, monotonic_ms());
+        if (conn->ws)
+            heartbeat_touch(&srv->heartbeat, conn->ws, monotonic_ms());
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return conn->session ? session_write(conn->session) : 0;
+        return conn->ws ? conn_writeable(conn->ws) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (!conn->session)
-            return 0;
-        /* The answer to a close we sent: done, no echo needed. */
-        if (conn->session->close_sent)
-            return -1;
-        /* lws echoes the peer's close; nothing may follow it (fan-out
-         * and replies stop queuing, corked writes stop). */
-        conn->session->peer_closed = true;
-        return 0;
+        return conn->ws ? conn_peer_close(conn->ws) : 0;
     case LWS_CALLBACK_CLOSED:
-        if (conn->session) {
-            heartbeat_remove(&srv->heartbeat, conn->session);
-            core_session_closed(srv->core, conn->session);
+        if (conn->ws) {
+            heartbeat_remove(&srv->heartbeat, conn->ws);
+            conn_closed(conn->ws, srv->core);
         }
-        conn->session = NULL;
+        conn->ws = NULL;
         return 0;
     case LWS_CALLBACK_HTTP:
         if (!srv->accepting)
@@ -262,13 +176,13 @@ static const struct lws_protocols server_protocols[] = {
     {
         .name = "wsb.v1",
         .callback = server_callback,
-        .per_session_data_size = sizeof(struct conn),
+        .per_session_data_size = sizeof(struct server_conn),
         /* Allocated for every connection: 1 KiB keeps an idle one near 3 KB
          * (larger frames arrive in pieces, busy sockets are read again). */
         .rx_buffer_size = 1024,
         /* lws cuts every write to this size (0: to rx_buffer_size) and copies
          * the rest: a coalesced batch must leave in one send. */
-        .tx_packet_size = SESSION_COALESCE_BYTES + 16,
+        .tx_packet_size = CONN_COALESCE_BYTES + 16,
     },
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -340,7 +254,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     info.extensions = server_extensions;
     info.user = srv;
     info.retry_and_idle_policy = &srv->idle_policy;
-    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: server_receive checks text
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: conn_receive checks text
      * messages and closes with 1007 itself. */
     info.options = 0;
     info.timeout_secs = 30;
@@ -375,62 +289,18 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     return 0;
 }
 
-/* A peer silent for 3 x heartbeat: closed without a close frame (it is
- * not reading anyway), from lws's own loop. */
-static void server_drop_silent(struct session *s)
-{
-    log_info("%s: silent for 3 x heartbeat: dropped", s->id);
-    if (s->wsi)
-        lws_set_timeout(s->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
-}
-
-/* lws reads at most rx_buffer_size (1 KiB, kept small for the memory of
- * idle connections) from a socket per turn of the loop. A busy publisher
- * would then get ~5 messages in per turn, while a turn that fans out to
- * thousands of subscribers takes milliseconds: the broker would write many
- * small batches. So after the turn, connections that received are read
- * again, up to READ_MORE_ROUNDS times (64 KiB), until a read finds nothing
- * (lws takes EAGAIN as "nothing yet"). Asking first (FIONREAD) cost one
- * more syscall per read. */
-#define READ_MORE_ROUNDS 63
-
-static void server_read_again(struct server *srv, struct session *s)
-{
-    int fd = s->wsi ? (int)lws_get_socket_fd(s->wsi) : -1;
-    if (fd < 0 || s->close_code != 0)
-        return;
-    struct lws_pollfd pfd = {.fd = fd, .events = LWS_POLLIN, .revents = LWS_POLLIN};
-    lws_service_fd(srv->context, &pfd);
-}
-
-static void server_read_more(struct server *srv)
-{
-    for (int round = 0; round <= READ_MORE_ROUNDS; round++) {
-        struct session *list = session_take_received();
-        while (list) {
-            struct session *s = list;
-            list = s->read_next;
-            s->read_next = NULL;
-            s->in_read_list = false;
-            if (round < READ_MORE_ROUNDS)
-                server_read_again(srv, s);
-            session_unref(s);
-        }
-    }
-}
-
 /* One turn of the event loop. What the turn's callbacks queued for the
- * connections is written as it ends (session_flush_pending): all the
- * frames a connection got in one turn leave in one send. */
+ * connections is written as it ends (session_wake_ready): all the frames a
+ * connection got in one turn leave in one send. */
 static void server_service(struct server *srv, int max_ms)
 {
     if (srv->loop)
         evloop_service(srv->loop, srv->context, max_ms);
     else
         lws_service(srv->context, max_ms);
-    server_read_more(srv);
-    heartbeat_tick(&srv->heartbeat, monotonic_ms(), session_send_ping, server_drop_silent);
-    session_flush_pending();
+    conn_read_more(srv->context);
+    heartbeat_tick(&srv->heartbeat, monotonic_ms(), conn_send_ping, conn_drop);
+    session_wake_ready();
 }
 
 /* Services until `done(srv)` or the deadline. */

@@ -2,8 +2,9 @@
  * server.h: the libwebsockets side of the broker.
  *
  * Owns: the lws context and vhost, the one protocol that serves WebSocket
- * and HTTP on one port, per-connection glue (reassembly, 1009, writable),
- * the wake-up from the store thread, signals and the orderly shutdown.
+ * and HTTP on one port, the callback that hands each event to conn.c (a
+ * WebSocket) or http.c, the turn of the event loop, the wake-up from the
+ * store thread, signals and the orderly shutdown.
  */
 #ifndef WSB_SERVER_H
 #define WSB_SERVER_H

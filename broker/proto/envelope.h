@@ -2,12 +2,14 @@
  * envelope.h: the wire format of docs/protocol.md section 2-4.
  *
  * Owns: turning a received frame into a validated `struct request` (or an
- * error code of section 7), and turning messages and replies into frames.
+ * error code of section 7), and turning messages into frames (replies are
+ * answer.h's).
  * Parsing uses jansson, except for the common shape of a text `publish`,
  * which a scanner (jscan.c) checks and takes apart without building a tree;
  * `data` is kept as the bytes it arrived as. A published message is encoded
  * ONCE into a shared frame by concatenating that text, so fan-out never
- * touches JSON. No sockets, no state.
+ * touches JSON. No sockets, no state. The parser is envelope.c, the
+ * message encoder message.c.
  */
 #ifndef WSB_ENVELOPE_H
 #define WSB_ENVELOPE_H
@@ -123,13 +125,6 @@ void envelope_append_message_json(struct sbuf *b, const struct store_msg *msg);
 /* The SSE event of a message: "id: SEQ\nevent: message\ndata: JSON\n\n"
  * (binary data as base64 in the JSON). */
 struct frame *envelope_encode_sse(const struct store_msg *msg);
-
-/* Replies. */
-struct frame *envelope_encode_error(const struct request_error *err);
-struct frame *envelope_encode_json(json_t *obj); /* steals obj */
-/* Starts `{"op":"ack","id":N` (or without id) for callers that add fields. */
-void envelope_begin_ack(struct sbuf *b, bool has_id, uint64_t id);
-struct frame *envelope_frame_from_sbuf(struct sbuf *b); /* frees b's data */
 
 /* Fills an error; `fmt` is printf-like. */
 void request_error_set(struct request_error *err, const struct request *req, const char *code,

@@ -17,7 +17,7 @@ static struct pool frame_pool = {.max_free = FRAME_POOL_MAX, .block_size = FRAME
 
 static size_t frame_alloc_size(size_t len)
 {
-    return sizeof(struct frame) + LWS_PRE + len;
+    return sizeof(struct frame) + FRAME_HEADROOM + len;
 }
 
 struct frame *frame_new(size_t len, bool is_binary)
@@ -38,6 +38,15 @@ struct frame *frame_from_text(const char *text, size_t len)
     struct frame *f = frame_new(len, false);
     if (f)
         memcpy(frame_payload(f), text, len);
+    return f;
+}
+
+struct frame *frame_from_sbuf(struct sbuf *b)
+{
+    struct frame *f = NULL;
+    if (!sbuf_failed(b))
+        f = frame_from_text(b->data ? b->data : "", b->len);
+    sbuf_free(b);
     return f;
 }
 

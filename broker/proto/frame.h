@@ -2,7 +2,7 @@
  * frame.h: an outgoing WebSocket message, encoded once and shared.
  *
  * Owns: the reference-counted buffer that carries one outgoing message with
- * LWS_PRE bytes of headroom in front of the payload, so that lws_write() can
+ * FRAME_HEADROOM bytes in front of the payload, so that lws_write() can
  * put the frame header there without a copy. A published message becomes
  * one frame shared by every subscriber's send queue (encode once); replies
  * are frames with a single reference. Only the service thread touches
@@ -15,14 +15,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libwebsockets.h>
+#include "util/sbuf.h"
+
+/* Headroom in front of every payload: lws_write() puts the frame header
+ * there without a copy. It must be at least lws's LWS_PRE (checked where
+ * lws is, net/conn.c), and is a constant here so that proto/ and core/ do
+ * not depend on libwebsockets. */
+#define FRAME_HEADROOM 16
 
 struct frame {
     uint32_t refs;
     bool is_binary;
-    bool is_ping;             /* a WebSocket ping: the payload is the whole frame */
-    size_t len;               /* payload bytes (after the headroom) */
-    unsigned char buf[];      /* LWS_PRE headroom + len payload bytes */
+    bool is_ping;        /* a WebSocket ping: the payload is the whole frame */
+    size_t len;          /* payload bytes (after the headroom) */
+    unsigned char buf[]; /* FRAME_HEADROOM + len payload bytes */
 };
 
 /* A frame with room for `len` payload bytes and one reference. */
@@ -31,12 +37,15 @@ struct frame *frame_new(size_t len, bool is_binary);
 /* A text frame holding a copy of `text`. */
 struct frame *frame_from_text(const char *text, size_t len);
 
+/* A text frame of b's bytes (NULL when b failed); frees b's data. */
+struct frame *frame_from_sbuf(struct sbuf *b);
+
 /* Frees the small frames kept for reuse (at shutdown). */
 void frame_pool_drain(void);
 
 static inline unsigned char *frame_payload(struct frame *f)
 {
-    return f->buf + LWS_PRE;
+    return f->buf + FRAME_HEADROOM;
 }
 
 static inline struct frame *frame_ref(struct frame *f)

@@ -33,6 +33,14 @@ void sbuf_free(struct sbuf *b)
     sbuf_init(b);
 }
 
+void sbuf_reset(struct sbuf *b)
+{
+    b->len = 0;
+    b->failed = false;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
 static bool sbuf_reserve(struct sbuf *b, size_t extra)
 {
     if (b->failed)

@@ -27,6 +27,8 @@ void sbuf_init(struct sbuf *b);
  * copy. The content must not be taken over with free(). */
 void sbuf_init_on(struct sbuf *b, char *buf, size_t cap);
 void sbuf_free(struct sbuf *b);
+/* Empties the buffer and clears a failure; keeps the allocation. */
+void sbuf_reset(struct sbuf *b);
 void sbuf_add(struct sbuf *b, const void *bytes, size_t len);
 void sbuf_add_str(struct sbuf *b, const char *s);
 void sbuf_add_u64(struct sbuf *b, uint64_t v);

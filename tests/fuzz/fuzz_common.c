@@ -9,6 +9,7 @@
  * come back byte for byte (in a frame and as base64 in history).
  */
 #include "fuzz_common.h"
+#include "proto/answer.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -161,8 +162,8 @@ void fuzz_check_error(const struct request_error *err)
                  "error message not terminated");
     if (err->has_id)
         fuzz_require(err->id >= 1 && err->id <= ENVELOPE_MAX_ID, "error id out of range");
-    struct frame *f = envelope_encode_error(err);
-    fuzz_require(f != NULL, "envelope_encode_error returned NULL");
+    struct frame *f = answer_error(err);
+    fuzz_require(f != NULL, "answer_error returned NULL");
     fuzz_require(!f->is_binary, "error reply is a binary frame");
     json_t *reply = frame_json(f, 0, f->len);
     fuzz_require(string_field_is(reply, "op", "error"), "error reply without op error");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/envelope.h"
+#include "proto/answer.h"
 #include "common/jscan.h"
 
 static int parse(const char *text, struct request *req, struct request_error *err)
@@ -457,7 +458,7 @@ START_TEST(test_error_message_stays_utf8)
     struct request req;
     struct request_error err;
     ck_assert_int_eq(parse(text, &req, &err), -1);
-    struct frame *f = envelope_encode_error(&err);
+    struct frame *f = answer_error(&err);
     json_error_t jerr;
     json_t *obj = json_loadb((const char *)frame_payload(f), f->len, 0, &jerr);
     ck_assert_ptr_nonnull(obj);
@@ -532,7 +533,7 @@ START_TEST(test_encode_error_escapes)
 {
     struct request_error err = {.code = ERR_UNKNOWN_OP, .has_id = true, .id = 12};
     snprintf(err.message, sizeof(err.message), "unknown op \"a\\b\"");
-    struct frame *f = envelope_encode_error(&err);
+    struct frame *f = answer_error(&err);
     json_error_t jerr;
     json_t *obj = json_loadb((const char *)frame_payload(f), f->len, 0, &jerr);
     ck_assert_ptr_nonnull(obj);

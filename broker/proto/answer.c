@@ -1,0 +1,181 @@
+/*
+ * answer.c: encoding the broker's replies and events (see answer.h).
+ *
+ * Replies are short and built by concatenation like messages; only an
+ * error's message, which may quote client input, goes through jansson to be
+ * escaped. The acks of publish and unsubscribe, one per durable publish,
+ * are built on the stack so that the only allocation is the frame.
+ */
+#include "proto/answer.h"
+
+#include <stdlib.h>
+
+/* Room for the fixed-size replies (an ack with two 20-digit numbers). */
+#define REPLY_STACK_BYTES 128
+
+static void begin_ack(struct sbuf *b, uint64_t id)
+{
+    sbuf_add_str(b, "{\"op\":\"ack\",\"id\":");
+    sbuf_add_u64(b, id);
+}
+
+/* {"op":"ack","id":N,"topic":T  (no closing brace) */
+static void begin_topic_ack(struct sbuf *b, uint64_t id, const char *topic)
+{
+    begin_ack(b, id);
+    sbuf_add_str(b, ",\"topic\":");
+    sbuf_add_json_string(b, topic);
+}
+
+/* Closes the object and turns the text into a frame. */
+static struct frame *end_reply(struct sbuf *b)
+{
+    sbuf_add(b, "}", 1);
+    return frame_from_sbuf(b);
+}
+
+struct frame *answer_welcome(const struct answer_welcome *w)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "{\"op\":\"welcome\",\"v\":1,\"client\":");
+    sbuf_add_json_string(&b, w->client);
+    sbuf_add_str(&b, ",\"server\":\"wsbroker " WSB_VERSION "\",\"epoch\":");
+    sbuf_add_json_string(&b, w->epoch);
+    sbuf_add_str(&b, ",\"seq\":");
+    sbuf_add_u64(&b, w->seq);
+    sbuf_add_str(&b, ",\"heartbeat\":");
+    sbuf_add_u64(&b, (uint64_t)w->heartbeat);
+    sbuf_add_str(&b, ",\"max_message\":");
+    sbuf_add_u64(&b, (uint64_t)w->max_message);
+    return end_reply(&b);
+}
+
+struct frame *answer_pong(uint64_t id)
+{
+    char stack[REPLY_STACK_BYTES];
+    struct sbuf b;
+    sbuf_init_on(&b, stack, sizeof(stack));
+    sbuf_add_str(&b, "{\"op\":\"pong\",\"id\":");
+    sbuf_add_u64(&b, id);
+    return end_reply(&b);
+}
+
+struct frame *answer_ack(uint64_t id)
+{
+    char stack[REPLY_STACK_BYTES];
+    struct sbuf b;
+    sbuf_init_on(&b, stack, sizeof(stack));
+    begin_ack(&b, id);
+    return end_reply(&b);
+}
+
+struct frame *answer_publish_ack(uint64_t id, uint64_t seq, bool duplicate)
+{
+    char stack[REPLY_STACK_BYTES];
+    struct sbuf b;
+    sbuf_init_on(&b, stack, sizeof(stack));
+    begin_ack(&b, id);
+    sbuf_add_str(&b, ",\"seq\":");
+    sbuf_add_u64(&b, seq);
+    if (duplicate)
+        sbuf_add_str(&b, ",\"duplicate\":true");
+    return end_reply(&b);
+}
+
+struct frame *answer_subscribe_ack(uint64_t id, const char *topic, size_t replayed, bool recovered,
+                                   uint64_t seq)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    begin_topic_ack(&b, id, topic);
+    sbuf_add_str(&b, ",\"replayed\":");
+    sbuf_add_u64(&b, replayed);
+    sbuf_add_str(&b, recovered ? ",\"recovered\":true" : ",\"recovered\":false");
+    sbuf_add_str(&b, ",\"seq\":");
+    sbuf_add_u64(&b, seq);
+    return end_reply(&b);
+}
+
+struct frame *answer_history(uint64_t id, const struct store_msg *msgs, size_t n_msgs, bool more,
+                             bool recovered)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    begin_ack(&b, id);
+    sbuf_add_str(&b, ",\"messages\":[");
+    for (size_t i = 0; i < n_msgs; i++) {
+        if (i)
+            sbuf_add(&b, ",", 1);
+        envelope_append_message_json(&b, &msgs[i]);
+    }
+    sbuf_add_str(&b, more ? "],\"more\":true" : "],\"more\":false");
+    sbuf_add_str(&b, recovered ? ",\"recovered\":true" : ",\"recovered\":false");
+    return end_reply(&b);
+}
+
+struct frame *answer_presence(uint64_t id, const char *topic, const struct sbuf *members)
+{
+    if (sbuf_failed(members))
+        return NULL;
+    struct sbuf b;
+    sbuf_init(&b);
+    begin_topic_ack(&b, id, topic);
+    sbuf_add_str(&b, ",\"members\":");
+    sbuf_add(&b, members->data, members->len);
+    return end_reply(&b);
+}
+
+/* "client":C,"user":U (null when anonymous) */
+static void append_member_fields(struct sbuf *b, const char *client, const char *user)
+{
+    sbuf_add_str(b, "\"client\":");
+    sbuf_add_json_string(b, client);
+    sbuf_add_str(b, ",\"user\":");
+    if (user)
+        sbuf_add_json_string(b, user);
+    else
+        sbuf_add_str(b, "null");
+}
+
+void answer_append_member(struct sbuf *b, const char *client, const char *user)
+{
+    sbuf_add(b, "{", 1);
+    append_member_fields(b, client, user);
+    sbuf_add(b, "}", 1);
+}
+
+struct frame *answer_presence_event(const char *op, const char *topic, const char *client,
+                                    const char *user)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "{\"op\":\"");
+    sbuf_add_str(&b, op);
+    sbuf_add_str(&b, "\",\"topic\":");
+    sbuf_add_json_string(&b, topic);
+    sbuf_add(&b, ",", 1);
+    append_member_fields(&b, client, user);
+    return end_reply(&b);
+}
+
+struct frame *answer_error(const struct request_error *err)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    sbuf_add_str(&b, "{\"op\":\"error\"");
+    if (err->has_id) {
+        sbuf_add_str(&b, ",\"id\":");
+        sbuf_add_u64(&b, err->id);
+    }
+    sbuf_add_str(&b, ",\"code\":");
+    sbuf_add_json_string(&b, err->code);
+    sbuf_add_str(&b, ",\"message\":");
+    /* The message may quote client input: let jansson escape it properly. */
+    json_t *msg = json_string(err->message);
+    char *text = msg ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
+    sbuf_add_str(&b, text ? text : "\"error\"");
+    free(text);
+    json_decref(msg);
+    return end_reply(&b);
+}
