@@ -5,32 +5,6 @@
 
 #include <string.h>
 
-size_t wsframe_put_header(unsigned char *out, enum wsframe_opcode opcode, uint64_t len, bool masked)
-{
-    unsigned char mask_bit = masked ? 0x80 : 0;
-    size_t n;
-    out[0] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        out[1] = (unsigned char)(mask_bit | len);
-        n = 2;
-    } else if (len < 65536) {
-        out[1] = mask_bit | 126;
-        out[2] = (unsigned char)(len >> 8);
-        out[3] = (unsigned char)len;
-        n = 4;
-    } else {
-        out[1] = mask_bit | 127;
-        for (int i = 0; i < 8; i++)
-            out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
-        n = 10;
-    }
-    if (masked) {
-        memset(out + n, 0, 4);
-        n += 4;
-    }
-    return n;
-}
-
 int wsframe_parse_header(const unsigned char *in, size_t avail, struct wsframe_header *h)
 {
     if (avail < 2)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum wsframe_opcode {
     WSFRAME_CONT = 0,
@@ -31,9 +32,34 @@ enum wsframe_opcode {
 
 /* Writes the header of a final frame of `len` payload bytes into out
  * (WSFRAME_HEADER_MAX bytes); masked frames carry a zero key. Returns its
- * size. */
-size_t wsframe_put_header(unsigned char *out, enum wsframe_opcode opcode, uint64_t len,
-                          bool masked);
+ * size. Inline: the broker's coalesced write calls it once per delivered
+ * frame. */
+static inline size_t wsframe_put_header(unsigned char *out, enum wsframe_opcode opcode,
+                                        uint64_t len, bool masked)
+{
+    unsigned char mask_bit = masked ? 0x80 : 0;
+    size_t n;
+    out[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        out[1] = (unsigned char)(mask_bit | len);
+        n = 2;
+    } else if (len < 65536) {
+        out[1] = mask_bit | 126;
+        out[2] = (unsigned char)(len >> 8);
+        out[3] = (unsigned char)len;
+        n = 4;
+    } else {
+        out[1] = mask_bit | 127;
+        for (int i = 0; i < 8; i++)
+            out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    if (masked) {
+        memset(out + n, 0, 4);
+        n += 4;
+    }
+    return n;
+}
 
 struct wsframe_header {
     bool fin;
