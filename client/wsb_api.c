@@ -127,58 +127,22 @@ static int subscribe_common(wsb_client *c, const char *pattern, const struct wsb
     if (reply && wsb_blocking_forbidden(c))
         return WSB_EBUSY;
     struct sub *s = wsb_sub_new(pattern, o);
-    struct pattern_entry *e = calloc(1, sizeof(*e));
     struct request *r = wsb_req_new(REQ_SUBSCRIBE);
     struct waiter *w = reply ? wsb_waiter_new() : NULL;
-    if (!s || !e || !r || (reply && !w) || !(e->pattern = strdup(pattern))) {
+    int status = (!s || !r || (reply && !w)) ? WSB_ENOMEM : wsb_sub_registry_add(c, pattern);
+    if (status != WSB_OK) {
         if (s)
             wsb_sub_free(s);
-        if (e)
-            free(e->pattern);
-        free(e);
         wsb_req_free(r);
         free(w);
-        return WSB_ENOMEM;
+        return status;
     }
-    pthread_mutex_lock(&c->lock);
-    for (struct pattern_entry *x = c->registry; x; x = x->next) {
-        if (strcmp(x->pattern, pattern) == 0) {
-            pthread_mutex_unlock(&c->lock);
-            wsb_sub_free(s);
-            free(e->pattern);
-            free(e);
-            wsb_req_free(r);
-            free(w);
-            return WSB_EINVAL;
-        }
-    }
-    e->next = c->registry;
-    c->registry = e;
-    pthread_mutex_unlock(&c->lock);
     r->sub = s;
     r->waiter = w;
     wsb_submit(c, r);
     if (!w)
         return WSB_OK;
     return wsb_sync_result(wsb_wait_for(c, w, c->opt.timeout_ms), reply);
-}
-
-static int registry_take(wsb_client *c, const char *pattern)
-{
-    int found = 0;
-    pthread_mutex_lock(&c->lock);
-    for (struct pattern_entry **pp = &c->registry; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->pattern, pattern) == 0) {
-            struct pattern_entry *e = *pp;
-            *pp = e->next;
-            free(e->pattern);
-            free(e);
-            found = 1;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->lock);
-    return found;
 }
 
 static int unsubscribe_common(wsb_client *c, const char *pattern, wsb_reply_fn cb, void *arg,
@@ -196,7 +160,7 @@ static int unsubscribe_common(wsb_client *c, const char *pattern, wsb_reply_fn c
         wsb_req_free(r);
         return WSB_ENOMEM;
     }
-    if (!registry_take(c, pattern)) {
+    if (!wsb_sub_registry_remove(c, pattern)) {
         wsb_req_free(r);
         return WSB_EINVAL;
     }

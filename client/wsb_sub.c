@@ -145,8 +145,31 @@ static void sub_note(struct sub *s, uint64_t seq)
     }
 }
 
-static void registry_remove(wsb_client *c, const char *pattern)
+int wsb_sub_registry_add(wsb_client *c, const char *pattern)
 {
+    struct pattern_entry *e = calloc(1, sizeof(*e));
+    if (!e || !(e->pattern = strdup(pattern))) {
+        free(e);
+        return WSB_ENOMEM;
+    }
+    pthread_mutex_lock(&c->lock);
+    for (struct pattern_entry *x = c->registry; x; x = x->next) {
+        if (strcmp(x->pattern, pattern) == 0) {
+            pthread_mutex_unlock(&c->lock);
+            free(e->pattern);
+            free(e);
+            return WSB_EINVAL;
+        }
+    }
+    e->next = c->registry;
+    c->registry = e;
+    pthread_mutex_unlock(&c->lock);
+    return WSB_OK;
+}
+
+int wsb_sub_registry_remove(wsb_client *c, const char *pattern)
+{
+    int found = 0;
     pthread_mutex_lock(&c->lock);
     for (struct pattern_entry **pp = &c->registry; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->pattern, pattern) == 0) {
@@ -154,10 +177,12 @@ static void registry_remove(wsb_client *c, const char *pattern)
             *pp = e->next;
             free(e->pattern);
             free(e);
+            found = 1;
             break;
         }
     }
     pthread_mutex_unlock(&c->lock);
+    return found;
 }
 
 /* Frees the dead subscriptions unless a dispatch is iterating them. */
@@ -294,7 +319,7 @@ static void sub_take_ack(wsb_client *c, struct sub *s, struct wsb_reply_box *box
     s->pending = NULL;
     wsb_reply_set_topic(box, s->pattern);
     if (box->r.status != WSB_OK) {
-        registry_remove(c, s->pattern);
+        wsb_sub_registry_remove(c, s->pattern);
         struct waiter *w = s->first_waiter;
         s->first_waiter = NULL;
         wsb_call_reply(c, s->o.on_ack, s->o.arg, &box->r);

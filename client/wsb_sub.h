@@ -7,6 +7,12 @@
 
 #include "wsb_client_int.h"
 
+/* The patterns the API has subscribed (any thread; under c->lock): add
+ * returns WSB_EINVAL when the pattern is there already, remove 1 when it
+ * was there. */
+int wsb_sub_registry_add(wsb_client *c, const char *pattern);
+int wsb_sub_registry_remove(wsb_client *c, const char *pattern);
+
 struct sub *wsb_sub_new(const char *pattern, const struct wsb_sub_options *o);
 void wsb_sub_free(struct sub *s);
 
