@@ -15,8 +15,73 @@
 #include "wsb_request.h"
 #include "wsb_sub.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Integral reals back to integers, where a double holds them exactly:
+ * after a parse with JSON_DECODE_INT_AS_REAL every protocol integer (id,
+ * seq, ts, counts) reads as an integer again. */
+static void io_restore_integers(json_t *v)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+    if (json_is_object(v)) {
+        void *tmp;
+        json_object_foreach_safe(v, tmp, key, item)
+        {
+            double d = json_real_value(item);
+            if (json_is_real(item) && d == floor(d) && fabs(d) <= 9007199254740991.0)
+                json_object_set_new(v, key, json_integer((json_int_t)d));
+            else
+                io_restore_integers(item);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+        {
+            double d = json_real_value(item);
+            if (json_is_real(item) && d == floor(d) && fabs(d) <= 9007199254740991.0)
+                json_array_set_new(v, i, json_integer((json_int_t)d));
+            else
+                io_restore_integers(item);
+        }
+    }
+}
+
+/* A frame's JSON. An integer beyond 64 bits (valid JSON, which the broker
+ * keeps in `data` as it was published) makes jansson refuse the whole
+ * text, so it is read again with such numbers as reals. NULL when the frame
+ * cannot be read at all. */
+static json_t *io_parse(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *root = json_loadb(text, len, 0, &err);
+    if (!root && json_error_code(&err) == json_error_numeric_overflow) {
+        root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &err);
+        io_restore_integers(root);
+    }
+    return root;
+}
+
+/* A frame the client cannot read is reported, never skipped in silence:
+ * an error event, and the request it answers (the broker writes "id"
+ * before any user data, so the first "id" is the reply's) fails instead of
+ * waiting for its timeout. */
+static void io_report_unreadable(wsb_client *c, const char *text, size_t len)
+{
+    static const char why[] = "a frame from the broker is not JSON this client can read";
+    struct wsb_event ev = {
+        .type = WSB_EVENT_ERROR, .code = "bad_frame", .message = why, .retry_ms = -1};
+    wsb_emit(c, &ev);
+    const char *at = memmem(text, len, "\"id\":", 5);
+    if (!at)
+        return;
+    uint64_t id = strtoull(at + 5, NULL, 10);
+    struct request *r = id > 0 ? wsb_req_find(c, id) : NULL;
+    if (r)
+        wsb_req_fail(c, r, WSB_EPROTO, why);
+}
 
 static void handle_binary(wsb_client *c, unsigned char *buf, size_t len)
 {
@@ -36,7 +101,11 @@ static void handle_binary(wsb_client *c, unsigned char *buf, size_t len)
         wsb_emit(c, &ev);
         return;
     }
-    json_t *root = json_loadb(env, envlen, 0, NULL);
+    json_t *root = io_parse(env, envlen);
+    if (!root) {
+        io_report_unreadable(c, env, envlen);
+        return;
+    }
     const char *op = json_string_value(json_object_get(root, "op"));
     if (op && strcmp(op, "message") == 0 &&
         wsb_message_from_json(env, envlen, root, &m, &decoded) == 0) {
@@ -108,7 +177,11 @@ static void handle_reply(wsb_client *c, char *text, size_t len, json_t *root)
 
 static void handle_text(wsb_client *c, char *text, size_t len)
 {
-    json_t *root = json_loadb(text, len, 0, NULL);
+    json_t *root = io_parse(text, len);
+    if (!root) {
+        io_report_unreadable(c, text, len);
+        return;
+    }
     const char *op = json_string_value(json_object_get(root, "op"));
 
     if (!op) {

@@ -3,7 +3,11 @@
  */
 #include "common/jscan.h"
 
+#include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *jscan_skip_ws(const char *p, const char *end)
@@ -193,8 +197,33 @@ static const char *scan_digits(const char *p, const char *end)
     return p > start ? p : NULL;
 }
 
+/* True when the number text [start, end) is too large for a double (it
+ * would read as infinity), which jansson and most JSON readers refuse. Only
+ * a number with an exponent or more than DBL_MAX_10_EXP digits can be, so
+ * the common case costs nothing. */
+static bool number_overflows(const char *start, const char *end, bool has_exponent)
+{
+    size_t len = (size_t)(end - start);
+    if (!has_exponent && len <= DBL_MAX_10_EXP)
+        return false;
+    char small[64];
+    char *copy = len < sizeof(small) ? small : malloc(len + 1);
+    if (!copy)
+        return true;
+    memcpy(copy, start, len);
+    copy[len] = '\0';
+    errno = 0;
+    double v = strtod(copy, NULL);
+    bool overflow = errno == ERANGE && isinf(v);
+    if (copy != small)
+        free(copy);
+    return overflow;
+}
+
 static const char *scan_number(const char *p, const char *end)
 {
+    const char *start = p;
+    bool has_exponent = false;
     if (p < end && *p == '-')
         p++;
     if (p < end && *p == '0')
@@ -204,13 +233,14 @@ static const char *scan_number(const char *p, const char *end)
     if (p < end && *p == '.' && !(p = scan_digits(p + 1, end)))
         return NULL;
     if (p < end && (*p == 'e' || *p == 'E')) {
+        has_exponent = true;
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
         if (!(p = scan_digits(p, end)))
             return NULL;
     }
-    return p;
+    return number_overflows(start, p, has_exponent) ? NULL : p;
 }
 
 static const char *scan_literal(const char *p, const char *end, const char *word, size_t len)

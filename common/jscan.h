@@ -7,8 +7,8 @@
  * and serializing `data` back costs as much again; a published message's
  * `data` only needs to be checked and kept as the bytes it arrived as. The
  * scanner validates exactly what a JSON parser would (grammar, escapes,
- * surrogate pairs, UTF-8, nesting depth) and reports where each value
- * starts and ends. Everything else is parsed with jansson.
+ * surrogate pairs, UTF-8, nesting depth, numbers too large for a double) and reports where each
+ * value starts and ends. Everything else is parsed with jansson.
  */
 #ifndef WSB_JSCAN_H
 #define WSB_JSCAN_H

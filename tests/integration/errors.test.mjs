@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from './lib/client.mjs';
-import { assertAck, assertError, isMessage, sharedBroker, uniqueTopic } from './lib/util.mjs';
+import { assertAck, assertError, httpPublish, isMessage, sharedBroker, uniqueTopic } from './lib/util.mjs';
 
 const isError = (f) => f.op === 'error';
 
@@ -125,6 +125,27 @@ describe('errors', () => {
         await c.sync();
         assert.equal(c.log.filter((f) => f.op === 'pong' && (f.id === 5 || f.id === 6)).length, 0);
         assert.equal(c.closeInfo, null);
+    });
+
+    it('a number too large for a double is bad_request on WebSocket and HTTP alike; big integers are kept', async (t) => {
+        const c = await connect(ctx.broker.url, { t });
+        const topic = uniqueTopic('er.num');
+        for (const data of ['1e999', '-1E+400', '{"a":[1,2e308]}', '9'.repeat(400)]) {
+            const reply = await rawError(c, `{"op":"publish","id":9,"topic":"${topic}","data":${data}}`);
+            assert.equal(reply.code, 'bad_request', `data ${data.slice(0, 40)}`);
+            const res = await httpPublish(ctx.broker, `{"topic":"${topic}","data":${data}}`);
+            assert.equal(res.status, 400, `HTTP data ${data.slice(0, 40)}`);
+        }
+        // Finite however written: 1e308 in full, an integer beyond 64 bits,
+        // an underflow to zero, the largest double. Each is stored.
+        const kept = ['1' + '0'.repeat(308), '18446744073709551616', '1e-999', '1.7976931348623157e308'];
+        for (const data of kept) {
+            c.send(`{"op":"publish","id":10,"topic":"${topic}","data":${data}}`);
+            assertAck(await c.next((f) => f.id === 10), `data ${data.slice(0, 40)}`);
+        }
+        const h = await c.ok({ op: 'history', topic });
+        assert.equal(h.messages.length, kept.length, 'only the finite numbers were stored');
+        assert.ok(h.messages.every((m) => Number.isFinite(m.data)), 'each reads back as a finite number');
     });
 
     it('unknown_op with the id', async (t) => {

@@ -331,6 +331,37 @@ START_TEST(test_jscan_items)
 }
 END_TEST
 
+/* Numbers: valid when finite as a double, as jansson reads them. */
+static bool jscan_accepts(const char *json)
+{
+    const char *end = json + strlen(json);
+    return jscan_value(json, end, 0) == end;
+}
+
+START_TEST(test_jscan_numbers)
+{
+    ck_assert(jscan_accepts("0"));
+    ck_assert(jscan_accepts("-1.5e3"));
+    ck_assert(jscan_accepts("1.7976931348623157e308"));
+    ck_assert(jscan_accepts("1e-999")); /* underflows to 0: finite */
+    ck_assert(jscan_accepts("18446744073709551616"));
+    char digits[400];
+    memset(digits, '9', 308);
+    digits[308] = '\0';
+    ck_assert(jscan_accepts(digits)); /* 308 nines: below DBL_MAX */
+    ck_assert(!jscan_accepts("1e999"));
+    ck_assert(!jscan_accepts("-1E+400"));
+    ck_assert(!jscan_accepts("1.8e308"));
+    ck_assert(!jscan_accepts("[1,{\"a\":2e308}]"));
+    memset(digits, '9', 399);
+    digits[399] = '\0';
+    ck_assert(!jscan_accepts(digits)); /* 399 digits: past DBL_MAX */
+    ck_assert(!jscan_accepts("01"));
+    ck_assert(!jscan_accepts("1."));
+    ck_assert(!jscan_accepts("1e"));
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
     Suite *suite = suite_create("common");
@@ -357,6 +388,7 @@ static Suite *common_suite(void)
     tcase_add_test(json, test_jscan_member_repeated);
     tcase_add_test(json, test_jscan_member_escaped_name);
     tcase_add_test(json, test_jscan_items);
+    tcase_add_test(json, test_jscan_numbers);
     suite_add_tcase(suite, json);
     return suite;
 }
