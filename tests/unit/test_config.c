@@ -155,6 +155,10 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg.auth_grace, 5);
     ck_assert_str_eq(cfg.durability, "full");
     ck_assert_int_eq(cfg.max_subscriptions, 1024);
+    ck_assert_uint_eq(cfg.allow_host.count, 0);
+    ck_assert_int_eq(cfg.http_body_budget, 64L * 1024 * 1024);
+    ck_assert_int_eq(cfg.http_body_budget_per_ip, 16L * 1024 * 1024);
+    ck_assert_int_eq(cfg.http_body_timeout, 30);
     config_free(&cfg);
     ck_assert_ptr_null(cfg.bind);
     config_free(&cfg); /* twice is harmless */
@@ -193,6 +197,11 @@ static void assert_every_flag_set(const struct config *cfg)
     ck_assert_int_eq(cfg->auth_grace, 5);
     ck_assert_str_eq(cfg->durability, "os");
     ck_assert_int_eq(cfg->max_subscriptions, 8);
+    ck_assert_uint_eq(cfg->allow_host.count, 1);
+    ck_assert_str_eq(cfg->allow_host.items[0], "broker.example");
+    ck_assert_int_eq(cfg->http_body_budget, 1000000);
+    ck_assert_int_eq(cfg->http_body_budget_per_ip, 100000);
+    ck_assert_int_eq(cfg->http_body_timeout, 7);
 }
 
 START_TEST(test_every_flag)
@@ -228,6 +237,14 @@ START_TEST(test_every_flag)
                           "os",
                           "--max-subscriptions",
                           "8",
+                          "--allow-host",
+                          "broker.example",
+                          "--http-body-budget",
+                          "1000000",
+                          "--http-body-budget-per-ip",
+                          "100000",
+                          "--http-body-timeout",
+                          "7",
                           NULL};
     ck_assert_int_eq(load(&cfg, args), CONFIG_RUN);
     ck_assert_str_eq(err, "");
@@ -239,14 +256,26 @@ END_TEST
 START_TEST(test_every_flag_equals_form)
 {
     struct config cfg;
-    const char *args[] = {"--bind=127.0.0.1",      "--port=9001",
-                          "--db=:memory:",         "--www=/tmp/www",
-                          "--max-message=2048",    "--max-backlog=4096",
-                          "--max-rate=50",         "--retain=10",
-                          "--retain-age=60",       "--allow-origin=https://a.example",
-                          "--log-level=debug",     "--heartbeat=30",
-                          "--auth-grace=5",        "--durability=os",
-                          "--max-subscriptions=8", NULL};
+    const char *args[] = {"--bind=127.0.0.1",
+                          "--port=9001",
+                          "--db=:memory:",
+                          "--www=/tmp/www",
+                          "--max-message=2048",
+                          "--max-backlog=4096",
+                          "--max-rate=50",
+                          "--retain=10",
+                          "--retain-age=60",
+                          "--allow-origin=https://a.example",
+                          "--log-level=debug",
+                          "--heartbeat=30",
+                          "--auth-grace=5",
+                          "--durability=os",
+                          "--max-subscriptions=8",
+                          "--allow-host=broker.example",
+                          "--http-body-budget=1000000",
+                          "--http-body-budget-per-ip=100000",
+                          "--http-body-timeout=7",
+                          NULL};
     ck_assert_int_eq(load(&cfg, args), CONFIG_RUN);
     assert_every_flag_set(&cfg);
     config_free(&cfg);
@@ -295,6 +324,10 @@ static const struct bound_case bound_cases[] = {
     {{"--heartbeat", "1"}, 1},
     {{"--heartbeat", "3600"}, 3600},
     {{"--max-subscriptions", "1"}, 1},
+    {{"--http-body-budget", "1"}, 1},
+    {{"--http-body-budget-per-ip", "1"}, 1},
+    {{"--http-body-timeout", "1"}, 1},
+    {{"--http-body-timeout", "3600"}, 3600},
 };
 
 START_TEST(test_number_bounds_accepted)
@@ -319,6 +352,12 @@ START_TEST(test_number_bounds_accepted)
         got = cfg.heartbeat;
     else if (strcmp(c->args[0], "--max-subscriptions") == 0)
         got = cfg.max_subscriptions;
+    else if (strcmp(c->args[0], "--http-body-budget") == 0)
+        got = cfg.http_body_budget;
+    else if (strcmp(c->args[0], "--http-body-budget-per-ip") == 0)
+        got = cfg.http_body_budget_per_ip;
+    else if (strcmp(c->args[0], "--http-body-timeout") == 0)
+        got = cfg.http_body_timeout;
     else
         ck_abort_msg("no field for %s", c->args[0]);
     ck_assert_int_eq(got, c->expected);
@@ -420,6 +459,10 @@ static const struct error_case error_cases[] = {
     {{"--auth-grace", "soon"}, "wsbroker: --auth-grace: expected an integer 0..3600, got \"soon\""},
     {{"--max-subscriptions", "0"},
      "wsbroker: --max-subscriptions: expected an integer >= 1, got \"0\""},
+    {{"--http-body-budget", "0"},
+     "wsbroker: --http-body-budget: expected an integer >= 1, got \"0\""},
+    {{"--http-body-timeout", "0"},
+     "wsbroker: --http-body-timeout: expected an integer 1..3600, got \"0\""},
     /* bad choices and empty strings */
     {{"--log-level", "verbose"},
      "wsbroker: --log-level: expected error|warn|info|debug, got \"verbose\""},
@@ -430,6 +473,7 @@ static const struct error_case error_cases[] = {
     {{"--bind="}, "wsbroker: --bind: expected a non-empty value"},
     {{"--config="}, "wsbroker: --config: expected a non-empty value"},
     {{"--allow-origin", ""}, "wsbroker: --allow-origin: expected a non-empty value"},
+    {{"--allow-host", ""}, "wsbroker: --allow-host: expected a non-empty value"},
     {{"--anonymous", ""}, "wsbroker: --anonymous: expected a non-empty value"},
     {{"--auth-secret="}, "wsbroker: --auth-secret: expected a non-empty value"},
     /* positional arguments */
@@ -537,7 +581,11 @@ START_TEST(test_file_every_key)
                "  \"heartbeat\": 30,\n"
                "  \"auth_grace\": 5,\n"
                "  \"durability\": \"os\",\n"
-               "  \"max_subscriptions\": 8\n"
+               "  \"max_subscriptions\": 8,\n"
+               "  \"allow_host\": [\"broker.example\"],\n"
+               "  \"http_body_budget\": 1000000,\n"
+               "  \"http_body_budget_per_ip\": 100000,\n"
+               "  \"http_body_timeout\": 7\n"
                "}\n");
     struct config cfg;
     ck_assert_int_eq(load(&cfg, (const char *[]){"--config", path, NULL}), CONFIG_RUN);
@@ -827,24 +875,70 @@ START_TEST(test_help_as_a_value_is_a_flag)
 }
 END_TEST
 
+/* Origins as a caller reads them with lws_hdr_copy: the length, 0 for no
+ * header, -1 for one that did not fit. */
+static bool origin_allowed(const struct config *cfg, const char *origin)
+{
+    return config_origin_allowed(cfg, origin, (int)strlen(origin));
+}
+
 START_TEST(test_origin_allowed)
 {
     struct config cfg;
     ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
-    ck_assert(config_origin_allowed(&cfg, "https://any.example"));
+    ck_assert(origin_allowed(&cfg, "https://any.example"));
+    ck_assert(config_origin_allowed(&cfg, "", -1));
     config_free(&cfg);
 
     ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example", NULL}),
                      CONFIG_RUN);
-    ck_assert(config_origin_allowed(&cfg, "https://a.example"));
-    ck_assert(!config_origin_allowed(&cfg, "https://b.example"));
-    ck_assert(!config_origin_allowed(&cfg, ""));
+    ck_assert(origin_allowed(&cfg, "https://a.example"));
+    ck_assert(!origin_allowed(&cfg, "https://b.example"));
+    ck_assert(!origin_allowed(&cfg, "https://a.example.evil"));
+    ck_assert(!origin_allowed(&cfg, "https://A.example"));
+    ck_assert(config_origin_allowed(&cfg, "", 0));                    /* no Origin: not a browser */
+    ck_assert(!config_origin_allowed(&cfg, "https://a.example", -1)); /* did not fit */
+    ck_assert(!config_origin_allowed(&cfg, "https://a.example/x", 19));
     config_free(&cfg);
 
     ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example",
                                                  "--allow-origin", "*", NULL}),
                      CONFIG_RUN);
-    ck_assert(config_origin_allowed(&cfg, "https://b.example"));
+    ck_assert(origin_allowed(&cfg, "https://b.example"));
+    ck_assert(config_origin_allowed(&cfg, "", -1));
+    config_free(&cfg);
+}
+END_TEST
+
+static bool host_allowed(const struct config *cfg, const char *host)
+{
+    return config_host_allowed(cfg, host, (int)strlen(host));
+}
+
+START_TEST(test_host_allowed)
+{
+    struct config cfg;
+    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
+    ck_assert(host_allowed(&cfg, "anything.example:1234"));
+    ck_assert(config_host_allowed(&cfg, "", 0));
+    config_free(&cfg);
+
+    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-host", "broker.example", "--allow-host",
+                                                 "[::1]", "--allow-host", "10.0.0.5:8443", NULL}),
+                     CONFIG_RUN);
+    ck_assert_uint_eq(cfg.allow_host.count, 3);
+    ck_assert(host_allowed(&cfg, "broker.example"));
+    ck_assert(host_allowed(&cfg, "Broker.EXAMPLE:8080"));
+    ck_assert(host_allowed(&cfg, "[::1]:8080"));
+    ck_assert(host_allowed(&cfg, "[::1]"));
+    ck_assert(host_allowed(&cfg, "10.0.0.5:8443"));
+    ck_assert(!host_allowed(&cfg, "10.0.0.5:8080")); /* an item with a port names that port */
+    ck_assert(!host_allowed(&cfg, "10.0.0.5"));
+    ck_assert(!host_allowed(&cfg, "evil.example"));
+    ck_assert(!host_allowed(&cfg, "broker.example.evil"));
+    ck_assert(!host_allowed(&cfg, "[::2]:8080"));
+    ck_assert(!config_host_allowed(&cfg, "", 0));                /* no Host */
+    ck_assert(!config_host_allowed(&cfg, "broker.example", -1)); /* did not fit */
     config_free(&cfg);
 }
 END_TEST
@@ -868,6 +962,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_repeatable_flags);
     tcase_add_test(tc, test_repeatable_flag_limit);
     tcase_add_test(tc, test_origin_allowed);
+    tcase_add_test(tc, test_host_allowed);
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("errors");
