@@ -324,10 +324,6 @@ static const struct bound_case bound_cases[] = {
     {{"--heartbeat", "1"}, 1},
     {{"--heartbeat", "3600"}, 3600},
     {{"--max-subscriptions", "1"}, 1},
-    {{"--http-body-budget", "1"}, 1},
-    {{"--http-body-budget-per-ip", "1"}, 1},
-    {{"--http-body-timeout", "1"}, 1},
-    {{"--http-body-timeout", "3600"}, 3600},
 };
 
 START_TEST(test_number_bounds_accepted)
@@ -352,12 +348,6 @@ START_TEST(test_number_bounds_accepted)
         got = cfg.heartbeat;
     else if (strcmp(c->args[0], "--max-subscriptions") == 0)
         got = cfg.max_subscriptions;
-    else if (strcmp(c->args[0], "--http-body-budget") == 0)
-        got = cfg.http_body_budget;
-    else if (strcmp(c->args[0], "--http-body-budget-per-ip") == 0)
-        got = cfg.http_body_budget_per_ip;
-    else if (strcmp(c->args[0], "--http-body-timeout") == 0)
-        got = cfg.http_body_timeout;
     else
         ck_abort_msg("no field for %s", c->args[0]);
     ck_assert_int_eq(got, c->expected);
@@ -463,6 +453,8 @@ static const struct error_case error_cases[] = {
      "wsbroker: --http-body-budget: expected an integer >= 1, got \"0\""},
     {{"--http-body-timeout", "0"},
      "wsbroker: --http-body-timeout: expected an integer 1..3600, got \"0\""},
+    {{"--http-body-timeout", "3601"},
+     "wsbroker: --http-body-timeout: expected an integer 1..3600, got \"3601\""},
     /* bad choices and empty strings */
     {{"--log-level", "verbose"},
      "wsbroker: --log-level: expected error|warn|info|debug, got \"verbose\""},
@@ -875,70 +867,62 @@ START_TEST(test_help_as_a_value_is_a_flag)
 }
 END_TEST
 
-/* Origins as a caller reads them with lws_hdr_copy: the length, 0 for no
- * header, -1 for one that did not fit. */
-static bool origin_allowed(const struct config *cfg, const char *origin)
-{
-    return config_origin_allowed(cfg, origin, (int)strlen(origin));
-}
+/* The Origin and Host rules, with headers as a caller reads them with
+ * lws_hdr_copy: `len` is the value's length (HEADER_TEXT: strlen), 0 for
+ * no header, -1 for one that did not fit the caller's buffer. */
+#define HEADER_TEXT (-2)
+#define ORIGIN_A "--allow-origin", "https://a.example"
+#define HOSTS                                                                                      \
+    "--allow-host", "broker.example", "--allow-host", "[::1]", "--allow-host", "10.0.0.5:8443"
 
-START_TEST(test_origin_allowed)
+struct header_case {
+    bool host; /* config_host_allowed, else config_origin_allowed */
+    const char *args[8];
+    const char *value;
+    int len;
+    bool allowed;
+};
+
+static const struct header_case header_cases[] = {
+    /* no --allow-origin: anything */
+    {false, {NULL}, "https://any.example", HEADER_TEXT, true},
+    {false, {NULL}, "", -1, true},
+    {false, {ORIGIN_A}, "https://a.example", HEADER_TEXT, true},
+    {false, {ORIGIN_A}, "https://b.example", HEADER_TEXT, false},
+    {false, {ORIGIN_A}, "https://a.example.evil", HEADER_TEXT, false},
+    {false, {ORIGIN_A}, "https://A.example", HEADER_TEXT, false},
+    {false, {ORIGIN_A}, "", 0, true},                    /* no Origin: not a browser */
+    {false, {ORIGIN_A}, "https://a.example", -1, false}, /* did not fit: refused */
+    {false, {ORIGIN_A}, "https://a.example/x", 19, false},
+    {false, {ORIGIN_A, "--allow-origin", "*"}, "https://b.example", HEADER_TEXT, true},
+    {false, {ORIGIN_A, "--allow-origin", "*"}, "", -1, true},
+    /* no --allow-host: anything */
+    {true, {NULL}, "anything.example:1234", HEADER_TEXT, true},
+    {true, {NULL}, "", 0, true},
+    {true, {HOSTS}, "broker.example", HEADER_TEXT, true},
+    {true, {HOSTS}, "Broker.EXAMPLE:8080", HEADER_TEXT, true},
+    {true, {HOSTS}, "[::1]:8080", HEADER_TEXT, true},
+    {true, {HOSTS}, "[::1]", HEADER_TEXT, true},
+    {true, {HOSTS}, "10.0.0.5:8443", HEADER_TEXT, true},
+    {true, {HOSTS}, "10.0.0.5:8080", HEADER_TEXT, false}, /* an item with a port names it */
+    {true, {HOSTS}, "10.0.0.5", HEADER_TEXT, false},
+    {true, {HOSTS}, "evil.example", HEADER_TEXT, false},
+    {true, {HOSTS}, "broker.example.evil", HEADER_TEXT, false},
+    {true, {HOSTS}, "[::2]:8080", HEADER_TEXT, false},
+    {true, {HOSTS}, "", 0, false},                /* no Host */
+    {true, {HOSTS}, "broker.example", -1, false}, /* did not fit */
+};
+
+START_TEST(test_header_rules)
 {
+    const struct header_case *c = &header_cases[_i];
     struct config cfg;
-    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
-    ck_assert(origin_allowed(&cfg, "https://any.example"));
-    ck_assert(config_origin_allowed(&cfg, "", -1));
-    config_free(&cfg);
-
-    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example", NULL}),
-                     CONFIG_RUN);
-    ck_assert(origin_allowed(&cfg, "https://a.example"));
-    ck_assert(!origin_allowed(&cfg, "https://b.example"));
-    ck_assert(!origin_allowed(&cfg, "https://a.example.evil"));
-    ck_assert(!origin_allowed(&cfg, "https://A.example"));
-    ck_assert(config_origin_allowed(&cfg, "", 0));                    /* no Origin: not a browser */
-    ck_assert(!config_origin_allowed(&cfg, "https://a.example", -1)); /* did not fit */
-    ck_assert(!config_origin_allowed(&cfg, "https://a.example/x", 19));
-    config_free(&cfg);
-
-    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example",
-                                                 "--allow-origin", "*", NULL}),
-                     CONFIG_RUN);
-    ck_assert(origin_allowed(&cfg, "https://b.example"));
-    ck_assert(config_origin_allowed(&cfg, "", -1));
-    config_free(&cfg);
-}
-END_TEST
-
-static bool host_allowed(const struct config *cfg, const char *host)
-{
-    return config_host_allowed(cfg, host, (int)strlen(host));
-}
-
-START_TEST(test_host_allowed)
-{
-    struct config cfg;
-    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
-    ck_assert(host_allowed(&cfg, "anything.example:1234"));
-    ck_assert(config_host_allowed(&cfg, "", 0));
-    config_free(&cfg);
-
-    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-host", "broker.example", "--allow-host",
-                                                 "[::1]", "--allow-host", "10.0.0.5:8443", NULL}),
-                     CONFIG_RUN);
-    ck_assert_uint_eq(cfg.allow_host.count, 3);
-    ck_assert(host_allowed(&cfg, "broker.example"));
-    ck_assert(host_allowed(&cfg, "Broker.EXAMPLE:8080"));
-    ck_assert(host_allowed(&cfg, "[::1]:8080"));
-    ck_assert(host_allowed(&cfg, "[::1]"));
-    ck_assert(host_allowed(&cfg, "10.0.0.5:8443"));
-    ck_assert(!host_allowed(&cfg, "10.0.0.5:8080")); /* an item with a port names that port */
-    ck_assert(!host_allowed(&cfg, "10.0.0.5"));
-    ck_assert(!host_allowed(&cfg, "evil.example"));
-    ck_assert(!host_allowed(&cfg, "broker.example.evil"));
-    ck_assert(!host_allowed(&cfg, "[::2]:8080"));
-    ck_assert(!config_host_allowed(&cfg, "", 0));                /* no Host */
-    ck_assert(!config_host_allowed(&cfg, "broker.example", -1)); /* did not fit */
+    ck_assert_int_eq(load(&cfg, c->args), CONFIG_RUN);
+    int len = c->len == HEADER_TEXT ? (int)strlen(c->value) : c->len;
+    bool got = c->host ? config_host_allowed(&cfg, c->value, len)
+                       : config_origin_allowed(&cfg, c->value, len);
+    ck_assert_msg(got == c->allowed, "%s \"%s\" (%d): expected %s", c->host ? "Host" : "Origin",
+                  c->value, len, c->allowed ? "allowed" : "refused");
     config_free(&cfg);
 }
 END_TEST
@@ -961,8 +945,7 @@ static Suite *config_suite(void)
                         sizeof(bound_cases) / sizeof(bound_cases[0]));
     tcase_add_test(tc, test_repeatable_flags);
     tcase_add_test(tc, test_repeatable_flag_limit);
-    tcase_add_test(tc, test_origin_allowed);
-    tcase_add_test(tc, test_host_allowed);
+    tcase_add_loop_test(tc, test_header_rules, 0, sizeof(header_cases) / sizeof(header_cases[0]));
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("errors");
