@@ -19,18 +19,18 @@ struct config_list {
 };
 
 struct config {
-    char *config_file;               /* --config, NULL when none */
-    char *bind;                      /* "0.0.0.0" */
-    int port;                        /* 8080 (1..65535) */
-    char *db;                        /* "wsbroker.db", or ":memory:" */
-    char *www;                       /* the shipped demo web root */
-    long max_message;                /* 1048576 bytes */
-    long max_backlog;                /* 8388608 bytes */
-    long max_rate;                   /* inbound frames per second per connection; 0 = unlimited */
-    long retain;                     /* 1000 messages per topic */
-    long retain_age;                 /* 86400 seconds */
-    char *auth_secret;               /* NULL: no JWT auth */
-    char *api_key;                   /* NULL: no API key */
+    char *config_file; /* --config, NULL when none */
+    char *bind;        /* "0.0.0.0" */
+    int port;          /* 8080 (1..65535) */
+    char *db;          /* "wsbroker.db", or ":memory:" */
+    char *www;         /* the shipped demo web root */
+    long max_message;  /* 1048576 bytes */
+    long max_backlog;  /* 8388608 bytes */
+    long max_rate;     /* inbound frames/s per connection, HTTP publishes/s per address; 0 = off */
+    long retain;       /* 1000 messages per topic */
+    long retain_age;   /* 86400 seconds */
+    char *auth_secret; /* NULL: no JWT auth */
+    char *api_key;     /* NULL: no API key */
     struct config_list anonymous;    /* patterns anonymous clients may use */
     struct config_list allow_origin; /* empty: any origin */
     char *tls_cert;

@@ -70,7 +70,8 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .min = 0,
      .max = LONG_MAX,
      .metavar = "MSGS_PER_S",
-     .help = "inbound frames per second per connection, 0 = unlimited"},
+     .help = "inbound frames per second per connection, and HTTP publishes per second per "
+             "client address (429); 0 = unlimited"},
     {.flag = "retain",
      .key = "retain",
      .kind = OPTION_LONG,

@@ -823,6 +823,13 @@ START_TEST(test_help)
         "(default: full)",
         "--max-subscriptions N",
         "(default: 1024)",
+        "--allow-host HOST",
+        "--http-body-budget BYTES",
+        "(default: 67108864)",
+        "--http-body-budget-per-ip BYTES",
+        "(default: 16777216)",
+        "--http-body-timeout SECONDS",
+        "(default: 30)",
         "--version",
         "--help",
     };
