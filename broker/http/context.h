@@ -11,7 +11,6 @@
 #ifndef WSB_HTTP_CONTEXT_H
 #define WSB_HTTP_CONTEXT_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -30,13 +29,12 @@ struct http_ctx {
     struct peers peers;  /* per client address: body bytes, publish rate */
 };
 
-/* Lives in lws's per-connection user data; zeroed by lws. */
+/* Lives in lws's per-connection user data; zeroed by lws, and freed and
+ * zeroed again when a request's transaction completes. */
 struct http_conn {
-    struct api_call *call; /* an API call in progress (api.c's) */
-    struct session *sse;   /* an SSE stream (sse.c's) */
-    /* http.c's: */
-    int64_t body_deadline_us; /* the body must be in by then (monotonic); 0: none */
-    bool read_no_more;        /* a request's framing was refused: close at the next */
+    struct api_call *call;    /* an API call in progress (api.c's) */
+    struct session *sse;      /* an SSE stream (sse.c's) */
+    int64_t body_deadline_us; /* http.c's: the body must be in by then (monotonic); 0: none */
 };
 
 #endif

@@ -5,8 +5,8 @@
  * joins repeated Content-Length headers with commas and takes the first
  * number, and ignores Transfer-Encoding on requests. So the only body
  * framing taken here is one Content-Length of digits alone; anything else
- * is refused before a byte of body is kept, and the connection reads no
- * further request (what follows cannot be told apart from a body).
+ * is refused before a byte of body is kept, and the connection is closed
+ * after the answer (what follows cannot be told apart from a body).
  */
 #include "http/guard.h"
 

@@ -36,7 +36,7 @@ const struct lws_token_limits *guard_token_limits(void);
 enum guard_verdict {
     GUARD_PASS,          /* serve the request */
     GUARD_ANSWERED,      /* refused; the connection may carry more requests */
-    GUARD_ANSWERED_LAST, /* refused; its framing cannot be trusted: read nothing more */
+    GUARD_ANSWERED_LAST, /* refused; its framing cannot be trusted: close the connection */
 };
 
 /* Answers a request target cut at GUARD_URI_PIECE_MAX with 414. */

@@ -7,9 +7,10 @@
  * (`conn->sse`), which tells the later callbacks where they belong.
  *
  * Every request passes guard.c first (its target's length, Host, and for
- * a POST its Origin and body framing). After a refused framing the connection is closed at the
- * next request or at the body deadline, whichever comes first: what
- * follows a body of unknown length is not a request.
+ * a POST its Origin and body framing). After a refused framing the
+ * connection is closed once the answer is written: what follows a body of
+ * unknown length is not a request. Nothing of `conn` may be written after
+ * an answer: lws may free and zero it when the transaction completes.
  */
 #include "http/http.h"
 
@@ -82,8 +83,7 @@ static int http_route_post(struct http_ctx *ctx, struct lws *wsi, const char *ur
     case GUARD_PASS:
         break;
     case GUARD_ANSWERED_LAST:
-        conn->read_no_more = true;
-        return rc;
+        return -1; /* lws shuts the socket down after the answer */
     case GUARD_ANSWERED:
         return rc;
     }
@@ -98,8 +98,6 @@ int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
 {
     const struct config *cfg = ctx->cfg;
     log_debug("http %s", uri);
-    if (conn->read_no_more)
-        return -1;
     conn->body_deadline_us = 0; /* a new request: the last body is over */
     int rc = 0;
     if (guard_uri(wsi, cfg, &rc) != GUARD_PASS || guard_host(wsi, cfg, &rc) != GUARD_PASS)

@@ -112,6 +112,18 @@ describe('request body framing', () => {
         assert.deepEqual(await historyOf(ctx.broker, topic), []);
     });
 
+    it('a request smuggled behind two Content-Length headers is never served', async (t) => {
+        const topic = uniqueTopic('hh.smuggle');
+        const smuggled = JSON.stringify({ topic, data: 'smuggled' });
+        const inner = `POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`;
+        const conn = rawHttp(ctx.broker, { t });
+        await conn.write(postHead(ctx.broker, ['Content-Length: 2', `Content-Length: ${2 + inner.length}`]) +
+            `{}${inner}`);
+        assertRawError(await answerOf(conn, 'smuggling'), 400, 'bad_request', 'smuggling');
+        await waitFor(() => conn.closedFlag, { what: 'the connection to close after a framing error' });
+        assert.deepEqual(await historyOf(ctx.broker, topic), []);
+    });
+
     it('a Content-Length that is not a plain number is refused with 400', async (t) => {
         const conn = rawHttp(ctx.broker, { t });
         await conn.write(postHead(ctx.broker, ['Content-Length: 12, 12']) + '{"topic":"a"');
