@@ -398,16 +398,9 @@ int api_healthz(const struct http_ctx *ctx, struct lws *wsi)
 
 /* --- the call's callbacks ------------------------------------------------ */
 
-/* Answers a publish refused before its body; lws then discards the body. */
-static int api_refuse(const struct http_ctx *ctx, struct lws *wsi, unsigned int status,
-                      const char *code, const char *message)
-{
-    return reply_send_error(wsi, ctx->cfg, status, code, message);
-}
-
-/* Checks the address's rate and reserves the body; answers a refusal.
- * Returns 1 when admitted (slot set), else the callback's return value
- * after the answer. */
+/* Checks the address's rate and reserves the body; answers a refusal at
+ * once (lws then discards the body). Returns 1 when admitted (slot set),
+ * else the callback's return value after the answer. */
 static int api_admit(struct http_ctx *ctx, struct lws *wsi, size_t body_len, int *slot)
 {
     char addr[PEERS_ADDR_MAX];
@@ -416,23 +409,23 @@ static int api_admit(struct http_ctx *ctx, struct lws *wsi, size_t body_len, int
     int64_t now_us = clock_mono_us();
     *slot = peers_find(&ctx->peers, addr, now_us);
     if (*slot < 0)
-        return api_refuse(ctx, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
-                          "too many clients are sending bodies now; retry later");
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
+                                "too many clients are sending bodies now; retry later");
     long rate = ctx->cfg->max_rate;
     if (rate > 0 && !peers_take_publish(&ctx->peers, *slot, rate, now_us))
-        return api_refuse(ctx, wsi, API_STATUS_TOO_MANY_REQUESTS, ERR_RATE_LIMITED,
-                          "publishes from this address are over --max-rate");
+        return reply_send_error(wsi, ctx->cfg, API_STATUS_TOO_MANY_REQUESTS, ERR_RATE_LIMITED,
+                                "publishes from this address are over --max-rate");
     switch (peers_reserve_body(&ctx->peers, *slot, body_len)) {
     case PEERS_OK:
         return 1;
     case PEERS_BUDGET_SPENT:
-        return api_refuse(ctx, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
-                          "the broker holds all the request bodies it may; retry later");
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
+                                "the broker holds all the request bodies it may; retry later");
     case PEERS_SHARE_SPENT:
         break;
     }
-    return api_refuse(ctx, wsi, API_STATUS_TOO_MANY_REQUESTS, ERR_RATE_LIMITED,
-                      "this address holds all the request bodies it may; retry later");
+    return reply_send_error(wsi, ctx->cfg, API_STATUS_TOO_MANY_REQUESTS, ERR_RATE_LIMITED,
+                            "this address holds all the request bodies it may; retry later");
 }
 
 size_t api_body_max(const struct http_ctx *ctx)
