@@ -53,10 +53,10 @@ static void config_print_help(const struct config *cfg)
         char value[256];
         snprintf(left, sizeof(left), "--%s %s", spec->flag, spec->metavar);
         option_format_value(cfg, spec, value, sizeof(value));
-        printf("  %-24s %s (default: %s)\n", left, spec->help, value);
+        printf("  %-32s %s (default: %s)\n", left, spec->help, value);
     }
-    printf("  %-24s %s\n", "--version", "print the version and exit");
-    printf("  %-24s %s\n", "--help", "print this help and exit");
+    printf("  %-32s %s\n", "--version", "print the version and exit");
+    printf("  %-32s %s\n", "--help", "print this help and exit");
     printf("\nEvery flag is also written --flag=VALUE. A bad flag or config file exits with "
            "status 2.\n");
     fflush(stdout);

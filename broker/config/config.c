@@ -13,6 +13,7 @@
 #include "config/config.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "config/args.h"
 #include "config/file.h"
@@ -34,6 +35,9 @@ static int config_set_defaults(struct config *cfg, const char *www_default, char
     cfg->heartbeat = 25;
     cfg->auth_grace = DEFAULT_AUTH_GRACE;
     cfg->max_subscriptions = 1024;
+    cfg->http_body_budget = 64L * 1024 * 1024;
+    cfg->http_body_budget_per_ip = 16L * 1024 * 1024;
+    cfg->http_body_timeout = 30;
     if (config_set_string(&cfg->bind, "0.0.0.0") != 0 ||
         config_set_string(&cfg->db, "wsbroker.db") != 0 ||
         config_set_string(&cfg->www, www_default) != 0 ||
@@ -114,16 +118,52 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, const 
     return result;
 }
 
-bool config_origin_allowed(const struct config *cfg, const char *origin)
+/* Whether `list` holds "*" or an item equal to the `len` bytes at `text`
+ * (any case when `ignore_case`). */
+static bool config_list_has(const struct config_list *list, const char *text, size_t len,
+                            bool ignore_case)
 {
-    const struct config_list *allowed = &cfg->allow_origin;
-    if (allowed->count == 0)
-        return true;
-    for (size_t i = 0; i < allowed->count; i++) {
-        if (strcmp(allowed->items[i], "*") == 0 || strcmp(allowed->items[i], origin) == 0)
+    for (size_t i = 0; i < list->count; i++) {
+        const char *item = list->items[i];
+        if (strcmp(item, "*") == 0)
+            return true;
+        if (strlen(item) != len)
+            continue;
+        if (ignore_case ? strncasecmp(item, text, len) == 0 : memcmp(item, text, len) == 0)
             return true;
     }
     return false;
+}
+
+bool config_origin_allowed(const struct config *cfg, const char *origin, int origin_len)
+{
+    const struct config_list *allowed = &cfg->allow_origin;
+    if (allowed->count == 0 || origin_len == 0)
+        return true;
+    if (origin_len < 0)
+        return config_list_has(allowed, "", 0, false); /* only "*" lets it in */
+    return config_list_has(allowed, origin, (size_t)origin_len, false);
+}
+
+/* The length of the name in a Host value: "[::1]:80" -> "[::1]", "a:80" -> "a". */
+static size_t config_host_name_len(const char *host, size_t len)
+{
+    const char *end = host[0] == '[' ? memchr(host, ']', len) : memchr(host, ':', len);
+    if (end == NULL)
+        return len;
+    return (size_t)(end - host) + (host[0] == '[' ? 1 : 0);
+}
+
+bool config_host_allowed(const struct config *cfg, const char *host, int host_len)
+{
+    const struct config_list *allowed = &cfg->allow_host;
+    if (allowed->count == 0)
+        return true;
+    if (host_len <= 0)
+        return config_list_has(allowed, "", 0, true); /* only "*" lets it in */
+    size_t len = (size_t)host_len;
+    return config_list_has(allowed, host, len, true) ||
+           config_list_has(allowed, host, config_host_name_len(host, len), true);
 }
 
 void config_free(struct config *cfg)

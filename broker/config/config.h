@@ -19,18 +19,18 @@ struct config_list {
 };
 
 struct config {
-    char *config_file;               /* --config, NULL when none */
-    char *bind;                      /* "0.0.0.0" */
-    int port;                        /* 8080 (1..65535) */
-    char *db;                        /* "wsbroker.db", or ":memory:" */
-    char *www;                       /* the shipped demo web root */
-    long max_message;                /* 1048576 bytes */
-    long max_backlog;                /* 8388608 bytes */
-    long max_rate;                   /* inbound frames per second per connection; 0 = unlimited */
-    long retain;                     /* 1000 messages per topic */
-    long retain_age;                 /* 86400 seconds */
-    char *auth_secret;               /* NULL: no JWT auth */
-    char *api_key;                   /* NULL: no API key */
+    char *config_file; /* --config, NULL when none */
+    char *bind;        /* "0.0.0.0" */
+    int port;          /* 8080 (1..65535) */
+    char *db;          /* "wsbroker.db", or ":memory:" */
+    char *www;         /* the shipped demo web root */
+    long max_message;  /* 1048576 bytes */
+    long max_backlog;  /* 8388608 bytes */
+    long max_rate;     /* inbound frames/s per connection, HTTP publishes/s per address; 0 = off */
+    long retain;       /* 1000 messages per topic */
+    long retain_age;   /* 86400 seconds */
+    char *auth_secret; /* NULL: no JWT auth */
+    char *api_key;     /* NULL: no API key */
     struct config_list anonymous;    /* patterns anonymous clients may use */
     struct config_list allow_origin; /* empty: any origin */
     char *tls_cert;
@@ -42,6 +42,11 @@ struct config {
     int auth_grace;         /* --auth-grace SECONDS, 5 */
     char *durability;       /* --durability full|os, "full" */
     long max_subscriptions; /* --max-subscriptions N per connection, 1024 */
+    /* HTTP hardening (docs/limits.md): */
+    struct config_list allow_host; /* --allow-host HOST...; empty: any Host */
+    long http_body_budget;         /* request body bytes held at once, all clients: 64 MiB */
+    long http_body_budget_per_ip;  /* the same for one client address: 16 MiB */
+    int http_body_timeout;         /* seconds for a whole request body: 30 */
 };
 
 enum config_result {
@@ -63,9 +68,19 @@ enum config_result {
 enum config_result config_load(struct config *cfg, int argc, char **argv, const char *www_default,
                                char *err, size_t errlen);
 
-/* Whether --allow-origin lets `origin` in: any origin when the list is
- * empty, else one equal to an item or an item "*". */
-bool config_origin_allowed(const struct config *cfg, const char *origin);
+/* Whether --allow-origin lets a request with this Origin header in: any
+ * origin when the list is empty or holds "*", else one equal to an item.
+ * `origin_len` is what lws_hdr_copy() returned for the header, so that
+ * every caller reads it the same way: 0 when there is none (not a
+ * browser: allowed), -1 when it did not fit the caller's buffer (present
+ * and not an allowed origin: refused), else the length of `origin`. */
+bool config_origin_allowed(const struct config *cfg, const char *origin, int origin_len);
+
+/* Whether --allow-host lets a request with this Host header in (DNS
+ * rebinding): any Host when the list is empty, else one equal to an item,
+ * ignoring case, either whole or without its ":port". `host_len` as for
+ * config_origin_allowed, except that a missing Host is refused. */
+bool config_host_allowed(const struct config *cfg, const char *host, int host_len);
 
 /* Frees every string the config owns and zeroes it; calling it twice is
  * harmless. */

@@ -7,6 +7,14 @@
  * When the result comes back the reply is formatted and the connection asks
  * for a writable callback; if the client left meanwhile the reply is
  * dropped.
+ *
+ * A publish is admitted before its body is read (docs/limits.md): its
+ * address's rate bucket (--max-rate) and its declared length, reserved
+ * from the body budgets (peers.c) until the body is parsed, are checked
+ * first, and a refusal is answered at once (lws then reads the rest of
+ * the body without keeping it). The whole body must arrive within
+ * --http-body-timeout of the request (lws's own timeout starts again at
+ * every byte): the router keeps that deadline.
  */
 #include "http/api.h"
 
@@ -15,9 +23,11 @@
 #include <string.h>
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "common/jscan.h"
 #include "common/topic.h"
 #include "core/core.h"
+#include "http/peers.h"
 #include "http/query.h"
 #include "http/reply.h"
 #include "proto/envelope.h"
@@ -28,13 +38,17 @@
 #define API_BATCH_MAX 1000
 /* The largest request body: a batch of messages near max_message each. */
 #define API_BODY_FACTOR 16
+/* lws 4.1 has no name for it. */
+#define API_STATUS_TOO_MANY_REQUESTS 429
 
 struct api_call {
     uint32_t refs;
     struct lws *wsi; /* NULL once the client left */
     struct sbuf body;
-    bool body_too_large;
-    bool body_done; /* BODY_COMPLETION was handled */
+    struct peers *peers; /* where body_reserved is counted */
+    int peer_slot;
+    size_t body_reserved; /* the declared length, until the body is parsed */
+    bool body_done;       /* BODY_COMPLETION was handled */
     bool is_batch;
     /* the reply, once known */
     bool ready;
@@ -52,11 +66,20 @@ static struct api_call *api_call_new(struct lws *wsi)
     return call;
 }
 
+/* Frees the body and gives its reservation back. */
+static void api_call_drop_body(struct api_call *call)
+{
+    sbuf_free(&call->body);
+    if (call->body_reserved > 0)
+        peers_release_body(call->peers, call->peer_slot, call->body_reserved);
+    call->body_reserved = 0;
+}
+
 static void api_call_unref(struct api_call *call)
 {
     if (!call || --call->refs > 0)
         return;
-    sbuf_free(&call->body);
+    api_call_drop_body(call);
     sbuf_free(&call->reply);
     free(call);
 }
@@ -375,23 +398,66 @@ int api_healthz(const struct http_ctx *ctx, struct lws *wsi)
 
 /* --- the call's callbacks ------------------------------------------------ */
 
-int api_publish_begin(struct lws *wsi, struct http_conn *conn)
+/* Checks the address's rate and reserves the body; answers a refusal at
+ * once (lws then discards the body). Returns 1 when admitted (slot set),
+ * else the callback's return value after the answer. */
+static int api_admit(struct http_ctx *ctx, struct lws *wsi, size_t body_len, int *slot)
 {
-    conn->call = api_call_new(wsi);
-    return conn->call ? 0 : -1; /* the body follows */
+    char addr[PEERS_ADDR_MAX];
+    if (!lws_get_peer_simple(wsi, addr, sizeof(addr)))
+        snprintf(addr, sizeof(addr), "?");
+    int64_t now_us = clock_mono_us();
+    *slot = peers_find(&ctx->peers, addr, now_us);
+    if (*slot < 0)
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
+                                "too many clients are sending bodies now; retry later");
+    long rate = ctx->cfg->max_rate;
+    if (rate > 0 && !peers_take_publish(&ctx->peers, *slot, rate, now_us))
+        return reply_send_error(wsi, ctx->cfg, API_STATUS_TOO_MANY_REQUESTS, ERR_RATE_LIMITED,
+                                "publishes from this address are over --max-rate");
+    switch (peers_reserve_body(&ctx->peers, *slot, body_len)) {
+    case PEERS_OK:
+        return 1;
+    case PEERS_BUDGET_SPENT:
+        return reply_send_error(wsi, ctx->cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
+                                "the broker holds all the request bodies it may; retry later");
+    case PEERS_SHARE_SPENT:
+        break;
+    }
+    return reply_send_error(wsi, ctx->cfg, API_STATUS_TOO_MANY_REQUESTS, ERR_RATE_LIMITED,
+                            "this address holds all the request bodies it may; retry later");
 }
 
-int api_body(const struct http_ctx *ctx, struct http_conn *conn, const void *in, size_t len)
+size_t api_body_max(const struct http_ctx *ctx)
+{
+    return (size_t)ctx->cfg->max_message * API_BODY_FACTOR;
+}
+
+int api_publish_begin(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn,
+                      size_t body_len)
+{
+    int slot;
+    int admitted = api_admit(ctx, wsi, body_len, &slot);
+    if (admitted != 1)
+        return admitted;
+    conn->call = api_call_new(wsi);
+    if (!conn->call) {
+        peers_release_body(&ctx->peers, slot, body_len);
+        return -1;
+    }
+    conn->call->peers = &ctx->peers;
+    conn->call->peer_slot = slot;
+    conn->call->body_reserved = body_len;
+    return 0; /* the body follows */
+}
+
+int api_body(struct http_conn *conn, const void *in, size_t len)
 {
     struct api_call *call = conn->call;
-    if (!call || call->body_too_large || call->body_done)
+    if (!call || call->body_done)
         return 0;
-    size_t limit = (size_t)ctx->cfg->max_message * API_BODY_FACTOR;
-    if (call->body.len + len > limit) {
-        call->body_too_large = true;
-        sbuf_free(&call->body);
-        return 0;
-    }
+    if (call->body.len + len > call->body_reserved)
+        return -1; /* lws reads only the declared length: not reached */
     sbuf_add(&call->body, in, len);
     return 0;
 }
@@ -411,13 +477,11 @@ int api_body_done(const struct http_ctx *ctx, struct http_conn *conn)
         return -1;
     }
     call->body_done = true;
-    if (call->body_too_large)
-        api_call_error(call, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, ERR_TOO_LARGE,
-                       "the request body is over the limit");
-    else if (sbuf_failed(&call->body))
+    if (sbuf_failed(&call->body))
         api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_INTERNAL, "out of memory");
     else
         api_publish(ctx, call);
+    api_call_drop_body(call);
     return 0;
 }
 

@@ -16,8 +16,14 @@
 
 #include "http/context.h"
 
-/* POST /api/publish: starts a call whose body follows. */
-int api_publish_begin(struct lws *wsi, struct http_conn *conn);
+/* The largest body /api/publish takes (a batch near max_message each). */
+size_t api_body_max(const struct http_ctx *ctx);
+
+/* POST /api/publish with a body of `body_len` bytes: admits it (the
+ * address's --max-rate, the body budgets) and starts a call whose body
+ * follows, or answers the refusal at once. */
+int api_publish_begin(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn,
+                      size_t body_len);
 
 /* GET /api/history: answered when the store has read it. */
 int api_history(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);
@@ -27,7 +33,7 @@ int api_presence(const struct http_ctx *ctx, struct lws *wsi);
 int api_healthz(const struct http_ctx *ctx, struct lws *wsi);
 
 /* LWS_CALLBACK_HTTP_BODY and _BODY_COMPLETION of a publish. */
-int api_body(const struct http_ctx *ctx, struct http_conn *conn, const void *in, size_t len);
+int api_body(struct http_conn *conn, const void *in, size_t len);
 int api_body_done(const struct http_ctx *ctx, struct http_conn *conn);
 
 /* LWS_CALLBACK_HTTP_WRITEABLE: sends the reply once it is ready. */

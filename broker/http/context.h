@@ -5,12 +5,16 @@
  * Types only: the router (http.c) and every endpoint (api.c, sse.c,
  * metrics.c, files.c) read these, so they sit below all of them and no
  * endpoint has to include the router. http.c fills `struct http_ctx` once;
- * the endpoints only read it.
+ * the endpoints only read it, except `peers`, which api.c updates through
+ * peers.c (the table is here so that it lives and dies with the server).
  */
 #ifndef WSB_HTTP_CONTEXT_H
 #define WSB_HTTP_CONTEXT_H
 
+#include <stdint.h>
+
 #include "config/config.h"
+#include "http/peers.h"
 
 struct core;
 struct store;
@@ -22,12 +26,15 @@ struct http_ctx {
     struct core *core;
     struct store *store;
     char www_root[4096]; /* realpath of cfg->www, "" when missing */
+    struct peers peers;  /* per client address: body bytes, publish rate */
 };
 
-/* Lives in lws's per-connection user data; zeroed by lws. */
+/* Lives in lws's per-connection user data; zeroed by lws, and freed and
+ * zeroed again when a request's transaction completes. */
 struct http_conn {
-    struct api_call *call; /* an API call in progress (api.c's) */
-    struct conn *sse;      /* an SSE stream (sse.c's) */
+    struct api_call *call;    /* an API call in progress (api.c's) */
+    struct conn *sse;         /* an SSE stream (sse.c's) */
+    int64_t body_deadline_us; /* http.c's: the body must be in by then (monotonic); 0: none */
 };
 
 #endif

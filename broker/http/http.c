@@ -5,14 +5,22 @@
  * know only reply.c and the context, so the calls go one way. A connection
  * carries at most one of an API call (`conn->call`) or an event stream
  * (`conn->sse`), which tells the later callbacks where they belong.
+ *
+ * Every request passes guard.c first (its target's length, Host, and for
+ * a POST its Origin and body framing). After a refused framing the
+ * connection is closed once the answer is written: what follows a body of
+ * unknown length is not a request. Nothing of `conn` may be written after
+ * an answer: lws may free and zero it when the transaction completes.
  */
 #include "http/http.h"
 
 #include <stdbool.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "http/api.h"
 #include "http/files.h"
+#include "http/guard.h"
 #include "http/metrics.h"
 #include "http/reply.h"
 #include "http/sse.h"
@@ -26,6 +34,7 @@ void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *
     ctx->core = core;
     ctx->store = store;
     files_resolve_root(cfg->www, ctx->www_root, sizeof(ctx->www_root));
+    peers_init(&ctx->peers, (size_t)cfg->http_body_budget, (size_t)cfg->http_body_budget_per_ip);
 }
 
 static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri,
@@ -55,34 +64,64 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
     return files_serve(ctx, wsi, uri);
 }
 
+/* A POST: its deadline and checks, then /api/publish (the only endpoint
+ * that takes one). */
+static int http_route_post(struct http_ctx *ctx, struct lws *wsi, const char *uri,
+                           struct http_conn *conn)
+{
+    const struct config *cfg = ctx->cfg;
+    size_t body_len = 0;
+    int rc = 0;
+    /* The whole body, kept or discarded after a refusal, has this long.
+     * lws 4.1 cannot cancel a connection's timer (LWS_SET_TIMER_USEC_CANCEL
+     * fires it at once), so the deadline is cleared instead and a timer
+     * that finds none does nothing. */
+    lws_usec_t timeout_us = (lws_usec_t)cfg->http_body_timeout * LWS_USEC_PER_SEC;
+    conn->body_deadline_us = clock_mono_us() + timeout_us;
+    lws_set_timer_usecs(wsi, timeout_us);
+    switch (guard_post(wsi, cfg, api_body_max(ctx), &body_len, &rc)) {
+    case GUARD_PASS:
+        break;
+    case GUARD_ANSWERED_LAST:
+        return -1; /* lws shuts the socket down after the answer */
+    case GUARD_ANSWERED:
+        return rc;
+    }
+    if (strcmp(uri, "/api/publish") != 0)
+        return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+                                "only /api/publish takes POST");
+    return api_publish_begin(ctx, wsi, conn, body_len);
+}
+
 int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                         struct http_conn *conn)
 {
     const struct config *cfg = ctx->cfg;
     log_debug("http %s", uri);
+    conn->body_deadline_us = 0; /* a new request: the last body is over */
+    int rc = 0;
+    if (guard_uri(wsi, cfg, &rc) != GUARD_PASS || guard_host(wsi, cfg, &rc) != GUARD_PASS)
+        return rc;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
         return reply_preflight(wsi, cfg);
     api_release(conn); /* a keep-alive request that left before its reply */
-    bool is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-    if (strcmp(uri, "/api/publish") == 0) {
-        if (!is_post)
-            return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
-                                    "POST a JSON body to /api/publish");
-        return api_publish_begin(wsi, conn);
-    }
-    if (is_post)
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+        return http_route_post(ctx, wsi, uri, conn);
+    if (strcmp(uri, "/api/publish") == 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
-                                "only /api/publish takes POST");
+                                "POST a JSON body to /api/publish");
     return http_route_get(ctx, wsi, uri, conn);
 }
 
 int http_on_body(struct http_ctx *ctx, struct http_conn *conn, const void *in, size_t len)
 {
-    return api_body(ctx, conn, in, len);
+    (void)ctx;
+    return api_body(conn, in, len);
 }
 
 int http_on_body_done(struct http_ctx *ctx, struct http_conn *conn)
 {
+    conn->body_deadline_us = 0; /* the body came in time */
     return api_body_done(ctx, conn);
 }
 
@@ -95,7 +134,15 @@ int http_on_writeable(struct http_ctx *ctx, struct lws *wsi, struct http_conn *c
 
 int http_on_timer(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
 {
-    return sse_timer(ctx, wsi, conn);
+    if (conn->sse)
+        return sse_timer(ctx, wsi, conn);
+    /* The body deadline (http_route_post): the body is late, or the
+     * request was refused and the client is still sending its body. */
+    if (conn->body_deadline_us == 0 || clock_mono_us() < conn->body_deadline_us)
+        return 0;
+    log_info("http: a request body took over %d s; closing its connection",
+             ctx->cfg->http_body_timeout);
+    return -1;
 }
 
 void http_on_closed(struct http_ctx *ctx, struct http_conn *conn)

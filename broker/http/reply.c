@@ -12,13 +12,17 @@
 
 #include "util/sbuf.h"
 
+/* As guard.c reads it: longer than any Origin a browser sends. */
+#define REPLY_ORIGIN_MAX 1024
+
 int reply_add_cors(struct lws *wsi, const struct config *cfg, unsigned char **p, unsigned char *end)
 {
-    char origin[256] = "*";
-    if (cfg->allow_origin.count > 0 &&
-        (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
-         !config_origin_allowed(cfg, origin)))
-        return 0;
+    char origin[REPLY_ORIGIN_MAX] = "*";
+    if (cfg->allow_origin.count > 0) {
+        int len = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+        if (len <= 0 || !config_origin_allowed(cfg, origin, len))
+            return 0; /* none, or one too long to echo, or not allowed */
+    }
     return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
                                         (unsigned char *)origin, (int)strlen(origin), p, end);
 }

@@ -20,6 +20,8 @@
 #include "net/conn.h"
 #include "net/evloop.h"
 #include "net/heartbeat.h"
+#include "common/clock.h"
+#include "http/guard.h"
 #include "http/http.h"
 #include "net/listener.h"
 #include "util/log.h"
@@ -56,18 +58,17 @@ int server_listen(struct server *srv, char *err, size_t errlen)
 
 /* --- callbacks ----------------------------------------------------------- */
 
-static bool server_origin_allowed(struct server *srv, struct lws *wsi)
+/* The upgrade obeys the same Host and Origin rules as the HTTP API
+ * (config.c): a header too long for the buffer counts as a wrong one, never
+ * as a missing one. */
+static bool server_upgrade_allowed(struct server *srv, struct lws *wsi)
 {
-    const struct config_list *allowed = &srv->cfg->allow_origin;
-    if (allowed->count == 0)
-        return true;
-    char origin[256];
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
-        return true; /* not a browser */
-    for (size_t i = 0; i < allowed->count; i++)
-        if (strcmp(allowed->items[i], "*") == 0 || strcmp(allowed->items[i], origin) == 0)
-            return true;
-    return false;
+    char header[GUARD_HEADER_MAX];
+    int len = lws_hdr_copy(wsi, header, sizeof(header), WSI_TOKEN_HOST);
+    if (!config_host_allowed(srv->cfg, header, len))
+        return false;
+    len = lws_hdr_copy(wsi, header, sizeof(header), WSI_TOKEN_ORIGIN);
+    return config_origin_allowed(srv->cfg, header, len);
 }
 
 static int server_filter_upgrade(struct server *srv, struct lws *wsi)
@@ -77,14 +78,7 @@ static int server_filter_upgrade(struct server *srv, struct lws *wsi)
         return 1;
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
         return 1;
-    return server_origin_allowed(srv, wsi) ? 0 : 1;
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return server_upgrade_allowed(srv, wsi) ? 0 : 1;
 }
 
 /* The listening socket is ready: accept a batch (and close it at once when
@@ -122,17 +116,17 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         conn->ws = conn_open_ws(srv->core, wsi);
         if (!conn->ws)
             return -1;
-        heartbeat_touch(&srv->heartbeat, conn->ws, monotonic_ms());
+        heartbeat_touch(&srv->heartbeat, conn->ws, clock_mono_ms());
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!conn->ws)
             return -1;
         conn_mark_received(conn->ws);
-        heartbeat_touch(&srv->heartbeat, conn->ws, monotonic_ms());
+        heartbeat_touch(&srv->heartbeat, conn->ws, clock_mono_ms());
         return conn_receive(conn->ws, srv->core, (size_t)srv->cfg->max_message, in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
         if (conn->ws)
-            heartbeat_touch(&srv->heartbeat, conn->ws, monotonic_ms());
+            heartbeat_touch(&srv->heartbeat, conn->ws, clock_mono_ms());
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn->ws ? conn_writeable(conn->ws) : 0;
@@ -259,6 +253,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     info.options = 0;
     info.timeout_secs = 30;
     info.pt_serv_buf_size = 65536;
+    info.token_limits = guard_token_limits();
 
     void *loops[1];
     srv->loop = evloop_new();
@@ -299,15 +294,15 @@ static void server_service(struct server *srv, int max_ms)
     else
         lws_service(srv->context, max_ms);
     conn_read_more(srv->context);
-    heartbeat_tick(&srv->heartbeat, monotonic_ms(), conn_send_ping, conn_drop);
+    heartbeat_tick(&srv->heartbeat, clock_mono_ms(), conn_send_ping, conn_drop);
     session_wake_ready();
 }
 
 /* Services until `done(srv)` or the deadline. */
 static void server_drain(struct server *srv, bool (*done)(struct server *), int64_t timeout_ms)
 {
-    int64_t deadline = monotonic_ms() + timeout_ms;
-    while (!done(srv) && monotonic_ms() < deadline)
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    while (!done(srv) && clock_mono_ms() < deadline)
         server_service(srv, 50);
 }
 
@@ -324,7 +319,7 @@ static bool sessions_gone(struct server *srv)
 void server_run(struct server *srv)
 {
     while (!stop_requested)
-        server_service(srv, heartbeat_wait_ms(&srv->heartbeat, monotonic_ms()));
+        server_service(srv, heartbeat_wait_ms(&srv->heartbeat, clock_mono_ms()));
     log_info("shutting down: finishing %zu store requests, closing %zu connections",
              core_pending_store(srv->core), core_session_count(srv->core));
     srv->accepting = false;

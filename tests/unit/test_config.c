@@ -155,6 +155,10 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg.auth_grace, 5);
     ck_assert_str_eq(cfg.durability, "full");
     ck_assert_int_eq(cfg.max_subscriptions, 1024);
+    ck_assert_uint_eq(cfg.allow_host.count, 0);
+    ck_assert_int_eq(cfg.http_body_budget, 64L * 1024 * 1024);
+    ck_assert_int_eq(cfg.http_body_budget_per_ip, 16L * 1024 * 1024);
+    ck_assert_int_eq(cfg.http_body_timeout, 30);
     config_free(&cfg);
     ck_assert_ptr_null(cfg.bind);
     config_free(&cfg); /* twice is harmless */
@@ -193,6 +197,11 @@ static void assert_every_flag_set(const struct config *cfg)
     ck_assert_int_eq(cfg->auth_grace, 5);
     ck_assert_str_eq(cfg->durability, "os");
     ck_assert_int_eq(cfg->max_subscriptions, 8);
+    ck_assert_uint_eq(cfg->allow_host.count, 1);
+    ck_assert_str_eq(cfg->allow_host.items[0], "broker.example");
+    ck_assert_int_eq(cfg->http_body_budget, 1000000);
+    ck_assert_int_eq(cfg->http_body_budget_per_ip, 100000);
+    ck_assert_int_eq(cfg->http_body_timeout, 7);
 }
 
 START_TEST(test_every_flag)
@@ -228,6 +237,14 @@ START_TEST(test_every_flag)
                           "os",
                           "--max-subscriptions",
                           "8",
+                          "--allow-host",
+                          "broker.example",
+                          "--http-body-budget",
+                          "1000000",
+                          "--http-body-budget-per-ip",
+                          "100000",
+                          "--http-body-timeout",
+                          "7",
                           NULL};
     ck_assert_int_eq(load(&cfg, args), CONFIG_RUN);
     ck_assert_str_eq(err, "");
@@ -239,14 +256,26 @@ END_TEST
 START_TEST(test_every_flag_equals_form)
 {
     struct config cfg;
-    const char *args[] = {"--bind=127.0.0.1",      "--port=9001",
-                          "--db=:memory:",         "--www=/tmp/www",
-                          "--max-message=2048",    "--max-backlog=4096",
-                          "--max-rate=50",         "--retain=10",
-                          "--retain-age=60",       "--allow-origin=https://a.example",
-                          "--log-level=debug",     "--heartbeat=30",
-                          "--auth-grace=5",        "--durability=os",
-                          "--max-subscriptions=8", NULL};
+    const char *args[] = {"--bind=127.0.0.1",
+                          "--port=9001",
+                          "--db=:memory:",
+                          "--www=/tmp/www",
+                          "--max-message=2048",
+                          "--max-backlog=4096",
+                          "--max-rate=50",
+                          "--retain=10",
+                          "--retain-age=60",
+                          "--allow-origin=https://a.example",
+                          "--log-level=debug",
+                          "--heartbeat=30",
+                          "--auth-grace=5",
+                          "--durability=os",
+                          "--max-subscriptions=8",
+                          "--allow-host=broker.example",
+                          "--http-body-budget=1000000",
+                          "--http-body-budget-per-ip=100000",
+                          "--http-body-timeout=7",
+                          NULL};
     ck_assert_int_eq(load(&cfg, args), CONFIG_RUN);
     assert_every_flag_set(&cfg);
     config_free(&cfg);
@@ -420,6 +449,12 @@ static const struct error_case error_cases[] = {
     {{"--auth-grace", "soon"}, "wsbroker: --auth-grace: expected an integer 0..3600, got \"soon\""},
     {{"--max-subscriptions", "0"},
      "wsbroker: --max-subscriptions: expected an integer >= 1, got \"0\""},
+    {{"--http-body-budget", "0"},
+     "wsbroker: --http-body-budget: expected an integer >= 1, got \"0\""},
+    {{"--http-body-timeout", "0"},
+     "wsbroker: --http-body-timeout: expected an integer 1..3600, got \"0\""},
+    {{"--http-body-timeout", "3601"},
+     "wsbroker: --http-body-timeout: expected an integer 1..3600, got \"3601\""},
     /* bad choices and empty strings */
     {{"--log-level", "verbose"},
      "wsbroker: --log-level: expected error|warn|info|debug, got \"verbose\""},
@@ -430,6 +465,7 @@ static const struct error_case error_cases[] = {
     {{"--bind="}, "wsbroker: --bind: expected a non-empty value"},
     {{"--config="}, "wsbroker: --config: expected a non-empty value"},
     {{"--allow-origin", ""}, "wsbroker: --allow-origin: expected a non-empty value"},
+    {{"--allow-host", ""}, "wsbroker: --allow-host: expected a non-empty value"},
     {{"--anonymous", ""}, "wsbroker: --anonymous: expected a non-empty value"},
     {{"--auth-secret="}, "wsbroker: --auth-secret: expected a non-empty value"},
     /* positional arguments */
@@ -537,7 +573,11 @@ START_TEST(test_file_every_key)
                "  \"heartbeat\": 30,\n"
                "  \"auth_grace\": 5,\n"
                "  \"durability\": \"os\",\n"
-               "  \"max_subscriptions\": 8\n"
+               "  \"max_subscriptions\": 8,\n"
+               "  \"allow_host\": [\"broker.example\"],\n"
+               "  \"http_body_budget\": 1000000,\n"
+               "  \"http_body_budget_per_ip\": 100000,\n"
+               "  \"http_body_timeout\": 7\n"
                "}\n");
     struct config cfg;
     ck_assert_int_eq(load(&cfg, (const char *[]){"--config", path, NULL}), CONFIG_RUN);
@@ -783,6 +823,13 @@ START_TEST(test_help)
         "(default: full)",
         "--max-subscriptions N",
         "(default: 1024)",
+        "--allow-host HOST",
+        "--http-body-budget BYTES",
+        "(default: 67108864)",
+        "--http-body-budget-per-ip BYTES",
+        "(default: 16777216)",
+        "--http-body-timeout SECONDS",
+        "(default: 30)",
         "--version",
         "--help",
     };
@@ -827,24 +874,62 @@ START_TEST(test_help_as_a_value_is_a_flag)
 }
 END_TEST
 
-START_TEST(test_origin_allowed)
+/* The Origin and Host rules, with headers as a caller reads them with
+ * lws_hdr_copy: `len` is the value's length (HEADER_TEXT: strlen), 0 for
+ * no header, -1 for one that did not fit the caller's buffer. */
+#define HEADER_TEXT (-2)
+#define ORIGIN_A "--allow-origin", "https://a.example"
+#define HOSTS                                                                                      \
+    "--allow-host", "broker.example", "--allow-host", "[::1]", "--allow-host", "10.0.0.5:8443"
+
+struct header_case {
+    bool host; /* config_host_allowed, else config_origin_allowed */
+    const char *args[8];
+    const char *value;
+    int len;
+    bool allowed;
+};
+
+static const struct header_case header_cases[] = {
+    /* no --allow-origin: anything */
+    {false, {NULL}, "https://any.example", HEADER_TEXT, true},
+    {false, {NULL}, "", -1, true},
+    {false, {ORIGIN_A}, "https://a.example", HEADER_TEXT, true},
+    {false, {ORIGIN_A}, "https://b.example", HEADER_TEXT, false},
+    {false, {ORIGIN_A}, "https://a.example.evil", HEADER_TEXT, false},
+    {false, {ORIGIN_A}, "https://A.example", HEADER_TEXT, false},
+    {false, {ORIGIN_A}, "", 0, true},                    /* no Origin: not a browser */
+    {false, {ORIGIN_A}, "https://a.example", -1, false}, /* did not fit: refused */
+    {false, {ORIGIN_A}, "https://a.example/x", 19, false},
+    {false, {ORIGIN_A, "--allow-origin", "*"}, "https://b.example", HEADER_TEXT, true},
+    {false, {ORIGIN_A, "--allow-origin", "*"}, "", -1, true},
+    /* no --allow-host: anything */
+    {true, {NULL}, "anything.example:1234", HEADER_TEXT, true},
+    {true, {NULL}, "", 0, true},
+    {true, {HOSTS}, "broker.example", HEADER_TEXT, true},
+    {true, {HOSTS}, "Broker.EXAMPLE:8080", HEADER_TEXT, true},
+    {true, {HOSTS}, "[::1]:8080", HEADER_TEXT, true},
+    {true, {HOSTS}, "[::1]", HEADER_TEXT, true},
+    {true, {HOSTS}, "10.0.0.5:8443", HEADER_TEXT, true},
+    {true, {HOSTS}, "10.0.0.5:8080", HEADER_TEXT, false}, /* an item with a port names it */
+    {true, {HOSTS}, "10.0.0.5", HEADER_TEXT, false},
+    {true, {HOSTS}, "evil.example", HEADER_TEXT, false},
+    {true, {HOSTS}, "broker.example.evil", HEADER_TEXT, false},
+    {true, {HOSTS}, "[::2]:8080", HEADER_TEXT, false},
+    {true, {HOSTS}, "", 0, false},                /* no Host */
+    {true, {HOSTS}, "broker.example", -1, false}, /* did not fit */
+};
+
+START_TEST(test_header_rules)
 {
+    const struct header_case *c = &header_cases[_i];
     struct config cfg;
-    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
-    ck_assert(config_origin_allowed(&cfg, "https://any.example"));
-    config_free(&cfg);
-
-    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example", NULL}),
-                     CONFIG_RUN);
-    ck_assert(config_origin_allowed(&cfg, "https://a.example"));
-    ck_assert(!config_origin_allowed(&cfg, "https://b.example"));
-    ck_assert(!config_origin_allowed(&cfg, ""));
-    config_free(&cfg);
-
-    ck_assert_int_eq(load(&cfg, (const char *[]){"--allow-origin", "https://a.example",
-                                                 "--allow-origin", "*", NULL}),
-                     CONFIG_RUN);
-    ck_assert(config_origin_allowed(&cfg, "https://b.example"));
+    ck_assert_int_eq(load(&cfg, c->args), CONFIG_RUN);
+    int len = c->len == HEADER_TEXT ? (int)strlen(c->value) : c->len;
+    bool got = c->host ? config_host_allowed(&cfg, c->value, len)
+                       : config_origin_allowed(&cfg, c->value, len);
+    ck_assert_msg(got == c->allowed, "%s \"%s\" (%d): expected %s", c->host ? "Host" : "Origin",
+                  c->value, len, c->allowed ? "allowed" : "refused");
     config_free(&cfg);
 }
 END_TEST
@@ -867,7 +952,7 @@ static Suite *config_suite(void)
                         sizeof(bound_cases) / sizeof(bound_cases[0]));
     tcase_add_test(tc, test_repeatable_flags);
     tcase_add_test(tc, test_repeatable_flag_limit);
-    tcase_add_test(tc, test_origin_allowed);
+    tcase_add_loop_test(tc, test_header_rules, 0, sizeof(header_cases) / sizeof(header_cases[0]));
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("errors");
