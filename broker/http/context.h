@@ -19,12 +19,28 @@
 struct core;
 struct store;
 struct api_call;
-struct conn;
+struct lws;
+struct session;
+
+/* An SSE stream is a connection of the transport layer (net/), which
+ * writes the stream's queued events and owns its lifetime. net/ calls into
+ * this module, so it hands these three functions in rather than http/
+ * calling net/: the arrows stay one way. */
+struct http_streams {
+    /* Makes wsi a stream: its core session (NULL when out of memory), and
+     * the stream itself in *stream. */
+    struct session *(*open)(struct core *core, struct lws *wsi, void **stream);
+    /* The socket takes more; -1 when the connection must close. */
+    int (*writeable)(void *stream);
+    /* lws closed it. */
+    void (*closed)(void *stream, struct core *core);
+};
 
 struct http_ctx {
     const struct config *cfg;
     struct core *core;
     struct store *store;
+    const struct http_streams *streams;
     char www_root[4096]; /* realpath of cfg->www, "" when missing */
     struct peers peers;  /* per client address: body bytes, publish rate */
 };
@@ -32,9 +48,10 @@ struct http_ctx {
 /* Lives in lws's per-connection user data; zeroed by lws, and freed and
  * zeroed again when a request's transaction completes. */
 struct http_conn {
-    struct api_call *call;    /* an API call in progress (api.c's) */
-    struct conn *sse;         /* an SSE stream (sse.c's) */
-    int64_t body_deadline_us; /* http.c's: the body must be in by then (monotonic); 0: none */
+    struct api_call *call;       /* an API call in progress (api.c's) */
+    void *sse;                   /* an SSE stream (sse.c's), from http_streams.open */
+    struct session *sse_session; /* its core session */
+    int64_t body_deadline_us;    /* http.c's: the body must be in by then (monotonic); 0: none */
 };
 
 #endif

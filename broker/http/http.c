@@ -28,8 +28,9 @@
 #include "util/log.h"
 
 void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *core,
-                   struct store *store)
+                   struct store *store, const struct http_streams *streams)
 {
+    ctx->streams = streams;
     ctx->cfg = cfg;
     ctx->core = core;
     ctx->store = store;
@@ -128,7 +129,7 @@ int http_on_body_done(struct http_ctx *ctx, struct http_conn *conn)
 int http_on_writeable(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
 {
     if (conn->sse)
-        return sse_writeable(conn);
+        return sse_writeable(ctx, conn);
     return api_writeable(ctx, wsi, conn);
 }
 

@@ -19,7 +19,7 @@
 
 /* Sets up the context (resolves the web root). */
 void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *core,
-                   struct store *store);
+                   struct store *store, const struct http_streams *streams);
 
 /* LWS_CALLBACK_HTTP: answers the request (API calls may answer later).
  * Each function returns what the callback must return (non-zero closes the

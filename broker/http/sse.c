@@ -14,7 +14,6 @@
 #include "common/topic.h"
 #include "core/core.h"
 #include "core/session.h"
-#include "net/conn.h"
 #include "http/query.h"
 #include "http/reply.h"
 #include "proto/envelope.h"
@@ -85,31 +84,32 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
     /* An event stream is long-lived: no idle timeout (lws_http_mark_sse
      * is for h2 streams in lws 4.1). */
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    conn->sse = conn_open_sse(ctx->core, wsi);
-    if (!conn->sse)
+    conn->sse_session = ctx->streams->open(ctx->core, wsi, &conn->sse);
+    if (!conn->sse_session)
         return -1;
     char hello[160];
-    snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n", conn->sse->session->id,
-             store_epoch(ctx->store));
-    sse_send(conn->sse->session, hello);
+    snprintf(hello, sizeof(hello), "retry: 2000\n: wsbroker client %s epoch %s\n\n",
+             conn->sse_session->id, store_epoch(ctx->store));
+    sse_send(conn->sse_session, hello);
     char *patterns[SSE_MAX_TOPICS];
     for (int i = 0; i < n_topics; i++)
         patterns[i] = topics[i];
-    core_sse_subscribe(ctx->core, conn->sse->session, patterns, (size_t)n_topics, has_since > 0, since);
+    core_sse_subscribe(ctx->core, conn->sse_session, patterns, (size_t)n_topics, has_since > 0,
+                       since);
     sse_arm_heartbeat(ctx, wsi);
     return 0;
 }
 
-int sse_writeable(struct http_conn *conn)
+int sse_writeable(const struct http_ctx *ctx, struct http_conn *conn)
 {
-    return conn_writeable(conn->sse);
+    return ctx->streams->writeable(conn->sse);
 }
 
 int sse_timer(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
 {
     if (!conn->sse)
         return 0;
-    sse_send(conn->sse->session, ": ping\n\n");
+    sse_send(conn->sse_session, ": ping\n\n");
     sse_arm_heartbeat(ctx, wsi);
     return 0;
 }
@@ -117,6 +117,7 @@ int sse_timer(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *con
 void sse_closed(const struct http_ctx *ctx, struct http_conn *conn)
 {
     if (conn->sse)
-        conn_closed(conn->sse, ctx->core);
+        ctx->streams->closed(conn->sse, ctx->core);
     conn->sse = NULL;
+    conn->sse_session = NULL;
 }

@@ -17,7 +17,7 @@
 int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);
 
 /* LWS_CALLBACK_HTTP_WRITEABLE on a stream: sends what is queued. */
-int sse_writeable(struct http_conn *conn);
+int sse_writeable(const struct http_ctx *ctx, struct http_conn *conn);
 
 /* LWS_CALLBACK_TIMER: a comment line, so proxies keep the stream open. */
 int sse_timer(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);

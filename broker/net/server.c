@@ -58,6 +58,31 @@ int server_listen(struct server *srv, char *err, size_t errlen)
 
 /* --- callbacks ----------------------------------------------------------- */
 
+/* SSE streams are connections of this layer (http/context.h says why the
+ * HTTP module is handed these). */
+static struct session *server_sse_open(struct core *core, struct lws *wsi, void **stream)
+{
+    struct conn *c = conn_open_sse(core, wsi);
+    *stream = c;
+    return c ? c->session : NULL;
+}
+
+static int server_sse_writeable(void *stream)
+{
+    return conn_writeable(stream);
+}
+
+static void server_sse_closed(void *stream, struct core *core)
+{
+    conn_closed(stream, core);
+}
+
+static const struct http_streams server_sse_streams = {
+    .open = server_sse_open,
+    .writeable = server_sse_writeable,
+    .closed = server_sse_closed,
+};
+
 /* The upgrade obeys the same Host and Origin rules as the HTTP API
  * (config.c): a header too long for the buffer counts as a wrong one, never
  * as a missing one. */
@@ -232,7 +257,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
         snprintf(err, errlen, "wsbroker: out of memory");
         return -1;
     }
-    http_ctx_init(&srv->http, cfg, srv->core, store);
+    http_ctx_init(&srv->http, cfg, srv->core, store, &server_sse_streams);
     lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR, server_log_emit);
 
     /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
