@@ -39,3 +39,9 @@ int wsframe_parse_header(const unsigned char *in, size_t avail, struct wsframe_h
     h->header_len = n;
     return 1;
 }
+
+bool wsframe_close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+           (code >= 3000 && code <= 4999);
+}

@@ -70,6 +70,11 @@ struct wsframe_header {
     size_t header_len; /* bytes before the payload */
 };
 
+/* RFC 6455 section 7.4: the codes a peer may send in a close frame
+ * (1000-1003, 1007-1011 and the 3000-4999 range for libraries and
+ * applications). Anything else is a protocol error (1002). */
+bool wsframe_close_code_valid(unsigned code);
+
 /* Reads a header from in[0..avail): 1 with *h filled, 0 when more bytes
  * are needed, -1 when the header is malformed (a 64-bit length with its top
  * bit set). */

@@ -21,6 +21,7 @@
 #include "net/evloop.h"
 #include "net/heartbeat.h"
 #include "common/clock.h"
+#include "common/wsframe.h"
 #include "http/guard.h"
 #include "http/http.h"
 #include "net/listener.h"
@@ -57,6 +58,19 @@ int server_listen(struct server *srv, char *err, size_t errlen)
 }
 
 /* --- callbacks ----------------------------------------------------------- */
+
+/* A peer's close frame carries a code lws echoes back. lws 4.1 turns some
+ * invalid codes into 1002 before this callback but passes others (5000,
+ * 65535) through; it copies the payload for the echo only after the
+ * callback returns, so the answer is corrected here, in place. */
+static void server_vet_peer_close(void *payload, size_t len)
+{
+    unsigned char *code = payload;
+    if (len < 2 || wsframe_close_code_valid(((unsigned)code[0] << 8) | code[1]))
+        return;
+    code[0] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8);
+    code[1] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff);
+}
 
 /* SSE streams are connections of this layer (http/context.h says why the
  * HTTP module is handed these). */
@@ -156,6 +170,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn->ws ? conn_writeable(conn->ws) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        server_vet_peer_close(in, len);
         return conn->ws ? conn_peer_close(conn->ws) : 0;
     case LWS_CALLBACK_CLOSED:
         if (conn->ws) {

@@ -152,4 +152,17 @@ describe('close frames come last', () => {
             offending: () => [first, clientFrame(0, bad.subarray(20))],
         });
     });
+
+    // RFC 6455 section 7.4: a close code a peer may not send is a protocol
+    // error, answered with 1002, not echoed; a valid one is echoed.
+    it('a close with a code a peer may not send is answered 1002; a valid one is echoed', async (t) => {
+        const broker = await startBroker({ t });
+        const cases = [[5000, 1002], [65535, 1002], [999, 1002], [1005, 1002], [2999, 1002],
+            [1000, 1000], [1011, 1011], [3000, 3000], [4999, 4999]];
+        for (const [sent, answer] of cases) {
+            const raw = await rawConnect(t, broker.port);
+            raw.sock.write(clientFrame(8, Buffer.from([sent >> 8, sent & 0xff, 0x62, 0x79, 0x65])));
+            await assertCloseIsLast(raw, answer, `close ${sent}`);
+        }
+    });
 });

@@ -362,6 +362,17 @@ START_TEST(test_jscan_numbers)
 }
 END_TEST
 
+START_TEST(test_wsframe_close_codes)
+{
+    const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4000, 4999};
+    const unsigned invalid[] = {0, 999, 1004, 1005, 1006, 1012, 1015, 2999, 5000, 65535};
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+        ck_assert_msg(wsframe_close_code_valid(valid[i]), "%u", valid[i]);
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+        ck_assert_msg(!wsframe_close_code_valid(invalid[i]), "%u", invalid[i]);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
     Suite *suite = suite_create("common");
@@ -378,6 +389,7 @@ static Suite *common_suite(void)
     tcase_add_loop_test(frames, test_wsframe_round_trip, 0,
                         2 * (int)(sizeof(frame_lengths) / sizeof(frame_lengths[0])));
     tcase_add_test(frames, test_wsframe_parse);
+    tcase_add_test(frames, test_wsframe_close_codes);
     suite_add_tcase(suite, frames);
 
     TCase *json = tcase_create("json");
