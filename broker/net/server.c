@@ -26,6 +26,7 @@
 #include "http/http.h"
 #include "net/listener.h"
 #include "util/log.h"
+#include "util/memtrim.h"
 
 struct server {
     const struct config *cfg;
@@ -334,8 +335,10 @@ static void server_service(struct server *srv, int max_ms)
     else
         lws_service(srv->context, max_ms);
     conn_read_more(srv->context);
-    heartbeat_tick(&srv->heartbeat, clock_mono_ms(), conn_send_ping, conn_drop);
+    int64_t now_ms = clock_mono_ms();
+    heartbeat_tick(&srv->heartbeat, now_ms, conn_send_ping, conn_drop);
     session_wake_ready();
+    memtrim_tick(now_ms);
 }
 
 /* Services until `done(srv)` or the deadline. */

@@ -9,6 +9,7 @@
 // The binary is $WSBROKER_BIN, or <repo>/build/bin/wsbroker.
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,6 +21,16 @@ export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export const BROKER_BIN = process.env.WSBROKER_BIN
     ? path.resolve(process.env.WSBROKER_BIN)
     : path.join(REPO_ROOT, 'build', 'bin', 'wsbroker');
+
+// True when the broker is built with AddressSanitizer, whose allocator keeps
+// freed memory in a quarantine: tests of the resident size skip there.
+export const SANITIZED = (() => {
+    try {
+        return readFileSync(BROKER_BIN).includes('__asan_init');
+    } catch {
+        return false;
+    }
+})();
 
 // Every timeout in the suite is multiplied by this (a sanitizer build is slower).
 export const TIMEOUT_SCALE = Number(process.env.WSB_TIMEOUT_SCALE) > 0

@@ -1,0 +1,58 @@
+// memory.test.mjs: memory the broker freed goes back to the system. A crowd
+// of subscribers that stop reading makes the broker hold their queued
+// messages; once they leave, its resident size must come back near where it
+// was, not stay at the peak (docs/limits.md, "Memory after load").
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { describe, it } from 'node:test';
+import { SANITIZED, startBroker, waitFor } from './lib/broker.mjs';
+import { connect } from './lib/client.mjs';
+import { publishMany, range, uniqueTopic } from './lib/util.mjs';
+
+const MiB = 1024 * 1024;
+
+function rssOf(broker) {
+    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
+    return Number(text.match(/^VmRSS:\s+(\d+) kB/m)[1]) * 1024;
+}
+
+describe('memory after load', () => {
+    const skip = SANITIZED && 'AddressSanitizer keeps freed memory in its quarantine';
+    it('queues of subscribers that left are given back to the system', { skip }, async (t) => {
+        const SUBSCRIBERS = 8;
+        const PER_TOPIC = 16 * MiB;
+        const broker = await startBroker({ t, args: ['--max-backlog', String(64 * MiB), '--retain', '100'] });
+        const pub = await connect(broker.url, { t });
+        const pad = crypto.randomBytes(24 * 1024).toString('base64'); // 32 KiB of text
+        const perTopic = Math.ceil(PER_TOPIC / pad.length);
+
+        // Warm-up: the store's page cache (32 MiB at most) and the allocator
+        // reach their working size before the baseline is taken.
+        await publishMany(pub, uniqueTopic('mem.warm'), range(3 * perTopic).map((i) => ({ i, pad })), { timeoutMs: 60000 });
+        const base = rssOf(broker);
+
+        const topics = range(SUBSCRIBERS).map(() => uniqueTopic('mem.q'));
+        const slow = [];
+        for (const topic of topics) {
+            const c = await connect(broker.url);
+            await c.ok({ op: 'subscribe', topic });
+            c.ws.pause(); // reads nothing more: the broker queues for it
+            slow.push(c);
+        }
+        for (const topic of topics)
+            await publishMany(pub, topic, range(perTopic).map((i) => ({ i, pad })), { timeoutMs: 60000 });
+        const peak = rssOf(broker);
+        t.diagnostic(`rss: base ${(base / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB`);
+        assert.ok(peak - base > (SUBSCRIBERS * PER_TOPIC) / 2,
+            `the queues were held (base ${base}, peak ${peak}): the test measures something`);
+
+        for (const c of slow) c.terminate();
+        const bound = base + 40 * MiB;
+        await waitFor(() => rssOf(broker) < bound, {
+            timeoutMs: 15000, what: `rss back under base + 40 MiB (${(bound / MiB).toFixed(0)} MiB)`,
+        });
+        t.diagnostic(`rss after: ${(rssOf(broker) / MiB).toFixed(0)} MiB`);
+    });
+});
