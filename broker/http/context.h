@@ -11,6 +11,7 @@
 #ifndef WSB_HTTP_CONTEXT_H
 #define WSB_HTTP_CONTEXT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -27,6 +28,10 @@ struct session;
  * this module, so it hands these three functions in rather than http/
  * calling net/: the arrows stay one way. */
 struct http_streams {
+    void *owner; /* passed to full() */
+    /* True when no stream may open now (the descriptors are spoken for):
+     * the request is answered 503. */
+    bool (*full)(void *owner);
     /* Makes wsi a stream: its core session (NULL when out of memory), and
      * the stream itself in *stream. */
     struct session *(*open)(struct core *core, struct lws *wsi, void **stream);

@@ -79,6 +79,9 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
     if (n_topics == 0 || has_since < 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "give 1..16 topic= parameters and an optional numeric since");
+    if (ctx->streams->full(ctx->streams->owner))
+        return reply_send_error(wsi, cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
+                                "too many open connections; retry later");
     if (sse_headers(ctx, wsi) < 0)
         return -1;
     /* An event stream is long-lived: no idle timeout (lws_http_mark_sse

@@ -9,6 +9,7 @@
 #include "net/server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,16 @@ struct server {
     struct heartbeat heartbeat;
     struct listener listener;
     bool accepting;
+    size_t max_streams;              /* WebSockets and SSE streams, below the descriptor limit */
+    struct http_streams sse_streams; /* what http/ gets to open SSE streams */
+    int64_t streams_warned_ms;       /* when a refusal for want of descriptors was last logged */
 };
+
+/* Descriptors kept free of WebSockets and SSE streams, so that HTTP requests
+ * (/healthz above all), the store's files and the listener always find one:
+ * without them a crowd of connections takes every descriptor, accept()
+ * fails, and health checks time out as if the broker were dead. */
+#define SERVER_FD_RESERVE 32
 
 /* Per-connection user data, allocated by lws. */
 struct server_conn {
@@ -92,12 +102,6 @@ static void server_sse_closed(void *stream, struct core *core)
     conn_closed(stream, core);
 }
 
-static const struct http_streams server_sse_streams = {
-    .open = server_sse_open,
-    .writeable = server_sse_writeable,
-    .closed = server_sse_closed,
-};
-
 /* The upgrade obeys the same Host and Origin rules as the HTTP API
  * (config.c): a header too long for the buffer counts as a wrong one, never
  * as a missing one. */
@@ -111,6 +115,21 @@ static bool server_upgrade_allowed(struct server *srv, struct lws *wsi)
     return config_origin_allowed(srv->cfg, header, len);
 }
 
+/* A new WebSocket or SSE stream would eat into the descriptor reserve. */
+static bool server_streams_full(void *owner)
+{
+    struct server *srv = owner;
+    if (core_session_count(srv->core) < srv->max_streams)
+        return false;
+    int64_t now = clock_mono_ms();
+    if (now - srv->streams_warned_ms >= 10000) {
+        srv->streams_warned_ms = now;
+        log_warn("refusing new connections: %zu open, the limit of open files keeps %d in reserve",
+                 core_session_count(srv->core), SERVER_FD_RESERVE);
+    }
+    return true;
+}
+
 static int server_filter_upgrade(struct server *srv, struct lws *wsi)
 {
     char uri[64];
@@ -118,7 +137,13 @@ static int server_filter_upgrade(struct server *srv, struct lws *wsi)
         return 1;
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
         return 1;
-    return server_upgrade_allowed(srv, wsi) ? 0 : 1;
+    if (!server_upgrade_allowed(srv, wsi))
+        return 1;
+    if (server_streams_full(srv)) {
+        lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many open connections");
+        return 1;
+    }
+    return 0;
 }
 
 /* The listening socket is ready: accept a batch (and close it at once when
@@ -273,7 +298,12 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
         snprintf(err, errlen, "wsbroker: out of memory");
         return -1;
     }
-    http_ctx_init(&srv->http, cfg, srv->core, store, &server_sse_streams);
+    srv->sse_streams = (struct http_streams){.owner = srv,
+                                             .full = server_streams_full,
+                                             .open = server_sse_open,
+                                             .writeable = server_sse_writeable,
+                                             .closed = server_sse_closed};
+    http_ctx_init(&srv->http, cfg, srv->core, store, &srv->sse_streams);
     lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR, server_log_emit);
 
     /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
@@ -300,6 +330,12 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     srv->loop = evloop_new();
     if (srv->loop)
         evloop_attach(srv->loop, &info, loops, &srv->context);
+    struct rlimit nofile;
+    srv->max_streams = SIZE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        srv->max_streams = nofile.rlim_cur > 2 * SERVER_FD_RESERVE
+                               ? nofile.rlim_cur - SERVER_FD_RESERVE
+                               : SERVER_FD_RESERVE;
     srv->accepting = true;
     srv->context = lws_create_context(&info);
     if (!srv->context && srv->loop) {

@@ -76,29 +76,50 @@ describe('accepting connections', () => {
         assert.ok(refused, 'a connection to [::1] was not refused');
     });
 
+    // Plain TCP connections that never send a request (not WebSockets,
+    // which stop short of the limit: below) are what can still exhaust the
+    // descriptors.
     it('out of file descriptors: accepting pauses, open connections keep working, then resumes', async (t) => {
         const broker = await startBroker({ t, wrapper: ['prlimit', '--nofile=128:128'] });
         const first = await connect(broker.url, { t });
-        // More connections than descriptors: some are accepted, the others
-        // wait in the kernel's queue while accept() fails with EMFILE.
-        const records = openMany(t, broker.url, 160);
+        const sockets = Array.from({ length: 160 }, () => {
+            const s = net.connect(broker.port, '127.0.0.1');
+            s.on('error', () => {});
+            return s;
+        });
+        t.after(() => sockets.forEach((s) => s.destroy()));
         await waitFor(() => /accept: Too many open files: not accepting/.test(broker.stderrText()),
             { what: 'the broker noticing EMFILE', timeoutMs: 10000 });
         assert.equal((await first.request({ op: 'ping' })).op, 'pong', 'an open connection is still served');
-        // Closing the welcomed ones frees descriptors: the waiting ones get in.
-        await waitFor(() => {
-            records.filter((r) => isWelcomed(r) && !r.closing).forEach((r) => {
-                r.closing = true;
-                r.ws.close();
-            });
-            return records.every(isWelcomed);
-        }, { what: 'every waiting connection welcomed', timeoutMs: 20000 });
-        // Counted for operators (read once descriptors are free again).
+        sockets.forEach((s) => s.destroy());
+        // Descriptors free again: accepting resumes by itself.
+        const later = await connect(broker.url, { t, timeoutMs: 20000 });
+        assert.equal((await later.request({ op: 'ping' })).op, 'pong');
+        // Counted for operators.
         const metrics = await httpGet(`${broker.http}/metrics`);
         const pauses = Number(/^wsbroker_accept_pauses_total (\d+)$/m.exec(metrics.text)?.[1]);
         assert.ok(pauses >= 1, `wsbroker_accept_pauses_total: ${pauses}`);
         const stats = await httpGet(`${broker.http}/api/stats`);
         assert.ok(stats.json.counters.accept_pauses >= 1, stats.text);
-        assert.equal((await first.request({ op: 'ping' })).op, 'pong');
+    });
+
+    it('WebSockets and SSE streams stop 32 descriptors short of the limit: /healthz still answers', async (t) => {
+        const broker = await startBroker({ t, wrapper: ['prlimit', '--nofile=128:128'] });
+        const records = openMany(t, broker.url, 120);
+        await waitFor(() => records.every(isSettled), { what: '120 first frames or refusals', timeoutMs: 20000 });
+        const welcomed = records.filter(isWelcomed).length;
+        assert.equal(welcomed, 128 - 32, `welcomed ${welcomed}: up to the reserve`);
+        const refused = records.filter((r) => !isWelcomed(r));
+        assert.ok(refused.every((r) => /503/.test(r.error?.message ?? '')),
+            `the others are refused with 503 (${refused.map((r) => r.error?.message).slice(0, 3)})`);
+        const health = await httpGet(`${broker.http}/healthz`);
+        assert.equal(health.status, 200, 'a health check still gets a descriptor');
+        const sse = await httpGet(`${broker.http}/sse?topic=x`);
+        assert.equal(sse.status, 503, 'an SSE stream is refused too');
+        assert.match(broker.stderrText(), /refusing new connections/);
+        // One leaves: one more may come.
+        records.find(isWelcomed).ws.close();
+        const again = await connect(broker.url, { t, timeoutMs: 10000 });
+        assert.equal((await again.request({ op: 'ping' })).op, 'pong');
     });
 });
