@@ -65,7 +65,9 @@ enum guard_verdict guard_host(struct lws *wsi, const struct config *cfg, int *rc
     int len = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST);
     if (config_host_allowed(cfg, host, len))
         return GUARD_PASS;
-    *rc = reply_send_error(wsi, cfg, HTTP_STATUS_FORBIDDEN, ERR_FORBIDDEN,
+    /* 421 Misdirected Request (RFC 9110 15.5.20): the name is not this
+     * server's, which is what a DNS-rebinding page looks like. */
+    *rc = reply_send_error(wsi, cfg, GUARD_STATUS_MISDIRECTED, ERR_FORBIDDEN,
                            "this Host is not served here (--allow-host)");
     return GUARD_ANSWERED;
 }

@@ -24,6 +24,9 @@
  * scheme and a port): one that does not fit is refused, never cut. */
 #define GUARD_HEADER_MAX 1024
 
+/* lws 4.1 has no name for it. */
+#define GUARD_STATUS_MISDIRECTED 421
+
 /* The longest piece of a request target (its path, or one query
  * parameter). lws 4.1 closes a connection whose request head overflows
  * its header buffer (4 KB) with no status and no callback; given these

@@ -109,10 +109,16 @@ static bool server_upgrade_allowed(struct server *srv, struct lws *wsi)
 {
     char header[GUARD_HEADER_MAX];
     int len = lws_hdr_copy(wsi, header, sizeof(header), WSI_TOKEN_HOST);
-    if (!config_host_allowed(srv->cfg, header, len))
+    if (!config_host_allowed(srv->cfg, header, len)) {
+        lws_return_http_status(wsi, GUARD_STATUS_MISDIRECTED, NULL);
         return false;
+    }
     len = lws_hdr_copy(wsi, header, sizeof(header), WSI_TOKEN_ORIGIN);
-    return config_origin_allowed(srv->cfg, header, len);
+    if (!config_origin_allowed(srv->cfg, header, len)) {
+        lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+        return false;
+    }
+    return true;
 }
 
 /* A new WebSocket or SSE stream would eat into the descriptor reserve. */

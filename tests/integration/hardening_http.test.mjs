@@ -294,16 +294,16 @@ describe('--allow-origin on state-changing requests', () => {
 describe('--allow-host', () => {
     const ctx = sharedBroker({ args: ['--allow-host', '127.0.0.1', '--allow-host', 'broker.example'] });
 
-    it('a request naming a host not served is 403', async (t) => {
+    it('a request naming a host not served is 421', async (t) => {
         const topic = uniqueTopic('hh.rebind');
         const body = JSON.stringify({ topic, data: 1 });
         const conn = rawHttp(ctx.broker, { t });
         await conn.write(`POST /api/publish HTTP/1.1\r\nHost: attacker.example:${ctx.broker.port}\r\n` +
             `Content-Length: ${body.length}\r\n\r\n${body}`);
-        assertRawError(await answerOf(conn, 'rebound Host'), 403, 'forbidden', 'rebound Host');
+        assertRawError(await answerOf(conn, 'rebound Host'), 421, 'forbidden', 'rebound Host');
         const get = rawHttp(ctx.broker, { t });
         await get.write('GET /api/stats HTTP/1.1\r\nHost: attacker.example\r\n\r\n');
-        assertRawError(await answerOf(get, 'rebound GET'), 403, 'forbidden', 'rebound GET');
+        assertRawError(await answerOf(get, 'rebound GET'), 421, 'forbidden', 'rebound GET');
         assert.deepEqual(await historyOf(ctx.broker, topic), []);
     });
 
@@ -315,13 +315,14 @@ describe('--allow-host', () => {
         }
     });
 
-    it('a WebSocket upgrade naming a host not served is refused', async () => {
-        const opened = await new Promise((resolve) => {
+    it('a WebSocket upgrade naming a host not served is refused with 421', async () => {
+        const status = await new Promise((resolve) => {
             const ws = new WebSocket(ctx.broker.url, 'wsb.v1', { headers: { host: 'attacker.example' } });
-            ws.once('open', () => { ws.close(); resolve(true); });
-            ws.once('error', () => resolve(false));
+            ws.once('open', () => { ws.close(); resolve('open'); });
+            ws.once('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
+            ws.once('error', () => resolve('error'));
         });
-        assert.equal(opened, false);
+        assert.equal(status, 421);
     });
 });
 
