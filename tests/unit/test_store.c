@@ -301,8 +301,8 @@ START_TEST(test_schema_and_epoch_stable)
                                  "('messages', 'dedupe', 'trimmed', 'meta', "
                                  "'messages_topic_seq', 'dedupe_ts')"),
                      6);
-    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 2);
-    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 3);
+    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe' "
                                  "AND sql LIKE '%WITHOUT ROWID'"),
                      1);
@@ -1066,7 +1066,7 @@ START_TEST(test_corrupt_database)
 END_TEST
 
 /* A file written by a version 1 broker (dedupe as a rowid table): opened,
- * it is migrated to version 2 with its messages and keys intact. */
+ * it is migrated to the current version (3) with its messages and keys intact. */
 START_TEST(test_migrate_v1)
 {
     static const char v1_sql[] =
@@ -1108,7 +1108,7 @@ START_TEST(test_migrate_v1)
     fx.st = NULL;
 
     ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 3);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM dedupe"), 2);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe_ts'"), 1);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe_v2'"), 0);
