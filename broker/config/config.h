@@ -42,6 +42,8 @@ struct config {
     int auth_grace;         /* --auth-grace SECONDS, 5 */
     char *durability;       /* --durability full|os, "full" */
     long max_subscriptions; /* --max-subscriptions N per connection, 1024 */
+    long max_db_size;       /* --max-db-size BYTES the store may use, 0 = no bound */
+    long max_topics;        /* --max-topics N holding messages, 0 = no bound */
 };
 
 enum config_result {
