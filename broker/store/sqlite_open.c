@@ -119,9 +119,11 @@ static const char *const stmt_sql[STMT_COUNT] = {
                                "AND upto_seq > ?2 AND topic_match(?1, topic) LIMIT 1",
     [STMT_PAGES] = "SELECT p.page_count, f.freelist_count "
                    "FROM pragma_page_count() AS p, pragma_freelist_count() AS f",
-    /* One housekeeping slice: at most 256 pages (1 MiB of 4 KiB pages)
-     * moved and cut off the end of the file. */
-    [STMT_VACUUM] = "PRAGMA incremental_vacuum(256)",
+    /* One housekeeping slice: at most 128 pages (512 KiB of 4 KiB pages)
+     * moved and cut off the end of the file. Moving a page also rewrites
+     * its parent and a pointer-map page, all synced with the commit, so a
+     * small slice keeps the wait of the publishes queued behind it short. */
+    [STMT_VACUUM] = "PRAGMA incremental_vacuum(128)",
 };
 
 static int random_bytes(unsigned char *buf, size_t len)
