@@ -5,17 +5,14 @@
  * collapses into one watermark, free pages given back to the file system,
  * and the conversion of a database of the previous format.
  *
- * Each test gets a fresh temporary directory and talks to the store through
- * store.h, waiting for results with a wake callback (with a timeout).
- * Conditions that take time (age retention, vacuum) are polled with a
- * deadline; nothing asserts on wall-clock time.
+ * Each test gets a fresh temporary directory (store_fixture.h) and talks to
+ * the store through store.h, waiting for results with a wake callback (with
+ * a timeout). Conditions that take time (age retention, vacuum) are polled
+ * with a deadline; nothing asserts on wall-clock time.
  */
-#include "store/store.h"
+#include "store_fixture.h"
 
 #include <check.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,108 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAIT_MS 20000
-
-struct fixture {
-    char dir[64];
-    char path[128];
-    struct store_config cfg;
-    struct store *st;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    unsigned wakes;
-};
-
-static struct fixture fx;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static void on_wake(void *arg)
-{
-    struct fixture *f = arg;
-    pthread_mutex_lock(&f->lock);
-    f->wakes++;
-    pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
-}
-
+/* Topics keep many messages; commits need not reach the disk. */
 static void setup(void)
 {
-    memset(&fx, 0, sizeof(fx));
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_store_limits.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
-    snprintf(fx.path, sizeof(fx.path), "%s/wsbroker.db", fx.dir);
-    pthread_mutex_init(&fx.lock, NULL);
-    pthread_cond_init(&fx.cond, NULL);
-    fx.cfg.path = fx.path;
+    store_fixture_setup();
     fx.cfg.retain_count = 100000;
-    fx.cfg.retain_age_s = 86400;
-    fx.cfg.dedupe_window_ms = 300000;
     fx.cfg.durability = STORE_DURABLE_OS;
-    fx.cfg.wake = on_wake;
-    fx.cfg.wake_arg = &fx;
-}
-
-static void teardown(void)
-{
-    store_close(fx.st);
-    fx.st = NULL;
-    DIR *d = opendir(fx.dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d)) != NULL) {
-        snprintf(path, sizeof(path), "%s/%s", fx.dir, e->d_name);
-        if (e->d_name[0] != '.')
-            unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(fx.dir);
-}
-
-static void open_store(void)
-{
-    char err[256] = "";
-    int rc = store_open(&fx.st, &fx.cfg, err, sizeof(err));
-    ck_assert_msg(rc == 0, "store_open: %s", err);
-}
-
-/* Submits one request and waits until it has finished. */
-static struct store_req *run(struct store_req *req)
-{
-    int64_t deadline = mono_ms() + WAIT_MS;
-    store_submit(fx.st, req);
-    for (;;) {
-        pthread_mutex_lock(&fx.lock);
-        unsigned seen = fx.wakes;
-        pthread_mutex_unlock(&fx.lock);
-        struct store_req *done = store_take_done(fx.st);
-        if (done) {
-            ck_assert_ptr_eq(done, req);
-            ck_assert_ptr_null(done->next);
-            return done;
-        }
-        ck_assert_msg(mono_ms() < deadline, "the store did not answer");
-        pthread_mutex_lock(&fx.lock);
-        while (fx.wakes == seen && mono_ms() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&fx.cond, &fx.lock, &ts);
-        }
-        pthread_mutex_unlock(&fx.lock);
-    }
 }
 
 /* A publish request of `n` messages, to topics[i], each `size` bytes of JSON. */
@@ -195,16 +96,6 @@ static struct store_stats stats(void)
     return out;
 }
 
-static int64_t sql_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *stmt;
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK, "%s: %s", sql,
-                  sqlite3_errmsg(db));
-    int64_t value = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-    sqlite3_finalize(stmt);
-    return value;
-}
-
 /* One integer from the store's file, read on a connection of our own. */
 static int64_t file_int(const char *sql)
 {
@@ -263,9 +154,8 @@ START_TEST(test_max_topics)
     ck_assert(store_healthy(fx.st));
 
     /* One slot: a request with the same new topic twice fits. */
-    store_close(fx.st);
     fx.cfg.max_topics = 4;
-    open_store();
+    reopen_store();
     const char *twice[] = {"lim.f", "lim.f"};
     req = run(pub_many(2, twice, 1));
     ck_assert_int_eq(req->status, STORE_OK);
@@ -328,9 +218,7 @@ START_TEST(test_max_db_size)
     ck_assert_int_eq(req->status, STORE_FULL);
     store_req_free(req);
     ck_assert_uint_eq(count_matches("big.x"), accepted);
-    store_close(fx.st);
-    fx.st = NULL;
-    open_store();
+    reopen_store();
     req = publish_sized("big.y", 1);
     ck_assert_int_eq(req->status, STORE_FULL);
     store_req_free(req);
@@ -370,9 +258,7 @@ START_TEST(test_trimmed_collapses_into_watermark)
     ck_assert(recovered("never.seen", last));
 
     /* The watermark and the seq counter survive a reopen. */
-    store_close(fx.st);
-    fx.st = NULL;
-    open_store();
+    reopen_store();
     ck_assert(!recovered("u.t3", last - 1));
     ck_assert(recovered("u.t3", last));
     ck_assert_uint_eq(publish_ok("u.t9"), fresh + 1);
@@ -473,7 +359,7 @@ static Suite *store_limits_suite(void)
 {
     Suite *s = suite_create("store_limits");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, store_fixture_teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_max_topics);
     tcase_add_test(tc, test_max_topics_freed_by_retention);
