@@ -54,6 +54,8 @@ int main(int argc, char **argv)
         .retain_age_s = cfg.retain_age,
         .dedupe_window_ms = 5 * 60 * 1000,
         .durability = strcmp(cfg.durability, "os") == 0 ? STORE_DURABLE_OS : STORE_DURABLE_FULL,
+        .max_db_bytes = (uint64_t)cfg.max_db_size,
+        .max_topics = cfg.max_topics,
         .wake = server_wake,
         .wake_arg = srv,
     };

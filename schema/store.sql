@@ -6,7 +6,7 @@
 -- Every statement is idempotent (IF NOT EXISTS), so running it on an
 -- existing database changes nothing.
 --
--- Format version: PRAGMA user_version = 2 (also meta 'schema_version'), set
+-- Format version: PRAGMA user_version = 3 (also meta 'schema_version'), set
 -- by sqlite_open.c (STORE_SCHEMA_VERSION). A broker refuses a database whose
 -- user_version is newer than the one it knows. A change to this file that
 -- an older broker could not read must raise that number.
@@ -14,8 +14,16 @@
 -- Versions: in version 1 `dedupe` is a rowid table plus the index of its
 -- primary key (three B-trees per key with dedupe_ts). Version 2 makes it a
 -- WITHOUT ROWID table clustered on (topic, key): one lookup and one B-tree
--- fewer per keyed publish. sqlite_open.c migrates a version 1 file in the
--- transaction that opens it (rows kept, same columns).
+-- fewer per keyed publish. Version 3 keeps a `trimmed` row only while its
+-- topic holds a message (the rest fold into meta 'trimmed_watermark'), and
+-- the file has incremental auto-vacuum. sqlite_open.c migrates an older file
+-- in the transaction that opens it (rows kept, same columns), then, when the
+-- file has no auto-vacuum yet, converts it with one VACUUM.
+--
+-- Free pages: PRAGMA auto_vacuum = INCREMENTAL (set before the first table
+-- of a new file). Housekeeping moves free pages off the end of the file in
+-- small slices (PRAGMA incremental_vacuum), so the file shrinks after
+-- retention deleted messages.
 --
 -- The database runs in WAL mode (except ":memory:"). Only the broker's store
 -- thread writes it; other processes may read it (e.g. for inspection) under
@@ -24,7 +32,7 @@
 -- Seq rule: seq is broker-wide and strictly increasing, and a seq once
 -- assigned is never assigned again for the life of the file, even after
 -- retention deleted every message. On open the broker continues from
--- max(max(messages.seq), max(trimmed.upto_seq)).
+-- max(max(messages.seq), max(trimmed.upto_seq), meta 'trimmed_watermark').
 
 -- Every retained message. A row is a message exactly as it was accepted.
 CREATE TABLE IF NOT EXISTS messages (
@@ -58,10 +66,14 @@ CREATE TABLE IF NOT EXISTS dedupe (
 CREATE INDEX IF NOT EXISTS dedupe_ts ON dedupe (ts);
 
 -- What retention (count or age) removed: per topic, the highest seq ever
--- deleted. Every message of that topic with seq <= upto_seq is gone, so a
--- resume "since S" is complete exactly when no matching topic here has
--- upto_seq > S (`recovered` in docs/protocol.md section 4). Also keeps the seq
--- counter from going back when retention emptied the messages table.
+-- deleted. Every message of that topic with seq <= upto_seq is gone. A row
+-- lives only while its topic holds a message: when retention removes a
+-- topic's last one, the row goes and its upto_seq raises the store-wide
+-- meta 'trimmed_watermark' instead, so the table is bounded by the live
+-- topics. A resume "since S" is complete when S >= the watermark and no
+-- matching topic here has upto_seq > S (`recovered` in docs/protocol.md
+-- section 4; under the watermark it is conservatively false). Also keeps
+-- the seq counter from going back when retention emptied the messages table.
 CREATE TABLE IF NOT EXISTS trimmed (
     topic    TEXT PRIMARY KEY,
     upto_seq INTEGER NOT NULL
@@ -69,6 +81,8 @@ CREATE TABLE IF NOT EXISTS trimmed (
 
 -- Facts about the file itself. Keys:
 --   'schema_version'  integer, equal to PRAGMA user_version
+--   'trimmed_watermark'  integer seq: every topic without a `trimmed` row
+--                     may have lost messages up to it (0: none)
 --   'epoch'           8 lowercase hex digits, random, written once when the
 --                     file is created; names this store to clients
 --                     (welcome.epoch) so a seq from another store is never

@@ -47,6 +47,8 @@ struct config {
     long http_body_budget;         /* request body bytes held at once, all clients: 64 MiB */
     long http_body_budget_per_ip;  /* the same for one client address: 16 MiB */
     int http_body_timeout;         /* seconds for a whole request body: 30 */
+    long max_db_size;       /* --max-db-size BYTES the store may use, 0 = no bound */
+    long max_topics;        /* --max-topics N holding messages, 0 = no bound */
 };
 
 enum config_result {

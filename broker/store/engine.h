@@ -29,10 +29,23 @@
  *     window is answered with duplicate = true and the original seq, and is
  *     not stored again.
  *   - Reads: replay and history return matches in ascending seq; `recovered`
- *     is false exactly when retention removed a match with seq > since
- *     (history with since == 0 is always recovered).
+ *     is false when retention removed a match with seq > since, and never
+ *     true then; an engine may answer false more often than that (it may
+ *     forget which topics lost what below a store-wide watermark) but must
+ *     keep what it remembers per topic bounded by the live topics (history
+ *     with since == 0 is always recovered).
  *   - Retention: at most retain_count messages per topic, none older than
- *     retain_age_s (the age bound may lag by a housekeeping period).
+ *     retain_age_s (the age bound may lag by a housekeeping period). Space
+ *     that retention freed goes back to the file system (or memory) in the
+ *     background, in slices that never hold a batch up for long.
+ *   - Bounds: a publish request is answered STORE_FULL, with full_reason
+ *     set and nothing of it stored, when cfg.max_topics > 0 and its new
+ *     topics would bring the topics holding a message over it
+ *     (STORE_FULL_TOPICS), or when cfg.max_db_bytes > 0 and the database
+ *     already uses that much (STORE_FULL_DB_SIZE; the size may be measured
+ *     to within a step, not per publish). Publishes to topics that hold a
+ *     message are not refused for max_topics. A refusal is not a failure:
+ *     the store stays healthy and the other requests of the batch run.
  *   - Wake: `wake` may be called from any engine thread, once per group of
  *     finished requests; the caller then takes them with store_take_done.
  *   - Threads: submit, take_done, epoch, last_seq, healthy and get_stats may

@@ -103,6 +103,9 @@ static void engine_get_stats(const struct store *base, struct store_stats *out)
     out->commit_us_total = atomic_load_explicit(&st->commit_us, memory_order_relaxed);
     for (size_t b = 0; b < STORE_COMMIT_BUCKETS; b++)
         out->commit_buckets[b] = atomic_load_explicit(&st->commit_buckets[b], memory_order_relaxed);
+    out->db_bytes = atomic_load_explicit(&st->db_bytes, memory_order_relaxed);
+    out->live_topics = atomic_load_explicit(&st->live_topics, memory_order_relaxed);
+    out->refused_full = atomic_load_explicit(&st->n_refused_full, memory_order_relaxed);
 }
 
 const struct store_engine_ops store_engine_sqlite = {

@@ -1,17 +1,22 @@
 /*
  * sqlite_housekeep.c: the SQLite engine's background upkeep.
  *
- * Owns: age retention, expiry of dedupe keys past the window, and the
- * health probe that finds out when a store that failed a write can be
- * written again. Each runs in bounded slices (STORE_SLICE_ROWS rows per
- * table per tick) inside one transaction, so a tick never holds the store
- * thread, and the publishes queued behind it, for long.
+ * Owns: age retention, expiry of dedupe keys past the window, giving free
+ * pages back to the file system (incremental vacuum), and the health probe
+ * that finds out when a store that failed a write can be written again.
+ * Each runs in bounded slices (STORE_SLICE_ROWS rows per table, one
+ * STMT_VACUUM of at most 128 pages, per tick), so a tick never holds the
+ * store thread, and the publishes queued behind it, for long.
  */
 #include "store/sqlite_int.h"
 
 #include "common/clock.h"
+#include "store/checkpoint.h"
 
 #define STORE_SLICE_ROWS 1000 /* rows deleted per table per housekeeping tick */
+/* Free pages left in the file before a vacuum slice runs: fewer are
+ * reused by the next inserts soon enough (1 MiB of 4 KiB pages). */
+#define STORE_VACUUM_MIN_FREE_PAGES 256
 
 /* True when the oldest message (by seq) is older than cutoff. */
 static bool age_due(struct sqlite_store *st, int64_t cutoff)
@@ -87,12 +92,32 @@ static int housekeep_probe(struct sqlite_store *st)
     return SQLITE_OK;
 }
 
-/* One housekeeping tick (store/thread.c calls it about once a second).
- * Returns true when a slice left work behind. */
-bool sqlite_housekeep(struct sqlite_store *st)
+/* One vacuum slice when enough pages are free: they move off the end of
+ * the file, which the next checkpoint cuts (with the WAL, the database file
+ * only shrinks when a checkpoint copied everything, so one is asked for
+ * once the free pages are gone). True when free pages are left. */
+static bool housekeep_vacuum(struct sqlite_store *st)
 {
-    if (!atomic_load(&st->healthy) && housekeep_probe(st) != SQLITE_OK)
+    if (sqlite_limits_measure(st) != SQLITE_OK || st->free_pages < STORE_VACUUM_MIN_FREE_PAGES)
         return false;
+    uint64_t free_before = st->free_pages;
+    sqlite3_stmt *vacuum = st->stmt[STMT_VACUUM];
+    int rc;
+    while ((rc = sqlite3_step(vacuum)) == SQLITE_ROW) /* a row per page freed */
+        ;
+    sqlite3_reset(vacuum);
+    if (rc != SQLITE_DONE || sqlite_limits_measure(st) != SQLITE_OK)
+        return false;
+    bool left = st->free_pages >= STORE_VACUUM_MIN_FREE_PAGES && st->free_pages < free_before;
+    if (!left && st->checkpointer)
+        checkpointer_poke(st->checkpointer);
+    return left;
+}
+
+/* Age retention and dedupe expiry, one slice of each in one transaction.
+ * True when a slice left work behind. */
+static bool housekeep_expire(struct sqlite_store *st)
+{
     int64_t now = clock_wall_ms();
     int64_t age_cutoff = now - (int64_t)st->cfg.retain_age_s * 1000;
     int64_t dedupe_cutoff = now - st->cfg.dedupe_window_ms;
@@ -115,7 +140,19 @@ bool sqlite_housekeep(struct sqlite_store *st)
         return false;
     }
     sqlite_txn_sweep(st);
+    sqlite_limits_after_commit(st);
     atomic_fetch_add_explicit(&st->n_trimmed, messages, memory_order_relaxed);
     sqlite_mark_healthy(st);
     return messages == STORE_SLICE_ROWS || expired == STORE_SLICE_ROWS;
+}
+
+/* One housekeeping tick (store/thread.c calls it about once a second).
+ * Returns true when a slice left work behind. */
+bool sqlite_housekeep(struct sqlite_store *st)
+{
+    if (!atomic_load(&st->healthy) && housekeep_probe(st) != SQLITE_OK)
+        return false;
+    bool expire_left = housekeep_expire(st);
+    bool vacuum_left = housekeep_vacuum(st);
+    return expire_left || vacuum_left;
 }

@@ -36,6 +36,8 @@ enum sqlite_stmt {
     STMT_COUNT_CUTOFF,
     STMT_COUNT_DELETE,
     STMT_TRIMMED_PUT,
+    STMT_TRIMMED_DROP,
+    STMT_WATERMARK_PUT,
     STMT_AGE_OLDEST,
     STMT_AGE_DELETE,
     STMT_DEDUPE_DUE,
@@ -52,6 +54,8 @@ enum sqlite_stmt {
     STMT_TRIMMED_NAME,
     STMT_TRIMMED_PAT,
     STMT_TRIMMED_PAT_RANGE,
+    STMT_PAGES,
+    STMT_VACUUM,
     STMT_COUNT
 };
 
@@ -74,7 +78,7 @@ struct topic_count {
 /* The engine. Fields are grouped by writer: sqlite_open.c sets the first
  * group before the store thread starts; thread.c alone writes `thread`;
  * the store thread writes the rest (sqlite_write.c's calls, which
- * housekeeping uses too). */
+ * housekeeping uses too, and sqlite_limits.c's size figures). */
 struct sqlite_store {
     struct store base;       /* first: a struct store * is a struct sqlite_store * */
     struct store_config cfg; /* cfg.path points at `path` */
@@ -85,7 +89,8 @@ struct sqlite_store {
     sqlite3_stmt *insert_chunk[SQLITE_INSERT_CHUNKS]; /* sqlite_insert_chunk_rows[i] rows each */
     struct checkpointer *checkpointer;                /* NULL: SQLite's own autocheckpoint */
     char epoch[9];
-    long file_version; /* the user_version the file had when opened (0: new) */
+    long file_version;  /* the user_version the file had when opened (0: new) */
+    uint64_t page_size; /* bytes, fixed for the file */
 
     struct store_thread thread; /* the queues; written by thread.c only */
 
@@ -100,6 +105,15 @@ struct sqlite_store {
     const struct store_msg **to_insert; /* the batch's new rows, seq order */
     size_t n_to_insert;
     size_t cap_to_insert;
+    /* Below this seq, matches of topics whose trimmed rows collapsed may
+     * have been removed: `recovered` is false for a resume from under it.
+     * Loaded by sqlite_open.c, then written by sqlite_write.c's calls. */
+    uint64_t trimmed_watermark;
+    uint64_t watermark_in_txn; /* the same in the open transaction */
+    /* Written by sqlite_limits.c only. */
+    uint64_t used_bytes;         /* bytes of pages in use (not free) at the last measure */
+    uint64_t free_pages;         /* on the free list at the last measure */
+    uint64_t written_unmeasured; /* bytes about written since that measure */
 
     /* Written by the store thread, read by any thread. */
     _Atomic uint64_t last_seq;
@@ -109,6 +123,9 @@ struct sqlite_store {
     _Atomic uint64_t n_duplicates;
     _Atomic uint64_t n_trimmed;
     _Atomic uint64_t commit_us;
+    _Atomic uint64_t db_bytes;
+    _Atomic uint64_t live_topics;
+    _Atomic uint64_t n_refused_full;
     _Atomic uint64_t commit_buckets[STORE_COMMIT_BUCKETS]; /* not cumulative */
 };
 
@@ -163,6 +180,19 @@ void sqlite_write_publishes(struct sqlite_store *st, struct store_req *batch);
 
 /* Runs one STORE_REPLAY or STORE_HISTORY request and sets its results. */
 void sqlite_read_run(struct sqlite_store *st, struct store_req *req);
+
+/* ---- sqlite_limits.c ---- */
+
+/* Reads the database's page counts into used_bytes, free_pages and db_bytes. */
+int sqlite_limits_measure(struct sqlite_store *st);
+
+/* Whether the publish request may run; otherwise which bound refuses it.
+ * Called for each request before any of its publishes is written. */
+enum store_full_reason sqlite_limits_admit(struct sqlite_store *st, const struct store_req *req);
+
+/* After a commit: the figures any thread may read, and a new measure when
+ * enough was written since the last one. */
+void sqlite_limits_after_commit(struct sqlite_store *st);
 
 /* ---- sqlite_housekeep.c ---- */
 

@@ -4,7 +4,8 @@
  *
  * Owns: the choice of statement for a read (a name, a pattern with a
  * literal prefix, a pattern without), the two-phase walk that bounds a
- * pattern read's cost, the `recovered` answer from the trimmed table, and
+ * pattern read's cost, the `recovered` answer from the trimmed table and
+ * the watermark, and
  * the copying of rows into the request's result array. Reads run on the
  * store thread after the batch's publishes, so they see them.
  */
@@ -205,10 +206,16 @@ static int read_last(struct sqlite_store *st, const struct read_query *q, uint32
     return rc;
 }
 
-/* recovered = no retention ever removed a match with seq > since. */
+/* recovered = no retention ever removed a match with seq > since. Under
+ * the watermark, topics whose trimmed rows collapsed may have lost one, and
+ * which they were is no longer known: not recovered, whatever the pattern. */
 static int read_recovered(struct sqlite_store *st, const struct read_query *q, uint64_t since,
                           bool *recovered)
 {
+    if (since < st->trimmed_watermark) {
+        *recovered = false;
+        return SQLITE_OK;
+    }
     enum sqlite_stmt which = !q->is_pattern ? STMT_TRIMMED_NAME
                              : q->has_range ? STMT_TRIMMED_PAT_RANGE
                                             : STMT_TRIMMED_PAT;

@@ -10,7 +10,14 @@
  *
  * Per publish: one lookup in the counts map, one dedupe upsert when the
  * publish has a key, and a share of a multi-row INSERT. Count retention runs
- * once per touched topic per batch, not per publish.
+ * once per touched topic per batch, not per publish. Before any of that a
+ * request passes the store's bounds (sqlite_limits.c): arithmetic and map
+ * lookups, no SQL.
+ *
+ * The trimmed table holds one row per topic that retention trimmed and that
+ * still holds a message: when a topic's last message goes, its row folds
+ * into the store-wide watermark (docs/design.md section 4), so the table
+ * is bounded by the live topics, not by every topic ever seen.
  */
 #include "store/sqlite_int.h"
 
@@ -66,6 +73,7 @@ int sqlite_txn_begin(struct sqlite_store *st)
 {
     st->generation++;
     st->n_touched = 0;
+    st->watermark_in_txn = st->trimmed_watermark;
     return sqlite_stmt_run(st->stmt[STMT_BEGIN]);
 }
 
@@ -84,9 +92,11 @@ int sqlite_txn_commit(struct sqlite_store *st)
 {
     int64_t start = clock_mono_us();
     int rc = sqlite_stmt_run(st->stmt[STMT_COMMIT]);
-    if (rc == SQLITE_OK)
-        sqlite_count_commit(st, (uint64_t)(clock_mono_us() - start));
-    return rc;
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite_count_commit(st, (uint64_t)(clock_mono_us() - start));
+    st->trimmed_watermark = st->watermark_in_txn;
+    return SQLITE_OK;
 }
 
 /* Undoes the open transaction (if SQLite has not already) and the counts. */
@@ -138,21 +148,44 @@ struct topic_count *sqlite_txn_topic(struct sqlite_store *st, const char *topic)
     return tc;
 }
 
-/* Writes trimmed.upto_seq for every topic the transaction trimmed. */
-int sqlite_txn_record_trimmed(struct sqlite_store *st)
+/* A topic the transaction emptied: its trimmed row goes, and what it
+ * said (every match up to trim_upto is gone) moves into the watermark. */
+static int sqlite_txn_collapse_trimmed(struct sqlite_store *st, const struct topic_count *tc)
+{
+    sqlite3_stmt *drop = st->stmt[STMT_TRIMMED_DROP];
+    sqlite3_bind_text(drop, 1, tc->topic, (int)tc->topic_len, SQLITE_STATIC);
+    if (tc->trim_upto > st->watermark_in_txn)
+        st->watermark_in_txn = tc->trim_upto;
+    return sqlite_stmt_run(drop);
+}
+
+static int sqlite_txn_put_trimmed(struct sqlite_store *st, const struct topic_count *tc)
 {
     sqlite3_stmt *put = st->stmt[STMT_TRIMMED_PUT];
+    sqlite3_bind_text(put, 1, tc->topic, (int)tc->topic_len, SQLITE_STATIC);
+    sqlite3_bind_int64(put, 2, sqlite_seq_param(tc->trim_upto));
+    return sqlite_stmt_run(put);
+}
+
+/* Records what the transaction trimmed: trimmed.upto_seq for each topic
+ * that still holds a message, the watermark for those it emptied. */
+int sqlite_txn_record_trimmed(struct sqlite_store *st)
+{
+    uint64_t watermark_before = st->watermark_in_txn;
     for (size_t i = 0; i < st->n_touched; i++) {
         struct topic_count *tc = st->touched[i];
         if (tc->trim_upto == 0)
             continue;
-        sqlite3_bind_text(put, 1, tc->topic, (int)tc->topic_len, SQLITE_STATIC);
-        sqlite3_bind_int64(put, 2, sqlite_seq_param(tc->trim_upto));
-        int rc = sqlite_stmt_run(put);
+        int rc =
+            tc->count <= 0 ? sqlite_txn_collapse_trimmed(st, tc) : sqlite_txn_put_trimmed(st, tc);
         if (rc != SQLITE_OK)
             return rc;
     }
-    return SQLITE_OK;
+    if (st->watermark_in_txn == watermark_before)
+        return SQLITE_OK;
+    sqlite3_stmt *put = st->stmt[STMT_WATERMARK_PUT];
+    sqlite3_bind_int64(put, 1, sqlite_seq_param(st->watermark_in_txn));
+    return sqlite_stmt_run(put);
 }
 
 static void sqlite_mark_unhealthy(struct sqlite_store *st, const char *what, const char *why)
@@ -354,11 +387,11 @@ static bool publish_req_valid(const struct store_req *req)
 }
 
 /* Answers every publish of a batch whose transaction failed: unavailable,
- * no seq. */
+ * no seq (those a bound refused keep that answer). */
 static void publish_batch_fail(struct store_req *batch)
 {
     for (struct store_req *req = batch; req; req = req->next) {
-        if (req->op != STORE_PUBLISH)
+        if (req->op != STORE_PUBLISH || req->status == STORE_FULL)
             continue;
         if (!publish_req_valid(req)) {
             req->status = STORE_INTERNAL;
@@ -370,6 +403,21 @@ static void publish_batch_fail(struct store_req *batch)
             req->pubs[i].duplicate = false;
         }
     }
+}
+
+/* Refuses a whole request that a bound of the store does not admit. */
+static bool publish_admit(struct sqlite_store *st, struct store_req *req)
+{
+    req->full_reason = sqlite_limits_admit(st, req);
+    if (req->full_reason == STORE_FULL_NONE)
+        return true;
+    req->status = STORE_FULL;
+    for (size_t i = 0; i < req->n_pubs; i++) {
+        req->pubs[i].msg.seq = 0;
+        req->pubs[i].duplicate = false;
+    }
+    atomic_fetch_add_explicit(&st->n_refused_full, req->n_pubs, memory_order_relaxed);
+    return false;
 }
 
 /* Assigns seqs and claims keys for every publish of the batch, in one walk;
@@ -387,7 +435,7 @@ static int publish_walk(struct sqlite_store *st, struct store_req *batch,
         if (req->op != STORE_PUBLISH)
             continue;
         req->status = publish_req_valid(req) ? STORE_OK : STORE_INTERNAL;
-        if (req->status != STORE_OK || req->n_pubs == 0)
+        if (req->status != STORE_OK || req->n_pubs == 0 || !publish_admit(st, req))
             continue;
         if (!*begun) {
             *begun = true;
@@ -422,6 +470,7 @@ void sqlite_write_publishes(struct sqlite_store *st, struct store_req *batch)
         return;
     }
     sqlite_txn_sweep(st);
+    sqlite_limits_after_commit(st);
     atomic_store(&st->last_seq, st->seq);
     atomic_fetch_add_explicit(&st->n_stored, tally.stored, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->n_duplicates, tally.duplicates, memory_order_relaxed);

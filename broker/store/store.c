@@ -82,3 +82,16 @@ void store_req_free(struct store_req *req)
 
 const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, UINT64_MAX};
+
+const char *store_full_limit_name(enum store_full_reason reason)
+{
+    switch (reason) {
+    case STORE_FULL_DB_SIZE:
+        return "max_db_size";
+    case STORE_FULL_TOPICS:
+        return "max_topics";
+    case STORE_FULL_NONE:
+        break;
+    }
+    return "none";
+}

@@ -34,6 +34,8 @@ struct store_config {
     long retain_age_s;     /* seconds a message is kept (>= 1) */
     long dedupe_window_ms; /* how long a publish key is remembered */
     enum store_durability durability;
+    uint64_t max_db_bytes;   /* used size at which publishes are refused; 0: no bound */
+    long max_topics;         /* live topics (holding a message); 0: no bound */
     void (*wake)(void *arg); /* called on an engine thread when results are ready */
     void *wake_arg;
 };
@@ -63,7 +65,16 @@ enum store_op {
     STORE_HISTORY, /* matches of `pattern` with seq > since, at most `limit` */
 };
 
-enum store_status { STORE_OK = 0, STORE_UNAVAILABLE = 1, STORE_INTERNAL = 2 };
+/* STORE_FULL: a publish request that a bound of the store refused
+ * (full_reason says which); nothing of it was stored, and the store is
+ * healthy. Other requests of the same batch are not affected. */
+enum store_status { STORE_OK = 0, STORE_UNAVAILABLE = 1, STORE_INTERNAL = 2, STORE_FULL = 3 };
+
+enum store_full_reason {
+    STORE_FULL_NONE = 0,
+    STORE_FULL_DB_SIZE = 1, /* the database is at or over max_db_bytes */
+    STORE_FULL_TOPICS = 2,  /* a new topic would pass max_topics */
+};
 
 struct store_req {
     enum store_op op;
@@ -87,7 +98,8 @@ struct store_req {
 
     /* results */
     enum store_status status;
-    struct store_msg *msgs; /* REPLAY/HISTORY: ascending seq */
+    enum store_full_reason full_reason; /* PUBLISH with STORE_FULL: which bound */
+    struct store_msg *msgs;             /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
     bool more;      /* HISTORY: further matches exist after the last one */
     bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
@@ -126,6 +138,10 @@ void store_req_free(struct store_req *req);
 /* Frees the strings and data of one message (not the struct itself). */
 void store_msg_clear(struct store_msg *msg);
 
+/* The name of the setting behind a STORE_FULL answer, for the error
+ * message: "max_db_size" or "max_topics" (the config keys). */
+const char *store_full_limit_name(enum store_full_reason reason);
+
 /* Upper bounds (µs) of the commit latency histogram's buckets; the last
  * is unbounded. */
 #define STORE_COMMIT_BUCKETS 12
@@ -139,6 +155,9 @@ struct store_stats {
     uint64_t trimmed;                              /* messages removed by retention */
     uint64_t commit_us_total;                      /* time spent in COMMIT (incl. fsync) */
     uint64_t commit_buckets[STORE_COMMIT_BUCKETS]; /* commits per latency bucket */
+    uint64_t db_bytes;                             /* size of the database (its pages) */
+    uint64_t live_topics;                          /* topics holding at least one message */
+    uint64_t refused_full;                         /* publishes refused with STORE_FULL */
 };
 void store_get_stats(const struct store *st, struct store_stats *out);
 

@@ -2,21 +2,18 @@
  * test_store.c: unit tests of the store (broker/store/: the front, the
  * store thread and the SQLite engine) on real SQLite files.
  *
- * Each test gets a fresh temporary directory (mkdtemp) and talks to the
- * store only through store.h: it submits requests and waits for them with a
- * wake callback that signals a condition variable (with a timeout), as the
- * service thread does. No mocks, no fixed sleeps: conditions that take time
+ * Each test gets a fresh temporary directory (store_fixture.h) and talks
+ * to the store only through store.h: it submits requests and waits for them
+ * with a wake callback that signals a condition variable (with a timeout),
+ * as the service thread does. No mocks, no fixed sleeps: conditions that take time
  * (age retention, the health probe) are polled with a deadline.
  */
-#include "store/store.h"
+#include "store_fixture.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,159 +21,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define WAIT_MS 15000
-
-struct fixture {
-    char dir[64];
-    char path[128];
-    struct store_config cfg;
-    struct store *st;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    unsigned wakes;
-    bool drain_in_wake; /* the wake callback takes the results itself */
-    struct store_req *drained[1024];
-    size_t n_drained;
-};
-
-static struct fixture fx;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static void on_wake(void *arg)
-{
-    struct fixture *f = arg;
-    pthread_mutex_lock(&f->lock);
-    if (f->drain_in_wake) {
-        for (struct store_req *req = store_take_done(f->st); req; req = req->next)
-            if (f->n_drained < sizeof(f->drained) / sizeof(f->drained[0]))
-                f->drained[f->n_drained++] = req;
-    }
-    f->wakes++;
-    pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
-}
-
-static void setup(void)
-{
-    memset(&fx, 0, sizeof(fx));
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_store.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
-    snprintf(fx.path, sizeof(fx.path), "%s/wsbroker.db", fx.dir);
-    pthread_mutex_init(&fx.lock, NULL);
-    pthread_cond_init(&fx.cond, NULL);
-    fx.cfg.path = fx.path;
-    fx.cfg.retain_count = 1000;
-    fx.cfg.retain_age_s = 86400;
-    fx.cfg.dedupe_window_ms = 300000;
-    fx.cfg.durability = STORE_DURABLE_FULL;
-    fx.cfg.wake = on_wake;
-    fx.cfg.wake_arg = &fx;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void teardown(void)
-{
-    store_close(fx.st);
-    fx.st = NULL;
-    remove_dir(fx.dir);
-}
-
-static void open_store(void)
-{
-    char err[256] = "";
-    int rc = store_open(&fx.st, &fx.cfg, err, sizeof(err));
-    ck_assert_msg(rc == 0, "store_open: %s", err);
-    ck_assert_ptr_nonnull(fx.st);
-}
-
-static void reopen_store(void)
-{
-    store_close(fx.st);
-    fx.st = NULL;
-    open_store();
-}
-
-/* Waits until `n` requests have finished and returns them in completion order. */
-/* Collects n finished requests without any Check assertion (every passing
- * ck_assert writes to Check's message file, which must not happen while a
- * test holds RLIMIT_FSIZE low). Returns how many arrived before the
- * deadline. */
-static size_t collect_done(struct store_req **out, size_t n)
-{
-    size_t got = 0;
-    int64_t deadline = mono_ms() + WAIT_MS;
-    for (;;) {
-        pthread_mutex_lock(&fx.lock);
-        unsigned seen = fx.wakes;
-        pthread_mutex_unlock(&fx.lock);
-        struct store_req *req = store_take_done(fx.st);
-        while (req) {
-            struct store_req *next = req->next;
-            if (got < n)
-                out[got] = req;
-            got++;
-            req = next;
-        }
-        if (got >= n || mono_ms() >= deadline)
-            return got;
-        pthread_mutex_lock(&fx.lock);
-        while (fx.wakes == seen && mono_ms() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&fx.cond, &fx.lock, &ts);
-        }
-        pthread_mutex_unlock(&fx.lock);
-    }
-}
-
-static void wait_done(struct store_req **out, size_t n)
-{
-    size_t got = collect_done(out, n);
-    ck_assert_msg(got == n, "waited for %zu finished requests, got %zu", n, got);
-}
-
-static struct store_req *run(struct store_req *req)
-{
-    struct store_req *done;
-    store_submit(fx.st, req);
-    wait_done(&done, 1);
-    ck_assert_ptr_eq(done, req);
-    return done;
-}
 
 /* A publish request of one message (not submitted). */
 static struct store_req *pub_new(const char *topic, const void *data, size_t len, bool binary,
@@ -274,16 +118,6 @@ static void remove_db_files(void)
 
 /* ---- Schema and epoch ---------------------------------------------------- */
 
-static int64_t sql_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *stmt;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
-    int64_t value = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return value;
-}
-
 START_TEST(test_schema_and_epoch_stable)
 {
     open_store();
@@ -301,8 +135,8 @@ START_TEST(test_schema_and_epoch_stable)
                                  "('messages', 'dedupe', 'trimmed', 'meta', "
                                  "'messages_topic_seq', 'dedupe_ts')"),
                      6);
-    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 2);
-    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 3);
+    ck_assert_int_eq(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe' "
                                  "AND sql LIKE '%WITHOUT ROWID'"),
                      1);
@@ -1066,7 +900,7 @@ START_TEST(test_corrupt_database)
 END_TEST
 
 /* A file written by a version 1 broker (dedupe as a rowid table): opened,
- * it is migrated to version 2 with its messages and keys intact. */
+ * it is migrated to the current version (3) with its messages and keys intact. */
 START_TEST(test_migrate_v1)
 {
     static const char v1_sql[] =
@@ -1108,7 +942,7 @@ START_TEST(test_migrate_v1)
     fx.st = NULL;
 
     ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(sql_int(db, "PRAGMA user_version"), 3);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM dedupe"), 2);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe_ts'"), 1);
     ck_assert_int_eq(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe_v2'"), 0);
@@ -1199,7 +1033,7 @@ static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_schema_and_epoch_stable);
     tcase_add_test(tc, test_epoch_changes_with_new_file);
