@@ -95,6 +95,15 @@ void core_reply_unavailable(struct core *core, struct session *s, bool has_id, u
     core_reply_error(core, s, &err);
 }
 
+void core_reply_store_full(struct core *core, struct session *s, bool has_id, uint64_t id,
+                           enum store_full_reason reason)
+{
+    struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = has_id, .id = id};
+    snprintf(err.message, sizeof(err.message), "publish refused: the store reached its %s limit",
+             store_full_limit_name(reason));
+    core_reply_error(core, s, &err);
+}
+
 /* --- store requests ------------------------------------------------------ */
 
 struct store_req *core_new_store_req(struct session *s, const struct request *req, enum store_op op)

@@ -53,6 +53,10 @@ void core_reply_error_code(struct core *core, struct session *s, const struct re
 /* The store could not do what a request needed ("read", "written"). */
 void core_reply_unavailable(struct core *core, struct session *s, bool has_id, uint64_t id,
                             const char *what);
+/* A publish the store refused for a configured bound (--max-db-size,
+ * --max-topics): `unavailable`, naming the setting. */
+void core_reply_store_full(struct core *core, struct session *s, bool has_id, uint64_t id,
+                           enum store_full_reason reason);
 struct store_req *core_new_store_req(struct session *s, const struct request *req,
                                      enum store_op op);
 /* Frees a request of core_new_store_req that is not submitted after all. */
@@ -73,7 +77,10 @@ static inline bool core_result_ok(struct core *core, const struct store_req *sr,
         return false;
     if (sr->status == STORE_OK)
         return true;
-    core_reply_unavailable(core, p->session, p->has_id, p->id, what);
+    if (sr->status == STORE_FULL)
+        core_reply_store_full(core, p->session, p->has_id, p->id, sr->full_reason);
+    else
+        core_reply_unavailable(core, p->session, p->has_id, p->id, what);
     return false;
 }
 

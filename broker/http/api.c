@@ -184,7 +184,12 @@ static int api_parse_message(const struct http_ctx *ctx, json_t *obj, const stru
 static void api_publish_done(void *arg, struct store_req *sr)
 {
     struct api_call *call = arg;
-    if (sr->status != STORE_OK) {
+    if (sr->status == STORE_FULL) {
+        char why[96];
+        snprintf(why, sizeof(why), "publish refused: the store reached its %s limit",
+                 store_full_limit_name(sr->full_reason));
+        api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE, why);
+    } else if (sr->status != STORE_OK) {
         api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
                        "the message store cannot be written now");
     } else {

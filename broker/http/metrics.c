@@ -53,6 +53,12 @@ void metrics_render_stats(const struct core *core, const struct store *store, st
     sbuf_add_u64(out, st.commits);
     sbuf_add_str(out, ",\"store_trimmed\":");
     sbuf_add_u64(out, st.trimmed);
+    sbuf_add_str(out, ",\"store_db_bytes\":");
+    sbuf_add_u64(out, st.db_bytes);
+    sbuf_add_str(out, ",\"store_live_topics\":");
+    sbuf_add_u64(out, st.live_topics);
+    sbuf_add_str(out, ",\"store_refused_full\":");
+    sbuf_add_u64(out, st.refused_full);
     sbuf_add_str(out, "}}");
 }
 
@@ -101,6 +107,9 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
         {"wsbroker_last_seq", "gauge", "Newest seq delivered.", core_last_seq(core)},
         {"wsbroker_store_healthy", "gauge", "1 while the store can be written.",
          store_healthy(store) ? 1 : 0},
+        {"wsbroker_store_db_bytes", "gauge", "Bytes of the store's pages in use.", st.db_bytes},
+        {"wsbroker_store_live_topics", "gauge", "Topics holding at least one message.",
+         st.live_topics},
         {"wsbroker_connections_total", "counter", "Connections accepted.", c->connections_total},
         {"wsbroker_messages_published_total", "counter", "Messages stored and fanned out.",
          c->messages_published},
@@ -120,6 +129,8 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
         {"wsbroker_store_commits_total", "counter", "Store transactions committed.", st.commits},
         {"wsbroker_store_messages_trimmed_total", "counter", "Messages removed by retention.",
          st.trimmed},
+        {"wsbroker_store_refused_full_total", "counter",
+         "Publishes refused at --max-db-size or --max-topics.", st.refused_full},
     };
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
         metric_line(out, &metrics[i]);

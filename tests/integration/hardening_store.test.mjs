@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { scaled, startBroker, waitFor } from './lib/broker.mjs';
+import { httpGet, scaled, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { assertAck, assertError, httpPublish, range, uniqueTopic } from './lib/util.mjs';
 
@@ -43,17 +43,22 @@ describe('store bounds', () => {
         }
         const refused = await c.request({ op: 'publish', topic: `${base}.d`, data: 'd' });
         assertError(refused, 'unavailable', { what: 'a fourth topic' });
+        assert.match(refused.message, /max_topics/, 'the answer names the limit');
         const again = await c.ok({ op: 'publish', topic: `${base}.a`, data: 'a2' });
         assert.ok(again.seq > acked[2].seq);
 
         const res = await httpPublish(broker, { topic: `${base}.e`, data: 'e' });
         assert.equal(res.status, 503, `HTTP publish to a new topic: ${res.status} ${res.text ?? ''}`);
+        assert.match(res.text, /max_topics/, 'the HTTP answer names the limit');
         const batch = await httpPublish(broker, { messages: [
             { topic: `${base}.b`, data: 'b2' }, { topic: `${base}.f`, data: 'f' }] });
         assert.equal(batch.status, 503, 'a batch naming a new topic is refused whole');
 
         const stored = await fullHistory(c, `${base}.>`);
         assert.deepEqual(stored.map((m) => m.data), ['a', 'b', 'c', 'a2']);
+        const metrics = await httpGet(`${broker.http}/metrics`);
+        assert.match(metrics.text, /^wsbroker_store_live_topics 3$/m);
+        assert.match(metrics.text, /^wsbroker_store_refused_full_total [3-9]$/m);
     });
 
     it('--max-db-size refuses every publish while full, keeps what it stored', async (t) => {
@@ -74,6 +79,7 @@ describe('store bounds', () => {
         }
         assert.ok(refused, 'publishes were never refused');
         assertError(refused, 'unavailable', { what: 'a publish over --max-db-size' });
+        assert.match(refused.message, /max_db_size/, 'the answer names the limit');
         assert.ok(acked.length * body.length >= maxBytes / 2, `only ${acked.length} accepted`);
         assertError(await c.request({ op: 'publish', topic: uniqueTopic('ms.other'), data: 1 }),
             'unavailable', { what: 'another topic while full' });
