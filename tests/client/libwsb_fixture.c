@@ -146,7 +146,6 @@ wsb_client *shared_client(void)
     return client_for(shared_broker.url, NULL);
 }
 
-/* Services up to two clients until *count reaches target or ms pass. */
 int pump_count(wsb_client *a, wsb_client *b, struct collector *col, size_t target, int ms)
 {
     long long deadline = harness_now_ms() + ms;
@@ -158,7 +157,6 @@ int pump_count(wsb_client *a, wsb_client *b, struct collector *col, size_t targe
     return collector_count(col) >= target;
 }
 
-/* Services until *flag becomes nonzero. */
 int pump_flag(wsb_client *a, wsb_client *b, const int *flag, int ms)
 {
     long long deadline = harness_now_ms() + ms;
