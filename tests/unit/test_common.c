@@ -3,7 +3,7 @@
  * the broker: strict base64, the binary frame split and prefix, growing a
  * receive buffer, RFC 6455 frame headers, JSON quoting (the broker's sbuf
  * included), and the scanner's member and item lookups (the repeated-key
- * rule included). Topic rules are in test_topic.c.
+ * rule included). Topic rules are in test_topic_*.c.
  */
 #include "common/base64.h"
 #include "common/binframe.h"

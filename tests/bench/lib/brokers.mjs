@@ -13,6 +13,9 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
+// The brokers' names as the table and the progress log write them.
+export const NAMES = { wsbroker: 'wsbroker', mosquitto: 'Mosquitto', nats: 'nats-server' };
+
 export const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 // ---------------------------------------------------------------- children
