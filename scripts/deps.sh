@@ -6,7 +6,7 @@
 set -euo pipefail
 
 want=(cmake gcc make pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev libssl-dev
-      libuv1-dev check libsubunit-dev)
+      libuv1-dev libsystemd-dev check libsubunit-dev)
 if [ "${1:-build}" = "test" ]; then
     want+=(clang libclang-rt-14-dev)
     command -v node >/dev/null 2>&1 || want+=(nodejs)
