@@ -3,7 +3,8 @@
 # operator would use it, without root changes to this machine.
 #
 #  1. scripts/build-release.sh (the build steps of deploy/Dockerfile) makes
-#     the Debian package in a fresh build directory;
+#     the Debian package in a fresh build directory, from a copy of the
+#     files a docker build context holds (docker_context.py);
 #  2. its contents, Depends and conffiles are checked with dpkg-deb;
 #  3. it is unpacked into a temporary root, and the broker from there runs
 #     with the packaged config, answers /healthz (through the container's
@@ -44,7 +45,9 @@ step "building the package (scripts/build-release.sh, as deploy/Dockerfile)"
 grep -q '^RUN scripts/deps.sh release' "$root/deploy/Dockerfile" &&
     grep -q '^RUN scripts/build-release.sh /build$' "$root/deploy/Dockerfile" ||
     fail "deploy/Dockerfile no longer builds with scripts/deps.sh and scripts/build-release.sh"
-deb="$("$root/scripts/build-release.sh" "$tmp/build" | tail -n 1)"
+# From a copy of the tree a docker build gets (.dockerignore applied).
+"$root/tests/packaging/docker_context.py" "$root" "$tmp/context"
+deb="$("$tmp/context/scripts/build-release.sh" "$tmp/build" | tail -n 1)"
 [ -f "$deb" ] || fail "no package from scripts/build-release.sh"
 
 step "contents and Depends of $(basename "$deb")"
