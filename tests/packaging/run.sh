@@ -199,6 +199,9 @@ mkdir -p "$tmp/consumer/node_modules/wsbroker-client"
 tar -xzf "$tarball" -C "$tmp/consumer/node_modules/wsbroker-client" --strip-components=1
 cmp -s "$tmp/consumer/node_modules/wsbroker-client/wsb.js" "$root/broker/www/wsb.js" ||
     fail "the package's wsb.js is not broker/www/wsb.js"
+if grep -E '^\s+_\w+[(:]' "$tmp/consumer/node_modules/wsbroker-client/wsb.d.ts"; then
+    fail "wsb.d.ts declares internal members: mark them @private in wsb.js's JSDoc"
+fi
 echo '{"type": "module"}' >"$tmp/consumer/package.json"
 cat >"$tmp/consumer/app.ts" <<'EOF'
 import { WsbClient, type Message } from 'wsbroker-client';
