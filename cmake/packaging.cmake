@@ -84,7 +84,9 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 # without it the broker falls back to poll()).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libwebsockets-evlib-uv")
-# libwsb.so.0 is in the package: a shlibs file and the ldconfig trigger.
+# libwsb.so.0 is in the package: a shlibs file, and the ldconfig trigger
+# (deploy/debian/triggers; CPack would call ldconfig from the scripts it
+# writes, but the package brings its own).
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # The config is the operator's once installed (a conffile); the scripts
 # tell systemd about the unit (deploy/debian/).
@@ -94,6 +96,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${CMAKE_BINARY_DIR}/deploy/debian/conffiles
   ${CMAKE_SOURCE_DIR}/deploy/debian/postinst
   ${CMAKE_SOURCE_DIR}/deploy/debian/prerm
-  ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
+  ${CMAKE_SOURCE_DIR}/deploy/debian/postrm
+  ${CMAKE_SOURCE_DIR}/deploy/debian/triggers)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

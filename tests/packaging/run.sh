@@ -67,6 +67,7 @@ for pkg in libc6 libwebsockets17 libwebsockets-evlib-uv libjansson4 libsqlite3-0
 done
 dpkg-deb -e "$deb" "$tmp/control"
 grep -qx /etc/wsbroker/wsbroker.json "$tmp/control/conffiles" || fail "the config is not a conffile"
+grep -qx 'activate-noawait ldconfig' "$tmp/control/triggers" || fail "no ldconfig trigger for libwsb.so.0"
 
 # --- 3: the unpacked broker -------------------------------------------------
 
