@@ -55,8 +55,17 @@ configure_file(${CMAKE_SOURCE_DIR}/deploy/wsbroker.service.in
 # systemd looks in /usr/lib and /usr/local/lib, not in Debian's multiarch
 # CMAKE_INSTALL_LIBDIR.
 install(FILES ${CMAKE_BINARY_DIR}/deploy/wsbroker.service DESTINATION lib/systemd/system)
+# GNUInstallDirs puts the configuration in /etc for the /usr prefix and
+# in PREFIX/etc otherwise; the relative form follows `cmake --install
+# --prefix P` instead of writing to the configured prefix's etc/. (The
+# unit names the configured paths: configure with the final prefix.)
+if(CMAKE_INSTALL_FULL_SYSCONFDIR STREQUAL "${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_SYSCONFDIR}")
+  set(WSB_CONFIG_DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/wsbroker)
+else()
+  set(WSB_CONFIG_DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/wsbroker)
+endif()
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/wsbroker.example.json
-  DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/wsbroker RENAME wsbroker.json)
+  DESTINATION ${WSB_CONFIG_DESTINATION} RENAME wsbroker.json)
 install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright)
 install(FILES ${CMAKE_SOURCE_DIR}/docs/operations.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
