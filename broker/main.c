@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "util/log.h"
+#include "util/notify.h"
 #include "net/server.h"
 #include "store/store.h"
 
@@ -71,7 +72,9 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return fail(err);
     }
+    notify_ready();
     server_run(srv);
+    notify_stopping();
     server_free(srv);
     store_close(store);
     log_info("stopped");

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages wsbroker needs that are missing.
-# Usage: scripts/deps.sh build|test
-# "build": compiler, CMake and the libraries; "test": also Node.js (for the
-# integration suite) and clang (sanitizer runtime, fuzzers).
+# Usage: scripts/deps.sh build|release|test
+# "build": compiler, CMake and the libraries; "release": also what the man
+# pages and the Debian package need (help2man, dpkg-shlibdeps, file), as
+# deploy/Dockerfile's build stage runs it; "test": also Node.js (for the
+# integration suite and the JS package), clang (sanitizer runtime, fuzzers)
+# and the tools of tests/packaging (systemd-analyze, groff, curl, python3).
 set -euo pipefail
 
+mode="${1:-build}"
 want=(cmake gcc make pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev libssl-dev
-      libuv1-dev check libsubunit-dev)
-if [ "${1:-build}" = "test" ]; then
-    want+=(clang libclang-rt-14-dev)
+      libuv1-dev libsystemd-dev check libsubunit-dev)
+if [ "$mode" = "release" ] || [ "$mode" = "test" ]; then
+    want+=(help2man dpkg-dev file)
+fi
+if [ "$mode" = "test" ]; then
+    want+=(clang libclang-rt-14-dev systemd groff-base curl python3)
     command -v node >/dev/null 2>&1 || want+=(nodejs)
     command -v npm >/dev/null 2>&1 || want+=(npm)
 fi

@@ -43,6 +43,10 @@ echo "=== browser tests (headless Chromium, normal build) ==="
 WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/browser/run.sh"
 stages=$((stages + 1))
 
+echo "=== packaging: Debian package, systemd unit, man pages, container build steps, JS package ==="
+"$root/tests/packaging/run.sh"
+stages=$((stages + 1))
+
 echo "=== fuzzing (each target for ${WSB_FUZZ_SECONDS:-15} s) ==="
 "$root/tests/fuzz/run.sh" "${WSB_FUZZ_SECONDS:-15}"
 stages=$((stages + 1))

@@ -187,26 +187,45 @@ function resolveUrl(url) {
  * to), `epoch` the store that seq belongs to.
  */
 class Subscription {
+    /** @private */
     constructor(client, topic, onMessage, options) {
+        /** @private */
         this.client = client;
+        /** @type {string} the name or pattern subscribed to */
         this.topic = topic;
+        /** @private */
         this.onMessage = onMessage;
+        /** @private */
         this.options = options;
+        /** @private */
         this.position = options.since ?? null;
+        /** @private */
         this.epoch = options.epoch ?? null;
+        /** @private */
         this.replayLeft = 0;       // replay messages still to come after the current ack
+        /** @private */
         this.pendingAckSeq = null; // ack seq to adopt once the replay has arrived
+        /** @private */
         this.acks = 0;             // subscribe acks so far (more than one: resumed)
+        /** @private */
         this.active = true;
-        /** Resolves with the first subscribe ack (rejects when the broker refuses it). */
+        /**
+         * Resolves with the first subscribe ack (rejects when the broker refuses it).
+         * @type {Promise<object>}
+         */
         this.ready = new Promise((resolve, reject) => {
+            /** @private */
             this._resolveReady = resolve;
+            /** @private */
             this._rejectReady = reject;
         });
         this.ready.catch(() => {}); // a refusal is also reported to the caller that awaits it
     }
 
-    /** Newest seq delivered to this subscription, or null. */
+    /**
+     * Newest seq delivered to this subscription, or null.
+     * @returns {number|null}
+     */
     get seq() {
         return this.position;
     }
@@ -245,29 +264,49 @@ export class WsbClient {
         this.state = 'idle';
         /** The `welcome` of the current (or last) connection. */
         this.welcome = null;
+        /** @private */
         this._ws = null;
+        /** @private */
         this._subs = new Map();      // topic -> Subscription
+        /** @private */
         this._inflight = new Map();  // request id -> request, sent on this socket
+        /** @private */
         this._queue = [];            // requests waiting for the next welcome
+        /** @private */
         this._nextId = 1;
+        /** @private */
         this._nextKey = 1;
+        /** @private */
         this._attempt = 0;
+        /** @private */
         this._listeners = new Map(); // event name -> Set of callbacks
+        /** @private */
         this._timers = { reconnect: null, heartbeat: null, welcome: null };
+        /** @private */
         this._welcomedAt = 0;
+        /** @private */
         this._lastFrameAt = 0;
+        /** @private */
         this._openAttempt = 0;
+        /** @private */
         this._openWaiters = [];
+        /** @private */
         this._onOnline = () => this._reconnectNow();
         if (typeof window !== 'undefined') window.addEventListener('online', this._onOnline);
     }
 
-    /** Client id given by the broker on this connection (changes on reconnect). */
+    /**
+     * Client id given by the broker on this connection (changes on reconnect).
+     * @returns {string|null}
+     */
     get id() {
         return this.welcome ? this.welcome.client : null;
     }
 
-    /** Store epoch from the last `welcome`. */
+    /**
+     * Store epoch from the last `welcome`.
+     * @returns {string|null}
+     */
     get epoch() {
         return this.welcome ? this.welcome.epoch : null;
     }
@@ -388,11 +427,13 @@ export class WsbClient {
 
     // ------------------------------------------------------------ connection
 
+    /** @private */
     _setState(state, extra = {}) {
         this.state = state;
         this._emit('state', { state, ...extra });
     }
 
+    /** @private */
     _emit(event, value) {
         for (const fn of this._listeners.get(event) || []) {
             try {
@@ -403,7 +444,10 @@ export class WsbClient {
         }
     }
 
-    /** The URL of the next connection attempt, with `?token=` when configured. */
+    /**
+     * The URL of the next connection attempt, with `?token=` when configured.
+     * @private
+     */
     async _connectUrl() {
         if (!this.opts.token) return this.url;
         const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
@@ -412,6 +456,7 @@ export class WsbClient {
         return u.toString();
     }
 
+    /** @private */
     async _open() {
         const attempt = ++this._openAttempt;
         this._setState(this.welcome ? 'reconnecting' : 'connecting');
@@ -434,11 +479,15 @@ export class WsbClient {
         this._timers.welcome = setTimeout(() => this._drop(ws, 'no welcome'), this.opts.connectTimeout);
     }
 
+    /** @private */
     _detach(ws) {
         ws.onmessage = ws.onclose = ws.onerror = null;
     }
 
-    /** Gives up on a socket that looks dead without waiting for its close handshake. */
+    /**
+     * Gives up on a socket that looks dead without waiting for its close handshake.
+     * @private
+     */
     _drop(ws, reason) {
         if (ws !== this._ws) return;
         this._detach(ws);
@@ -450,6 +499,7 @@ export class WsbClient {
         this._onClose(ws, 1006, reason);
     }
 
+    /** @private */
     _onClose(ws, code, reason) {
         if (ws !== this._ws) return;
         this._ws = null;
@@ -467,6 +517,7 @@ export class WsbClient {
         this._scheduleReconnect();
     }
 
+    /** @private */
     _scheduleReconnect() {
         const delay = backoffDelay(this._attempt++, this.opts.backoffMin, this.opts.backoffMax);
         this._setState('reconnecting', { delay });
@@ -477,7 +528,10 @@ export class WsbClient {
         }, delay);
     }
 
-    /** The network came back (browser "online" event): do not wait out the backoff. */
+    /**
+     * The network came back (browser "online" event): do not wait out the backoff.
+     * @private
+     */
     _reconnectNow() {
         if (this._timers.reconnect === null || this.state !== 'reconnecting') return;
         clearTimeout(this._timers.reconnect);
@@ -485,6 +539,7 @@ export class WsbClient {
         this._open();
     }
 
+    /** @private */
     _stopTimers() {
         clearTimeout(this._timers.welcome);
         clearInterval(this._timers.heartbeat);
@@ -495,6 +550,7 @@ export class WsbClient {
      * Browsers do not show the broker's WebSocket pings, so liveness is
      * checked with protocol pings: after `heartbeat` idle seconds the client
      * sends one, and a socket silent for twice that long is dropped.
+     * @private
      */
     _startHeartbeat(seconds) {
         const period = Math.max(1, seconds) * 1000;
@@ -505,6 +561,7 @@ export class WsbClient {
         }, period / 2);
     }
 
+    /** @private */
     _onFrame(ws, raw) {
         if (ws !== this._ws || ws.readyState !== WebSocket.OPEN) return;
         this._lastFrameAt = Date.now();
@@ -527,6 +584,7 @@ export class WsbClient {
         }
     }
 
+    /** @private */
     _onWelcome(welcome) {
         clearTimeout(this._timers.welcome);
         this.welcome = welcome;
@@ -543,7 +601,10 @@ export class WsbClient {
 
     // -------------------------------------------------------------- requests
 
-    /** Sends a request now when connected, else queues it; resolves with its ack. */
+    /**
+     * Sends a request now when connected, else queues it; resolves with its ack.
+     * @private
+     */
     _request(msg, payload = null, retry = true) {
         return new Promise((resolve, reject) => {
             const req = { msg, payload, retry, resolve, reject };
@@ -553,6 +614,7 @@ export class WsbClient {
         });
     }
 
+    /** @private */
     _send(req) {
         const id = this._nextId++;
         const envelope = { ...req.msg, id };
@@ -560,6 +622,7 @@ export class WsbClient {
         this._ws.send(req.payload ? encodeBinaryFrame(envelope, req.payload) : JSON.stringify(envelope));
     }
 
+    /** @private */
     _onReply(msg) {
         const req = msg.id !== undefined ? this._inflight.get(msg.id) : undefined;
         if (!req) {
@@ -576,6 +639,7 @@ export class WsbClient {
     /**
      * Subscribes `sub` on the current connection: the first time with the
      * caller's options, after that from the seq it delivered last.
+     * @private
      */
     _sendSubscribe(sub) {
         const msg = { op: 'subscribe', topic: sub.topic };
@@ -604,6 +668,7 @@ export class WsbClient {
             });
     }
 
+    /** @private */
     _onSubscribeAck(sub, ack) {
         if (!sub.active) return;
         const resumed = sub.acks++ > 0;
@@ -618,6 +683,7 @@ export class WsbClient {
     /**
      * Once the replay is in, the subscription is live from the ack's seq: a
      * resume after this point starts there even when nothing matched since.
+     * @private
      */
     _adoptAckSeq(sub) {
         if (sub.pendingAckSeq !== null && (sub.position === null || sub.pendingAckSeq > sub.position))
@@ -625,6 +691,7 @@ export class WsbClient {
         sub.pendingAckSeq = null;
     }
 
+    /** @private */
     _unsubscribe(sub) {
         if (!sub.active) return Promise.resolve();
         sub.active = false;
@@ -636,6 +703,7 @@ export class WsbClient {
             });
     }
 
+    /** @private */
     _onMessage(msg) {
         for (const sub of this._subs.values()) {
             if (!topicMatches(sub.topic, msg.topic)) continue;
@@ -650,6 +718,7 @@ export class WsbClient {
         }
     }
 
+    /** @private */
     _onPresenceEvent(ev) {
         const sub = this._subs.get(ev.topic);
         if (!sub) return;
@@ -657,7 +726,10 @@ export class WsbClient {
         if (fn) this._call(fn, ev);
     }
 
-    /** Runs an application callback; its exception is reported, not propagated. */
+    /**
+     * Runs an application callback; its exception is reported, not propagated.
+     * @private
+     */
     _call(fn, ...args) {
         try {
             fn(...args);
