@@ -5,8 +5,11 @@
  * broker cannot start (bad flag or config, unusable database, port in use),
  * with one line on stderr and nothing left half-started.
  */
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "util/log.h"
@@ -14,13 +17,33 @@
 #include "net/server.h"
 #include "store/store.h"
 
+static bool has_index(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/index.html", dir);
+    return access(path, R_OK) == 0;
+}
+
+/* The web root when --www is not given: share/wsbroker/www beside the
+ * binary's own prefix (an installed or unpacked package, wherever it sits),
+ * else the source tree's (a build tree), else the configured prefix's. */
 static const char *default_www(void)
 {
-    FILE *f = fopen(WSB_DEFAULT_WWW "/index.html", "r");
-    if (f) {
-        fclose(f);
-        return WSB_DEFAULT_WWW;
+    static char beside[PATH_MAX + 32];
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(beside, sizeof(beside), "%s/../share/wsbroker/www", exe);
+            if (has_index(beside))
+                return beside;
+        }
     }
+    if (has_index(WSB_DEFAULT_WWW))
+        return WSB_DEFAULT_WWW;
     return WSB_INSTALLED_WWW;
 }
 
@@ -73,8 +96,7 @@ int main(int argc, char **argv)
         return fail(err);
     }
     notify_ready();
-    server_run(srv);
-    notify_stopping();
+    server_run(srv); /* says STOPPING=1 itself, before draining */
     server_free(srv);
     store_close(store);
     log_info("stopped");

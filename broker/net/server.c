@@ -28,6 +28,7 @@
 #include "net/listener.h"
 #include "util/log.h"
 #include "util/memtrim.h"
+#include "util/notify.h"
 
 struct server {
     const struct config *cfg;
@@ -405,6 +406,7 @@ void server_run(struct server *srv)
 {
     while (!stop_requested)
         server_service(srv, heartbeat_wait_ms(&srv->heartbeat, clock_mono_ms()));
+    notify_stopping(); /* before the drain, which may take seconds */
     log_info("shutting down: finishing %zu store requests, closing %zu connections",
              core_pending_store(srv->core), core_session_count(srv->core));
     srv->accepting = false;

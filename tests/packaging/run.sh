@@ -95,14 +95,13 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-# The binary looks for its web root in the source tree it was built from
-# first, then under the install prefix (/usr/share/wsbroker/www), so an
-# unpacked root is served only through --www.
+# No --www: the binary finds share/wsbroker/www beside its own prefix, so
+# the unpacked root serves its own copy.
 step "running the unpacked broker on 127.0.0.1:$port with the packaged config"
 mkdir "$tmp/data"
 NOTIFY_SOCKET="$notify_socket" "$pkgroot/usr/bin/wsbroker" \
     --config "$pkgroot/etc/wsbroker/wsbroker.json" --bind 127.0.0.1 --port "$port" \
-    --db "$tmp/data/wsbroker.db" --www "$pkgroot/usr/share/wsbroker/www" 2>"$tmp/broker.log" &
+    --db "$tmp/data/wsbroker.db" 2>"$tmp/broker.log" &
 broker_pid=$!
 for _ in $(seq 100); do
     grep -q READY=1 "$tmp/notify.out" && break
