@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages wsbroker needs that are missing.
-# Usage: scripts/deps.sh build|release|test
+# Usage: scripts/deps.sh build|release|test|bench
 # "build": compiler, CMake and the libraries; "release": also what the man
 # pages and the Debian package need (help2man, dpkg-shlibdeps, file), as
 # deploy/Dockerfile's build stage runs it; "test": also Node.js (for the
 # integration suite and the JS package), clang (sanitizer runtime, fuzzers)
-# and the tools of tests/packaging (systemd-analyze, groff, curl, python3).
+# and the tools of tests/packaging (systemd-analyze, groff, curl, python3)
+# and of the tests that edit a store file (sqlite3); "bench": the brokers
+# tests/bench/compare.sh runs beside wsbroker, gnuplot and valgrind.
 set -euo pipefail
 
 mode="${1:-build}"
@@ -15,7 +17,12 @@ if [ "$mode" = "release" ] || [ "$mode" = "test" ]; then
     want+=(help2man dpkg-dev file)
 fi
 if [ "$mode" = "test" ]; then
-    want+=(clang libclang-rt-14-dev systemd groff-base curl python3)
+    want+=(clang libclang-rt-14-dev systemd groff-base curl python3 sqlite3)
+fi
+if [ "$mode" = "bench" ]; then
+    want+=(mosquitto nats-server gnuplot-nox valgrind)
+fi
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
     command -v node >/dev/null 2>&1 || want+=(nodejs)
     command -v npm >/dev/null 2>&1 || want+=(npm)
 fi

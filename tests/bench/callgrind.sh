@@ -9,7 +9,7 @@
 # Prints one line per scenario: instructions / (deliveries or acks). The
 # count covers the broker's whole run (start, connection set-up, shutdown),
 # spread over the messages: a few percent at the default 10 s. Needs
-# valgrind (Debian package valgrind).
+# valgrind (installed by scripts/deps.sh bench when missing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 broker="$root/build/bin/wsbroker"
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--broker BIN] [--wsb BIN] [--seconds S]" >&2; exit 2 ;;
     esac
 done
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
+command -v valgrind >/dev/null || "$root/scripts/deps.sh" bench
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wsb-callgrind.XXXXXX")"
 pid=""
 cleanup() {

@@ -50,20 +50,7 @@ done
 
 # --- what the run needs -------------------------------------------------------
 
-missing=()
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
-command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox) # gnuplot without X11
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}" >&2
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$repo/scripts/deps.sh" bench
 export PATH="$PATH:/usr/sbin:/sbin"
 
 if [ ! -x "$repo/build/bin/wsbroker" ]; then
