@@ -1,9 +1,10 @@
 /*
- * libwsb_fixture.h: what the libwsb tests (tests/client/test_libwsb_*.c)
- * share on the client side of harness.h.
+ * libwsb_fixture.h: what the tests of tests/client/ (the libwsb tests
+ * test_libwsb_*.c and the wsb tool's test_wsb_cli.c) share on the client
+ * side of harness.h.
  *
- * Owns: the broker most tests share, and the main() of every libwsb test
- * executable; a collector that keeps every message and subscribe reply a
+ * Owns: the broker most tests share, and the main() of every test
+ * executable there; a collector that keeps every message and subscribe reply a
  * client receives; counters of client events and of publish acks; clients
  * connected to a URL with short reconnect delays; and loops that service
  * one or two clients until a count or a flag is reached.

@@ -5,7 +5,7 @@
  * its stderr messages and its exit statuses (0 ok, 1 refused or bad input,
  * 2 usage, 3 broker unreachable) are the contract checked here.
  */
-#include "harness.h"
+#include "libwsb_fixture.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -19,8 +19,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static struct broker shared;
 
 struct run {
     pid_t pid;
@@ -159,17 +157,13 @@ static json_int_t line_int(const char *text, int index, const char *key)
     return n;
 }
 
-static void topic_name(char *buf, size_t len, const char *prefix)
-{
-    snprintf(buf, len, "%s.p%d", prefix, (int)getpid());
-}
-
 START_TEST(test_pub_one_message)
 {
     struct run r;
     char topic[64];
     topic_name(topic, sizeof(topic), "cli.one");
-    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared.url, topic, "{\"px\":1.5}", NULL), 0);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared_broker.url, topic, "{\"px\":1.5}", NULL),
+                     0);
     ck_assert_int_eq(count_lines(r.out), 1);
     ck_assert_int_gt(line_int(r.out, 0, "seq"), 0);
     ck_assert_str_eq(r.err, "");
@@ -182,13 +176,15 @@ START_TEST(test_pub_stdin_lines_with_key_twice)
     char topic[64];
     const char *input = "{\"a\":1}\n\n{\"a\":2}\n\"three\"\n";
     topic_name(topic, sizeof(topic), "cli.lines");
-    ck_assert_int_eq(wsb(&r1, input, "pub", "--url", shared.url, "--key", "batch", topic, NULL), 0);
+    ck_assert_int_eq(
+        wsb(&r1, input, "pub", "--url", shared_broker.url, "--key", "batch", topic, NULL), 0);
     ck_assert_int_eq(count_lines(r1.out), 3);
     ck_assert_int_eq(line_int(r1.out, 0, "line"), 1);
     ck_assert_int_eq(line_int(r1.out, 1, "line"), 3); /* the blank line 2 is skipped */
     ck_assert_int_eq(line_int(r1.out, 2, "line"), 4);
     /* The same input again: keys batch:1, batch:3, batch:4 were seen. */
-    ck_assert_int_eq(wsb(&r2, input, "pub", "--url", shared.url, "--key", "batch", topic, NULL), 0);
+    ck_assert_int_eq(
+        wsb(&r2, input, "pub", "--url", shared_broker.url, "--key", "batch", topic, NULL), 0);
     ck_assert_int_eq(count_lines(r2.out), 3);
     for (int i = 0; i < 3; i++) {
         json_t *v = line_json(r2.out, i);
@@ -197,7 +193,7 @@ START_TEST(test_pub_stdin_lines_with_key_twice)
         json_decref(v);
     }
     struct run h;
-    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, NULL), 0);
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared_broker.url, topic, NULL), 0);
     ck_assert_int_eq(count_lines(h.out), 3);
 }
 END_TEST
@@ -207,12 +203,13 @@ START_TEST(test_pub_errors_and_exit_codes)
     struct run r;
     char url[64], topic[64];
     topic_name(topic, sizeof(topic), "cli.err");
-    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared.url, topic, "{nope", NULL), 1);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared_broker.url, topic, "{nope", NULL), 1);
     ck_assert_ptr_nonnull(strstr(r.err, "not valid JSON"));
-    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared.url, "a..b", "1", NULL), 1);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", shared_broker.url, "a..b", "1", NULL), 1);
     ck_assert_ptr_nonnull(strstr(r.err, "invalid_topic"));
     /* A bad stdin line stops the input; what came before is published. */
-    ck_assert_int_eq(wsb(&r, "1\nnot json\n3\n", "pub", "--url", shared.url, topic, NULL), 1);
+    ck_assert_int_eq(wsb(&r, "1\nnot json\n3\n", "pub", "--url", shared_broker.url, topic, NULL),
+                     1);
     ck_assert_int_eq(count_lines(r.out), 1);
     ck_assert_ptr_nonnull(strstr(r.err, "line 2"));
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws", harness_free_port());
@@ -221,7 +218,7 @@ START_TEST(test_pub_errors_and_exit_codes)
     ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", "http://x", topic, "1", NULL), 2);
     ck_assert_int_eq(wsb(&r, NULL, "pub", NULL), 2);
     ck_assert_int_eq(wsb(&r, NULL, "pub", "--bogus", "t", "1", NULL), 2);
-    ck_assert_int_eq(wsb(&r, NULL, "sub", "--url", shared.url, NULL), 2);
+    ck_assert_int_eq(wsb(&r, NULL, "sub", "--url", shared_broker.url, NULL), 2);
     ck_assert_int_eq(wsb(&r, NULL, "sub", "--since", "1", "--last", "2", "t", NULL), 2);
     ck_assert_int_eq(wsb(&r, NULL, "sub", "--count", "0", "t", NULL), 2);
     ck_assert_int_eq(wsb(&r, NULL, "history", NULL), 2);
@@ -251,11 +248,11 @@ START_TEST(test_sub_since_count_and_overlap)
     char topic[64], pattern[64], since[32];
     topic_name(topic, sizeof(topic), "cli.sub");
     snprintf(pattern, sizeof(pattern), "cli.*");
-    ck_assert_int_eq(wsb(&p, "1\n2\n3\n", "pub", "--url", shared.url, topic, NULL), 0);
+    ck_assert_int_eq(wsb(&p, "1\n2\n3\n", "pub", "--url", shared_broker.url, topic, NULL), 0);
     snprintf(since, sizeof(since), "%lld", (long long)line_int(p.out, 0, "seq") - 1);
     /* Both patterns match: every message is still printed once. */
-    ck_assert_int_eq(wsb(&s, NULL, "sub", "--url", shared.url, "--since", since, "--count", "3",
-                         topic, pattern, NULL),
+    ck_assert_int_eq(wsb(&s, NULL, "sub", "--url", shared_broker.url, "--since", since, "--count",
+                         "3", topic, pattern, NULL),
                      0);
     ck_assert_int_eq(count_lines(s.out), 3);
     for (int i = 0; i < 3; i++) {
@@ -273,7 +270,7 @@ START_TEST(test_sub_live)
 {
     struct run s, p;
     char topic[64];
-    const char *args[] = {"sub", "--url", shared.url, "--count", "1", NULL, NULL};
+    const char *args[] = {"sub", "--url", shared_broker.url, "--count", "1", NULL, NULL};
     topic_name(topic, sizeof(topic), "cli.live");
     args[5] = topic;
     run_start(&s, args);
@@ -283,7 +280,8 @@ START_TEST(test_sub_live)
     long long deadline = harness_now_ms() + 10000;
     int exited = 0;
     while (!exited && harness_now_ms() < deadline) {
-        ck_assert_int_eq(wsb(&p, NULL, "pub", "--url", shared.url, topic, "\"ping\"", NULL), 0);
+        ck_assert_int_eq(wsb(&p, NULL, "pub", "--url", shared_broker.url, topic, "\"ping\"", NULL),
+                         0);
         exited = waitpid(s.pid, &s.status, WNOHANG) == s.pid;
     }
     ck_assert(exited);
@@ -303,15 +301,17 @@ START_TEST(test_binary_and_history)
     char topic[64];
     topic_name(topic, sizeof(topic), "cli.bin");
     ck_assert_int_eq(
-        wsb(&p, "\x01\x02hello\xff", "pub", "--url", shared.url, "--binary", topic, NULL), 0);
-    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, NULL), 0);
+        wsb(&p, "\x01\x02hello\xff", "pub", "--url", shared_broker.url, "--binary", topic, NULL),
+        0);
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared_broker.url, topic, NULL), 0);
     ck_assert_int_eq(count_lines(h.out), 1);
     json_t *v = line_json(h.out, 0);
     ck_assert_str_eq(json_string_value(json_object_get(v, "encoding")), "base64");
     ck_assert_str_eq(json_string_value(json_object_get(v, "data")), "AQJoZWxsb/8=");
     json_decref(v);
-    ck_assert_int_eq(
-        wsb(&s, NULL, "sub", "--url", shared.url, "--last", "1", "--count", "1", topic, NULL), 0);
+    ck_assert_int_eq(wsb(&s, NULL, "sub", "--url", shared_broker.url, "--last", "1", "--count", "1",
+                         topic, NULL),
+                     0);
     ck_assert_str_eq(s.out, h.out);
 }
 END_TEST
@@ -321,16 +321,17 @@ START_TEST(test_history_since_limit)
     struct run p, h;
     char topic[64], since[32];
     topic_name(topic, sizeof(topic), "cli.hist");
-    ck_assert_int_eq(wsb(&p, "1\n2\n3\n4\n5\n", "pub", "--url", shared.url, topic, NULL), 0);
+    ck_assert_int_eq(wsb(&p, "1\n2\n3\n4\n5\n", "pub", "--url", shared_broker.url, topic, NULL), 0);
     snprintf(since, sizeof(since), "%lld", (long long)line_int(p.out, 1, "seq"));
-    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, "--since", since, NULL),
-                     0);
+    ck_assert_int_eq(
+        wsb(&h, NULL, "history", "--url", shared_broker.url, topic, "--since", since, NULL), 0);
     ck_assert_int_eq(count_lines(h.out), 3);
     ck_assert_int_eq(line_int(h.out, 0, "data"), 3);
-    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, topic, "--limit", "2", NULL), 0);
+    ck_assert_int_eq(
+        wsb(&h, NULL, "history", "--url", shared_broker.url, topic, "--limit", "2", NULL), 0);
     ck_assert_int_eq(count_lines(h.out), 2);
     ck_assert_ptr_nonnull(strstr(h.err, "--since"));
-    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared.url, "a..b", NULL), 1);
+    ck_assert_int_eq(wsb(&h, NULL, "history", "--url", shared_broker.url, "a..b", NULL), 1);
 }
 END_TEST
 
@@ -341,9 +342,10 @@ START_TEST(test_sub_output_works_with_jq)
     if (system("command -v jq >/dev/null 2>&1") != 0)
         return; /* no jq on this machine */
     topic_name(topic, sizeof(topic), "cli.jq");
-    ck_assert_int_eq(wsb(&p, NULL, "pub", "--url", shared.url, topic, "{\"px\":189.2}", NULL), 0);
+    ck_assert_int_eq(
+        wsb(&p, NULL, "pub", "--url", shared_broker.url, topic, "{\"px\":189.2}", NULL), 0);
     snprintf(cmd, sizeof(cmd), "'%s' sub --url %s --last 1 --count 1 %s | jq -c .data.px",
-             harness_wsb_bin(), shared.url, topic);
+             harness_wsb_bin(), shared_broker.url, topic);
     FILE *f = popen(cmd, "r");
     ck_assert_ptr_nonnull(f);
     ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
@@ -366,13 +368,13 @@ START_TEST(test_bench_fanout_and_throughput)
     struct run r;
     char topic[64];
     topic_name(topic, sizeof(topic), "cli.bench");
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "fanout", "--url", shared.url, "--duration", "1.2",
-                         "--subscribers", "3", "--publishers", "2", "--topic", topic, "--json",
-                         NULL),
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "fanout", "--url", shared_broker.url, "--duration",
+                         "1.2", "--subscribers", "3", "--publishers", "2", "--topic", topic,
+                         "--json", NULL),
                      0);
     ck_assert_ptr_nonnull(strstr(r.err, "sent")); /* live progress on stderr */
     json_t *v = bench_json(&r);
-    ck_assert_int_eq(json_integer_value(json_object_get(v, "broker_pid")), shared.pid);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "broker_pid")), shared_broker.pid);
     json_t *phase = json_array_get(json_object_get(v, "phases"), 0);
     json_int_t acked = json_integer_value(json_object_get(phase, "acked"));
     ck_assert_int_gt(acked, 0);
@@ -384,8 +386,8 @@ START_TEST(test_bench_fanout_and_throughput)
     ck_assert(json_real_value(json_object_get(phase, "broker_cpu")) > 0);
     json_decref(v);
 
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "throughput", "--url", shared.url, "--duration", "0.3",
-                         "--topic", topic, "--json", NULL),
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "throughput", "--url", shared_broker.url, "--duration",
+                         "0.3", "--topic", topic, "--json", NULL),
                      0);
     v = bench_json(&r);
     json_t *phases = json_object_get(v, "phases");
@@ -397,9 +399,9 @@ START_TEST(test_bench_fanout_and_throughput)
     }
     json_decref(v);
     /* One topic per publisher (the compare.sh durable scenario). */
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "throughput", "--url", shared.url, "--duration", "0.3",
-                         "--publishers", "3", "--pattern", "--no-key", "--topic", topic, "--json",
-                         NULL),
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "throughput", "--url", shared_broker.url, "--duration",
+                         "0.3", "--publishers", "3", "--pattern", "--no-key", "--topic", topic,
+                         "--json", NULL),
                      0);
     v = bench_json(&r);
     ck_assert(json_is_true(json_object_get(v, "pattern")));
@@ -408,8 +410,8 @@ START_TEST(test_bench_fanout_and_throughput)
     ck_assert_int_gt(json_integer_value(json_object_get(json_array_get(phases, 0), "acked")), 0);
     json_decref(v);
     /* The table form. */
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "latency", "--url", shared.url, "--duration", "0.5",
-                         "--rate", "200", "--topic", topic, NULL),
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "latency", "--url", shared_broker.url, "--duration",
+                         "0.5", "--rate", "200", "--topic", topic, NULL),
                      0);
     ck_assert_ptr_nonnull(strstr(r.out, "latency p99.9"));
 }
@@ -419,10 +421,10 @@ START_TEST(test_bench_connections)
 {
     struct run r;
     char pid[16];
-    snprintf(pid, sizeof(pid), "%d", (int)shared.pid);
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", shared.url, "--connections",
-                         "200", "--subscribe", "--duration", "0.2", "--broker-pid", pid, "--json",
-                         NULL),
+    snprintf(pid, sizeof(pid), "%d", (int)shared_broker.pid);
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", shared_broker.url,
+                         "--connections", "200", "--subscribe", "--duration", "0.2", "--broker-pid",
+                         pid, "--json", NULL),
                      0);
     json_t *v = bench_json(&r);
     ck_assert_int_eq(json_integer_value(json_object_get(v, "welcomed")), 200);
@@ -431,8 +433,9 @@ START_TEST(test_bench_connections)
     ck_assert(json_integer_value(json_object_get(v, "broker_rss_after_kb")) > 0);
     json_decref(v);
     /* Spread over two loopback source addresses (bound before connect). */
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", shared.url, "--connections",
-                         "50", "--source-addrs", "2", "--duration", "0.1", "--json", NULL),
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", shared_broker.url,
+                         "--connections", "50", "--source-addrs", "2", "--duration", "0.1",
+                         "--json", NULL),
                      0);
     v = bench_json(&r);
     ck_assert_int_eq(json_integer_value(json_object_get(v, "welcomed")), 50);
@@ -450,8 +453,9 @@ START_TEST(test_bench_reconnect)
     struct run r;
     char topic[64];
     topic_name(topic, sizeof(topic), "cli.reconnect");
-    ck_assert_int_eq(wsb(&r, NULL, "bench", "reconnect", "--url", shared.url, "--subscribers", "20",
-                         "--warmup", "0.6", "--duration", "1", "--topic", topic, "--json", NULL),
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "reconnect", "--url", shared_broker.url,
+                         "--subscribers", "20", "--warmup", "0.6", "--duration", "1", "--topic",
+                         topic, "--json", NULL),
                      0);
     ck_assert_ptr_nonnull(strstr(r.err, "resumed")); /* progress after the drop */
     json_t *v = bench_json(&r);
@@ -499,18 +503,9 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-    if (!getenv("WSBROKER_BIN") || !harness_wsb_bin()) {
-        fprintf(stderr, "WSBROKER_BIN and WSB_BIN must be set: run through ctest\n");
+    if (!harness_wsb_bin()) {
+        fprintf(stderr, "WSB_BIN is not set: run through ctest\n");
         return 1;
     }
-    if (broker_start(&shared) < 0) {
-        fprintf(stderr, "cannot start the broker (log: %s)\n", shared.log);
-        return 1;
-    }
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    broker_cleanup(&shared);
-    return failed != 0;
+    return fixture_run_suite(cli_suite(), 1);
 }
