@@ -87,7 +87,7 @@ export function assertAscending(seqs, what = 'seqs') {
     }
 }
 
-// --- HTTP API and SSE helpers (http.test.mjs, sse.test.mjs) ---------------
+// --- HTTP API and SSE helpers (http_*.test.mjs, sse.test.mjs) -------------
 
 // httpRequest lives in broker.mjs (httpGet is its GET); re-exported here.
 export { httpRequest };
