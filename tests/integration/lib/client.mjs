@@ -12,6 +12,7 @@
 import WebSocket from 'ws';
 import { onCleanup, scaled } from './broker.mjs';
 import { schemaErrors, validateServerFrame } from './schema.mjs';
+import { Waiters } from './waiters.mjs';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -44,7 +45,7 @@ export class Client {
         this.ws = ws;
         this.log = [];       // every decoded frame, in arrival order
         this.queue = [];     // frames nobody has taken yet
-        this.waiters = [];   // {pred, resolve, reject, timer}
+        this.waiters = new Waiters();
         this.pending = new Map(); // id -> {resolve, reject, timer}
         this.nextId = 1;
         this.errors = [];
@@ -88,14 +89,7 @@ export class Client {
             p.resolve(frame);
             return;
         }
-        const at = this.waiters.findIndex((w) => w.pred(frame));
-        if (at >= 0) {
-            const [w] = this.waiters.splice(at, 1);
-            clearTimeout(w.timer);
-            w.resolve(frame);
-            return;
-        }
-        this.queue.push(frame);
+        if (!this.waiters.offer(frame)) this.queue.push(frame);
     }
 
     onClose(code, reason) {
@@ -107,12 +101,8 @@ export class Client {
             p.reject(err);
         }
         this.pending.clear();
-        for (const w of this.waiters) {
-            clearTimeout(w.timer);
-            w.reject(new Error(`${err.message} while waiting for ${w.what}; recent frames: ` +
-                this.recent()));
-        }
-        this.waiters = [];
+        this.waiters.failAll((what) => new Error(`${err.message} while waiting for ${what}; recent frames: ` +
+            this.recent()));
         this.resolveClosed(this.closeInfo);
     }
 
@@ -185,20 +175,12 @@ export class Client {
     nextWithin(pred, ms, label) {
         const at = this.queue.findIndex(pred);
         if (at >= 0) return Promise.resolve(this.queue.splice(at, 1)[0]);
-        return new Promise((resolve, reject) => {
-            if (this.closeInfo) {
-                reject(new Error(`connection closed (${this.closeInfo.code} ${this.closeInfo.reason}) ` +
-                    `before ${label}; recent frames: ${this.recent()}`));
-                return;
-            }
-            const waiter = { pred, resolve, reject, what: label, timer: null };
-            waiter.timer = setTimeout(() => {
-                this.waiters = this.waiters.filter((w) => w !== waiter);
-                reject(new Error(`timed out after ${ms} ms waiting for ${label}; ` +
-                    `recent frames: ${this.recent()}`));
-            }, ms);
-            this.waiters.push(waiter);
-        });
+        if (this.closeInfo) {
+            return Promise.reject(new Error(`connection closed (${this.closeInfo.code} ${this.closeInfo.reason}) ` +
+                `before ${label}; recent frames: ${this.recent()}`));
+        }
+        return this.waiters.wait(pred, ms, label,
+            () => `timed out after ${ms} ms waiting for ${label}; recent frames: ${this.recent()}`);
     }
 
     nextMessage(pred = () => true, timeoutMs = DEFAULT_TIMEOUT_MS) {

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { httpRequest, onCleanup, scaled, startBroker } from './broker.mjs';
+import { Waiters } from './waiters.mjs';
 
 // One broker for every test of a describe() block. Returns an object whose
 // `broker` property is set once before() ran.
@@ -134,8 +135,8 @@ export class SseStream {
         this.queue = [];      // events nobody has taken yet
         this.comments = [];   // {text, at} in order
         this.retry = null;
-        this.waiters = [];    // {pred, resolve, reject, timer, what}
-        this.commentWaiters = [];
+        this.waiters = new Waiters();        // for events
+        this.commentWaiters = new Waiters(); // for comments
         this.ended = null;    // {error} once the stream ended
         this.pendingLine = '';
         this.current = { id: null, event: null, data: [] };
@@ -156,12 +157,9 @@ export class SseStream {
         }
         this.ended = { error };
         const why = error ? `stream failed (${error.name}: ${error.message})` : 'stream ended';
-        for (const w of [...this.waiters, ...this.commentWaiters]) {
-            clearTimeout(w.timer);
-            w.reject(new Error(`${why} while waiting for ${w.what}; ${this.recent()}`));
-        }
-        this.waiters = [];
-        this.commentWaiters = [];
+        const errorFor = (what) => new Error(`${why} while waiting for ${what}; ${this.recent()}`);
+        this.waiters.failAll(errorFor);
+        this.commentWaiters.failAll(errorFor);
     }
 
     feed(text) {
@@ -179,12 +177,7 @@ export class SseStream {
         if (line.startsWith(':')) {
             const comment = { text: line.slice(1).trimStart(), at: Date.now() };
             this.comments.push(comment);
-            const at = this.commentWaiters.findIndex((w) => w.pred(comment));
-            if (at >= 0) {
-                const [w] = this.commentWaiters.splice(at, 1);
-                clearTimeout(w.timer);
-                w.resolve(comment);
-            }
+            this.commentWaiters.offer(comment);
             return;
         }
         const colon = line.indexOf(':');
@@ -210,14 +203,7 @@ export class SseStream {
         }
         const ev = { id: cur.id, event: cur.event ?? 'message', data, json, lines: cur.data.length };
         this.events.push(ev);
-        const at = this.waiters.findIndex((w) => w.pred(ev));
-        if (at >= 0) {
-            const [w] = this.waiters.splice(at, 1);
-            clearTimeout(w.timer);
-            w.resolve(ev);
-            return;
-        }
-        this.queue.push(ev);
+        if (!this.waiters.offer(ev)) this.queue.push(ev);
     }
 
     recent(n = 5) {
@@ -234,18 +220,7 @@ export class SseStream {
     nextWithin(pred, ms, what) {
         const at = this.queue.findIndex(pred);
         if (at >= 0) return Promise.resolve(this.queue.splice(at, 1)[0]);
-        return new Promise((resolve, reject) => {
-            if (this.ended) {
-                reject(new Error(`stream ended before ${what}; ${this.recent()}`));
-                return;
-            }
-            const w = { pred, resolve, reject, what, timer: null };
-            w.timer = setTimeout(() => {
-                this.waiters = this.waiters.filter((x) => x !== w);
-                reject(new Error(`timed out after ${ms} ms waiting for ${what}; ${this.recent()}`));
-            }, ms);
-            this.waiters.push(w);
-        });
+        return this.waitOn(this.waiters, pred, ms, what);
     }
 
     // `count` events matching pred, in order, within one overall timeout.
@@ -261,18 +236,15 @@ export class SseStream {
 
     // Resolves the next comment (after the ones already seen) matching pred.
     nextComment(pred = () => true, { timeoutMs = 5000, what = 'an SSE comment' } = {}) {
-        return new Promise((resolve, reject) => {
-            if (this.ended) {
-                reject(new Error(`stream ended before ${what}; ${this.recent()}`));
-                return;
-            }
-            const w = { pred, resolve, reject, what, timer: null };
-            w.timer = setTimeout(() => {
-                this.commentWaiters = this.commentWaiters.filter((x) => x !== w);
-                reject(new Error(`timed out after ${scaled(timeoutMs)} ms waiting for ${what}; ${this.recent()}`));
-            }, scaled(timeoutMs));
-            this.commentWaiters.push(w);
-        });
+        return this.waitOn(this.commentWaiters, pred, scaled(timeoutMs), what);
+    }
+
+    // A wait on `waiters` (events or comments) that fails at once when the
+    // stream has ended.
+    waitOn(waiters, pred, ms, what) {
+        if (this.ended) return Promise.reject(new Error(`stream ended before ${what}; ${this.recent()}`));
+        return waiters.wait(pred, ms, what,
+            () => `timed out after ${ms} ms waiting for ${what}; ${this.recent()}`);
     }
 
     // Resolves {error} once the server ended the stream; throws after timeoutMs.
