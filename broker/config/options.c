@@ -119,7 +119,7 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .offset = offsetof(struct config, allow_host),
      .metavar = "HOST",
      .help = "Host header served, with or without :port (repeatable); none given: any; "
-             "another Host gets 403"},
+             "another Host gets 421"},
     {.flag = "tls-cert",
      .key = "tls_cert",
      .kind = OPTION_STRING,

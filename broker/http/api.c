@@ -117,7 +117,7 @@ static unsigned int api_status_for(const char *code)
 
 /* --- POST /api/publish --------------------------------------------------- */
 
-/* `data` as it arrived (see the README: data is delivered as published),
+/* `data` as it arrived (docs/protocol.md section 2: data is delivered as published),
  * or a compact re-serialization when its bytes cannot be told for sure. */
 static unsigned char *api_data_text(json_t *data, const struct jspan *raw, size_t *len)
 {

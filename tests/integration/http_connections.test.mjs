@@ -1,7 +1,7 @@
 // http_connections.test.mjs: HTTP connections that fetch would not make,
 // on raw TCP sockets: closed before a request, silent or idle after a
 // response at SIGTERM, and requests pipelined behind a POST (what lws 4.1
-// allows there is in the top README's known limits). The broker must
+// allows there is in docs/protocol.md section 8, keep-alive and pipelining). The broker must
 // survive them all and exit 0.
 
 import assert from 'node:assert/strict';
@@ -78,7 +78,7 @@ describe('http connection hygiene', () => {
     // waits for the store (it re-runs the POST's completion for every byte
     // of the next request): the broker closes such a connection. What must
     // hold: answers given are right and in order, nothing is stored twice,
-    // and the broker keeps serving everyone (README, known limits).
+    // and the broker keeps serving everyone (docs/protocol.md section 8).
     it('requests pipelined behind a POST: right answers or a closed connection, never a hang or a double store', async (t) => {
         const post = (topic, data) => {
             const body = JSON.stringify({ topic, data });

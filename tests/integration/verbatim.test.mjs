@@ -1,5 +1,5 @@
-// verbatim.test.mjs: `data` is delivered as it was published (README,
-// protocol decisions): the bytes of a WebSocket publish's data value, and of
+// verbatim.test.mjs: `data` is delivered as it was published
+// (docs/protocol.md section 2): the bytes of a WebSocket publish's data value, and of
 // /api/publish's, reach subscribers and history unchanged (spacing, number
 // spelling, escapes), while invalid JSON is still refused.
 

@@ -1,6 +1,6 @@
-// fsync.test.mjs: "fsync before ack" (README: --durability full, the
-// default, acks a publish only after the COMMIT that fsyncs the WAL;
-// docs/design.md section 4).
+// fsync.test.mjs: "fsync before ack" (docs/design.md invariant 1:
+// --durability full, the default, acks a publish only after the COMMIT that
+// fsyncs the WAL; section 4).
 //
 // 1. Under strace: several publishers; from the trace, for every publish
 //    ack the broker sent, an fsync/fdatasync of the WAL completed after the
