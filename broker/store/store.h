@@ -83,13 +83,23 @@ struct store_req {
     uint64_t since; /* matches with seq > since */
     uint64_t upto;  /* REPLAY: only seq <= upto (0: no bound) */
     uint32_t last;  /* REPLAY: when > 0, the newest `last` matches instead of since */
-    uint32_t limit; /* HISTORY: at most this many (1..1000) */
+    uint32_t limit; /* HISTORY: at most this many (1..1000); REPLAY: read in chunks
+                       of at most this many (0: every match at once) */
+    size_t max_bytes; /* stop before the topics and data of the result pass
+                         this (at least one message); 0: no bound */
+    bool start;       /* REPLAY in chunks: the first chunk (`recovered` is read) */
+    uint64_t retention_mark; /* REPLAY in chunks: in, the mark the previous chunk
+                                returned; out, the store's now. It moves when
+                                retention removes messages */
 
     /* results */
     enum store_status status;
     struct store_msg *msgs; /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
-    bool more;      /* HISTORY: further matches exist after the last one */
+    bool more;      /* HISTORY, REPLAY in chunks: further matches exist after the last one */
+    bool has_total; /* REPLAY in chunks: `total` was counted (first chunk, last
+                       chunk, or retention moved since the previous one) */
+    uint64_t total; /* the matches in the chunk's range, this chunk included */
     bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
                        a match with seq > since */
 };
