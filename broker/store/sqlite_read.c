@@ -15,6 +15,7 @@
 #include "common/topic.h"
 #include "util/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,13 +211,32 @@ static int read_since(struct sqlite_store *st, const struct read_query *q, uint6
     return read_stmt(st, STMT_PAT_SINCE_INDEX, q, window_end, end, limit_left(limit, req), req);
 }
 
-/* One number from an ad hoc query over the matches of q (a count, a seq):
- * the reads of a chunked replay run these once per replay, or when
- * retention moved, so they are prepared when needed rather than kept. */
-static int read_number(struct sqlite_store *st, const char *sql, const struct read_query *q,
-                       uint64_t since, uint64_t upto, sqlite3_int64 offset, bool *found,
-                       uint64_t *value)
+/* Where the matches of q with since < seq <= upto are, for the ad hoc
+ * queries below: a name and a prefix on the (topic, seq) index; a pattern
+ * without a prefix on the table (in seq order), or on the whole index when
+ * every match is wanted (far smaller than the table: it holds no data). */
+static const char *read_where(const struct read_query *q, bool whole_index)
 {
+    if (!q->is_pattern)
+        return "WHERE topic = ?1 AND seq > ?2 AND seq <= ?3";
+    if (q->has_range)
+        return "WHERE topic >= ?5 AND topic < ?6 AND +seq > ?2 AND +seq <= ?3 "
+               "AND topic_match(?1, topic)";
+    if (!whole_index)
+        return "WHERE seq > ?2 AND seq <= ?3 AND topic_match(?1, topic)";
+    return "INDEXED BY messages_topic_seq WHERE +seq > ?2 AND +seq <= ?3 "
+           "AND topic_match(?1, topic)";
+}
+
+/* One number about the matches of q: SELECT `what` ... `order`. The reads
+ * of a chunked replay ask once per replay, or when retention moved, so
+ * these are prepared when needed rather than kept. */
+static int read_number(struct sqlite_store *st, const char *what, const char *where,
+                       const char *order, const struct read_query *q, uint64_t since, uint64_t upto,
+                       sqlite3_int64 offset, bool *found, uint64_t *value)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM messages %s %s", what, where, order);
     sqlite3_stmt *stmt;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
     if (rc != SQLITE_OK)
@@ -230,29 +250,15 @@ static int read_number(struct sqlite_store *st, const char *sql, const struct re
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* The matches with since < seq <= upto. A name and a prefix count on the
- * (topic, seq) index; a pattern without a prefix walks the table over a
- * short range, else the whole index (far smaller than the table). */
+/* The matches with since < seq <= upto. */
 static int read_count(struct sqlite_store *st, const struct read_query *q, uint64_t since,
                       uint64_t upto, uint64_t *count)
 {
-    static const char *const sql_name = "SELECT count(*) FROM messages WHERE topic = ?1 "
-                                        "AND seq > ?2 AND seq <= ?3";
-    static const char *const sql_range =
-        "SELECT count(*) FROM messages WHERE topic >= ?5 AND topic < ?6 AND +seq > ?2 "
-        "AND +seq <= ?3 AND topic_match(?1, topic)";
-    static const char *const sql_near = "SELECT count(*) FROM messages WHERE seq > ?2 "
-                                        "AND seq <= ?3 AND topic_match(?1, topic)";
-    static const char *const sql_all =
-        "SELECT count(*) FROM messages INDEXED BY messages_topic_seq WHERE +seq > ?2 "
-        "AND +seq <= ?3 AND topic_match(?1, topic)";
-    const char *sql = !q->is_pattern                      ? sql_name
-                      : q->has_range                      ? sql_range
-                      : upto - since <= STORE_SCAN_WINDOW ? sql_near
-                                                          : sql_all;
     bool found;
     *count = 0;
-    return read_number(st, sql, q, since, upto, 0, &found, count);
+    bool whole_index = upto - since > STORE_SCAN_WINDOW;
+    return read_number(st, "count(*)", read_where(q, whole_index), "", q, since, upto, 0, &found,
+                       count);
 }
 
 /* Where the newest `last` matches with seq <= upto begin: *since is the
@@ -260,18 +266,10 @@ static int read_count(struct sqlite_store *st, const struct read_query *q, uint6
 static int read_last_start(struct sqlite_store *st, const struct read_query *q, uint32_t last,
                            uint64_t upto, uint64_t *since)
 {
-    static const char *const sql_name = "SELECT seq FROM messages WHERE topic = ?1 AND seq <= ?3 "
-                                        "ORDER BY seq DESC LIMIT 1 OFFSET ?4";
-    static const char *const sql_range =
-        "SELECT seq FROM messages WHERE topic >= ?5 AND topic < ?6 AND seq <= ?3 "
-        "AND topic_match(?1, topic) ORDER BY seq DESC LIMIT 1 OFFSET ?4";
-    static const char *const sql_pattern = "SELECT seq FROM messages WHERE seq <= ?3 "
-                                           "AND topic_match(?1, topic) ORDER BY seq DESC "
-                                           "LIMIT 1 OFFSET ?4";
-    const char *sql = !q->is_pattern ? sql_name : q->has_range ? sql_range : sql_pattern;
     bool found;
     uint64_t seq = 0;
-    int rc = read_number(st, sql, q, 0, upto, (sqlite3_int64)last - 1, &found, &seq);
+    int rc = read_number(st, "seq", read_where(q, false), "ORDER BY seq DESC LIMIT 1 OFFSET ?4", q,
+                         0, upto, (sqlite3_int64)last - 1, &found, &seq);
     *since = found && seq > 0 ? seq - 1 : 0;
     return rc;
 }

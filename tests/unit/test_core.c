@@ -521,6 +521,18 @@ START_TEST(test_echo_false)
 }
 END_TEST
 
+/* Asserts that the SSE stream e got the events with ids 1..n, in order. */
+static void expect_event_ids(const struct fake_conn *e, size_t n)
+{
+    ck_assert_uint_eq(e->n_frames, n);
+    for (size_t i = 0; i < e->n_frames; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "id: %zu\n", i + 1);
+        ck_assert_msg(strncmp(e->frames[i], want, strlen(want)) == 0, "event %zu: %.40s", i,
+                      e->frames[i]);
+    }
+}
+
 /* An SSE stream over overlapping patterns replays one ascending run, each
  * message once (through the same replay join as a subscribe), before the
  * publish in flight when it started (held) and the ones after. */
@@ -542,13 +554,7 @@ START_TEST(test_sse_replay_merged)
     core_sse_subscribe(fx.core, e->s, patterns, 3, true, 0);
     publish(a, "m.y", 6);
     settle();
-    ck_assert_uint_eq(e->n_frames, 6);
-    for (size_t i = 0; i < e->n_frames; i++) {
-        char want[32];
-        snprintf(want, sizeof(want), "id: %zu\n", i + 1);
-        ck_assert_msg(strncmp(e->frames[i], want, strlen(want)) == 0, "event %zu: %s", i,
-                      e->frames[i]);
-    }
+    expect_event_ids(e, 6);
     disconnect_fake(e);
     disconnect_fake(a);
     free_fake(e);
@@ -589,6 +595,28 @@ static void publish_many(struct fake_conn *a, const char *topic, int n)
  * chunk (1 MiB) above its low-water mark (256 KiB). */
 #define PACED_QUEUE_MAX (1536 * 1024)
 
+/* c sends `request` (a subscribe with a replay) and stops reading: the
+ * paced replay queues about a chunk and waits. Returns the index of c's
+ * next frame (the ack, once c reads). */
+static size_t subscribe_stalled(struct fake_conn *c, const char *request)
+{
+    c->paused = true;
+    size_t from = c->n_frames;
+    send_text(c, "%s", request);
+    settle();
+    ck_assert_uint_le(c->s->replay_bytes, PACED_QUEUE_MAX);
+    return from;
+}
+
+/* Disconnects and frees the fake connections of a test. */
+static void drop_fakes(struct fake_conn **conns, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        disconnect_fake(conns[i]);
+    for (size_t i = 0; i < n; i++)
+        free_fake(conns[i]);
+}
+
 /* The socket of c takes everything again: what is queued is written, and
  * a paced replay reads on as it drains, until nothing is left in flight. */
 static void resume_reading(struct fake_conn *c)
@@ -601,48 +629,27 @@ static void resume_reading(struct fake_conn *c)
 /* A replay larger than a chunk is paced: a subscriber that does not read
  * holds about one chunk, and the live messages meanwhile are held. Once it
  * reads, it gets the ack with the whole count, every match once and
- * ascending, then the held messages and the later ones. */
+ * ascending, then the held messages and the later ones. `last` replays in
+ * chunks too, from the last-th newest match on. */
 START_TEST(test_paced_replay_joined_to_live)
 {
-    struct fake_conn *a = connect_fake(), *b = connect_fake();
+    struct fake_conn *a = connect_fake(), *b = connect_fake(), *c = connect_fake();
     publish_many(a, "p", 1000);
-    b->paused = true;
-    size_t from = b->n_frames;
-    send_text(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"p\",\"since\":0}");
-    settle();
+    size_t b_from =
+        subscribe_stalled(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"p\",\"since\":0}");
+    size_t c_from =
+        subscribe_stalled(c, "{\"op\":\"subscribe\",\"id\":2,\"topic\":\"p\",\"last\":700}");
+    publish_many(a, "p", 50); /* live: held behind the replays */
     ck_assert_uint_le(b->s->replay_bytes, PACED_QUEUE_MAX);
-    publish_many(a, "p", 50); /* live: held behind the replay */
-    ck_assert_uint_le(b->s->replay_bytes, PACED_QUEUE_MAX);
-    ck_assert_uint_eq(b->close_code, 0);
+    ck_assert_uint_eq(b->close_code + c->close_code, 0);
     resume_reading(b);
+    resume_reading(c);
     publish(a, "p", 7);
     settle();
-    expect_joined_run(b, from, 1, 1000, 1, core_last_seq(fx.core));
-    ck_assert_uint_eq(b->close_code, 0);
-    disconnect_fake(a);
-    disconnect_fake(b);
-    free_fake(a);
-    free_fake(b);
-}
-END_TEST
-
-/* `last` replays in chunks too, from the last-th newest match on. */
-START_TEST(test_paced_replay_last)
-{
-    struct fake_conn *a = connect_fake(), *b = connect_fake();
-    publish_many(a, "l", 1000);
-    b->paused = true;
-    size_t from = b->n_frames;
-    send_text(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"l\",\"last\":700}");
-    settle();
-    ck_assert_uint_le(b->s->replay_bytes, PACED_QUEUE_MAX);
-    publish(a, "l", 1);
-    resume_reading(b);
-    expect_joined_run(b, from, 1, 700, 301, core_last_seq(fx.core));
-    disconnect_fake(a);
-    disconnect_fake(b);
-    free_fake(a);
-    free_fake(b);
+    expect_joined_run(b, b_from, 1, 1000, 1, core_last_seq(fx.core));
+    expect_joined_run(c, c_from, 2, 700, 301, core_last_seq(fx.core));
+    ck_assert_uint_eq(b->close_code + c->close_code, 0);
+    drop_fakes((struct fake_conn *[]){a, b, c}, 3);
 }
 END_TEST
 
@@ -653,10 +660,8 @@ START_TEST(test_paced_replay_gap_4000)
 {
     struct fake_conn *a = connect_fake(), *b = connect_fake();
     publish_many(a, "g", 600);
-    b->paused = true;
-    size_t from = b->n_frames;
-    send_text(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"g\",\"since\":0}");
-    settle();
+    size_t from =
+        subscribe_stalled(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"g\",\"since\":0}");
     publish_many(a, "g", 700); /* retention keeps 1000: seqs 1..300 go */
     resume_reading(b);
     ck_assert_uint_eq(b->close_code, 4000);
@@ -677,12 +682,7 @@ START_TEST(test_paced_replay_gap_4000)
     json_t *ack = frame_json(c, 1);
     ck_assert(json_is_false(json_object_get(ack, "recovered")));
     json_decref(ack);
-    disconnect_fake(a);
-    disconnect_fake(b);
-    disconnect_fake(c);
-    free_fake(a);
-    free_fake(b);
-    free_fake(c);
+    drop_fakes((struct fake_conn *[]){a, b, c}, 3);
 }
 END_TEST
 
@@ -692,9 +692,7 @@ START_TEST(test_paced_replay_dropped_on_close)
 {
     struct fake_conn *a = connect_fake(), *b = connect_fake(), *c = connect_fake();
     publish_many(a, "d", 1000);
-    b->paused = true;
-    send_text(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"d\",\"since\":0}");
-    settle();
+    subscribe_stalled(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"d\",\"since\":0}");
     disconnect_fake(b);
     ck_assert_uint_eq(core_pending_store(fx.core), 0);
     send_text(c, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"d\",\"since\":0}");
@@ -702,10 +700,7 @@ START_TEST(test_paced_replay_dropped_on_close)
     disconnect_fake(c);
     settle();
     ck_assert_uint_eq(core_pending_store(fx.core), 0);
-    disconnect_fake(a);
-    free_fake(a);
-    free_fake(b);
-    free_fake(c);
+    drop_fakes((struct fake_conn *[]){a, b, c}, 3);
 }
 END_TEST
 
@@ -731,17 +726,8 @@ START_TEST(test_paced_sse_replay)
     ck_assert_uint_le(e->s->replay_bytes, PACED_QUEUE_MAX);
     publish(a, "m.y", 1001);
     resume_reading(e);
-    ck_assert_uint_eq(e->n_frames, 1001);
-    for (size_t i = 0; i < e->n_frames; i++) {
-        char want[32];
-        snprintf(want, sizeof(want), "id: %zu\n", i + 1);
-        ck_assert_msg(strncmp(e->frames[i], want, strlen(want)) == 0, "event %zu: %.20s", i,
-                      e->frames[i]);
-    }
-    disconnect_fake(e);
-    disconnect_fake(a);
-    free_fake(e);
-    free_fake(a);
+    expect_event_ids(e, 1001);
+    drop_fakes((struct fake_conn *[]){e, a}, 2);
 }
 END_TEST
 
@@ -777,10 +763,7 @@ START_TEST(test_history_bounded)
     }
     ck_assert_uint_eq(got, 10);
     ck_assert_uint_ge(pages, 4);
-    disconnect_fake(a);
-    disconnect_fake(b);
-    free_fake(a);
-    free_fake(b);
+    drop_fakes((struct fake_conn *[]){a, b}, 2);
 }
 END_TEST
 
@@ -800,7 +783,6 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_echo_false);
     tcase_add_test(tc, test_sse_replay_merged);
     tcase_add_test(tc, test_paced_replay_joined_to_live);
-    tcase_add_test(tc, test_paced_replay_last);
     tcase_add_test(tc, test_paced_replay_gap_4000);
     tcase_add_test(tc, test_paced_replay_dropped_on_close);
     tcase_add_test(tc, test_paced_sse_replay);

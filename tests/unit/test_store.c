@@ -1250,18 +1250,19 @@ START_TEST(test_replay_chunks)
     enum { N = 25000 };
     fx.cfg.retain_count = N;
     open_store();
-    struct store_req *req = calloc(1, sizeof(*req));
-    req->op = STORE_PUBLISH;
-    req->n_pubs = N;
-    req->pubs = calloc(N, sizeof(*req->pubs));
+    /* One batch: c.a, c.b, d, d, d, c.a, ... with 10 bytes of data each. */
+    struct store_pub *pubs = calloc(N, sizeof(*pubs));
     for (size_t i = 0; i < N; i++) {
-        req->pubs[i].msg.topic = strdup(i % 5 == 0 ? "c.a" : i % 5 == 1 ? "c.b" : "d");
-        req->pubs[i].msg.data = (unsigned char *)strdup("1234567890");
-        req->pubs[i].msg.data_len = 10;
+        pubs[i].msg.topic = strdup(i % 5 == 0 ? "c.a" : i % 5 == 1 ? "c.b" : "d");
+        pubs[i].msg.data = (unsigned char *)strdup("1234567890");
+        pubs[i].msg.data_len = 10;
     }
-    run(req);
+    struct store_req *req =
+        run(&(struct store_req){.op = STORE_PUBLISH, .pubs = pubs, .n_pubs = N});
     ck_assert_int_eq(req->status, STORE_OK);
-    store_req_free(req);
+    for (size_t i = 0; i < N; i++)
+        store_msg_clear(&pubs[i].msg);
+    free(pubs);
 
     ck_assert_uint_eq(replay_in_chunks("c.a", N, N / 5), (N / 5 + 255) / 256);
     ck_assert_uint_ge(replay_in_chunks("c.*", N, 2 * N / 5), 2 * N / 5 / 256);
