@@ -9,10 +9,12 @@
 // store is filled, with a margin; nothing is timed.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { onCleanup, scaled, waitFor } from './lib/broker.mjs';
+import { REPO_ROOT, onCleanup, scaled, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { assertAscending, httpPublish, publishMany, range, sharedBroker } from './lib/util.mjs';
 
@@ -23,6 +25,7 @@ const PER_TOPIC = 300;
 const BATCH = 100; // messages per HTTP publish: 3.2 MB bodies
 const STALLED = 5;
 const RSS_MARGIN = 64 * MiB;
+const WSB_BIN = process.env.WSB_BIN ? path.resolve(process.env.WSB_BIN) : path.join(REPO_ROOT, 'build', 'bin', 'wsb');
 
 function rssOf(broker) {
     const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
@@ -148,5 +151,20 @@ describe('bounded history', () => {
         assert.deepEqual(got, seqs);
         assert.equal((await reader.request({ op: 'ping' })).op, 'pong');
         assert.equal(reader.closeInfo, null);
+    });
+
+    // Over the ten messages of the test above.
+    it('wsb history --limit pages on until it has printed the limit', async (t) => {
+        if (!fs.existsSync(WSB_BIN)) {
+            t.skip(`no ${WSB_BIN}`);
+            return;
+        }
+        const stdout = await new Promise((resolve, reject) => {
+            execFile(WSB_BIN, ['history', '--url', ctx.broker.url, 'hist.t', '--limit', '9'],
+                { maxBuffer: 64 * MiB, timeout: scaled(30000) },
+                (err, out, errText) => (err ? reject(new Error(`${err.message}: ${errText}`)) : resolve(out)));
+        });
+        const lines = stdout.split('\n').filter((l) => l.length > 0);
+        assert.equal(lines.length, 9, 'nine messages, over several replies');
     });
 });
