@@ -30,7 +30,10 @@
  *     not stored again.
  *   - Reads: replay and history return matches in ascending seq; `recovered`
  *     is false exactly when retention removed a match with seq > since
- *     (history with since == 0 is always recovered).
+ *     (history with since == 0 is always recovered). A read stops before
+ *     max_bytes (one message at least) and, as a chunk of a replay, at
+ *     `limit`, with `more`; a chunk's `total` is exact when set, and
+ *     `retention_mark` moves whenever retention removes a message.
  *   - Retention: at most retain_count messages per topic, none older than
  *     retain_age_s (the age bound may lag by a housekeeping period).
  *   - Wake: `wake` may be called from any engine thread, once per group of
