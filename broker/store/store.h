@@ -83,25 +83,32 @@ struct store_req {
     uint64_t since; /* matches with seq > since */
     uint64_t upto;  /* REPLAY: only seq <= upto (0: no bound) */
     uint32_t last;  /* REPLAY: when > 0, the newest `last` matches instead of since */
-    uint32_t limit; /* HISTORY: at most this many (1..1000); REPLAY: read in chunks
-                       of at most this many (0: every match at once) */
-    size_t max_bytes; /* stop before the topics and data of the result pass
-                         this (at least one message); 0: no bound */
-    bool start;       /* REPLAY in chunks: the first chunk (`recovered` is read) */
-    uint64_t retention_mark; /* REPLAY in chunks: in, the mark the previous chunk
-                                returned; out, the store's now. It moves when
-                                retention removes messages */
+    uint32_t limit; /* HISTORY: at most this many (1..1000); REPLAY: see below */
+
+    /* Bounds. REPLAY in chunks: limit > 0 is the most messages of one
+     * chunk (0: every match at once); `start` marks the first chunk (its
+     * `recovered` is read); `retention_mark` is, going in, the mark the
+     * previous chunk returned and, coming out, the store's (it moves when
+     * retention removes messages). REPLAY and HISTORY: a read stops before
+     * the topics and data of its result pass max_bytes (at least one
+     * message; 0: no bound). */
+    size_t max_bytes;
+    bool start;
+    uint64_t retention_mark;
 
     /* results */
     enum store_status status;
     struct store_msg *msgs; /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
     bool more;      /* HISTORY, REPLAY in chunks: further matches exist after the last one */
-    bool has_total; /* REPLAY in chunks: `total` was counted (first chunk, last
-                       chunk, or retention moved since the previous one) */
-    uint64_t total; /* the matches in the chunk's range, this chunk included */
     bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
                        a match with seq > since */
+
+    /* REPLAY in chunks: `total` is the matches of the chunk's range, this
+     * chunk's included, when has_total (counted on the first chunk, on the
+     * last, and when retention moved since the previous one). */
+    bool has_total;
+    uint64_t total;
 };
 
 /* Opens or creates the store (SQLite: the database file, its schema and
