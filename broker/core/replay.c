@@ -367,6 +367,7 @@ static int replay_read_chunk(struct replay *r, size_t i)
     sr->limit = REPLAY_CHUNK_MSGS;
     sr->max_bytes = REPLAY_CHUNK_BYTES;
     sr->retention_mark = rd->retention_mark;
+    sr->gone = &r->session->gone;
     sr->owner_tag = i;
     r->in_flight++;
     core_submit_external(r->core, sr, replay_read_done, r);

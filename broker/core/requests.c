@@ -20,6 +20,7 @@ void core_history(struct core *core, struct session *s, struct request *req)
     sr->since = req->has_since ? req->since : 0;
     sr->limit = req->limit;
     sr->max_bytes = (size_t)core->cfg->max_message; /* the reply is cut to it below */
+    sr->gone = &s->gone;
     core_submit(core, sr);
 }
 

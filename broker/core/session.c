@@ -210,6 +210,7 @@ void session_close(struct session *s, uint16_t code, const char *reason)
         return;
     log_info("%s: closing with %u (%s)", s->id, code, reason);
     s->close_code = code;
+    s->gone = true;
     if (code == 4000) {
         if (s->dropped_counter)
             *s->dropped_counter += s->queue.count + s->held.count;
@@ -225,11 +226,13 @@ void session_close(struct session *s, uint16_t code, const char *reason)
 void session_peer_closed(struct session *s)
 {
     s->peer_closed = true;
+    s->gone = true;
 }
 
 void session_detach(struct session *s)
 {
     s->conn = NULL;
+    s->gone = true;
     session_call_drained(s);
 }
 

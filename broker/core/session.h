@@ -92,6 +92,7 @@ struct session {
     uint64_t *dropped_counter; /* counts frames dropped by a 4000 close */
     uint16_t close_code;       /* != 0: close once the queue is written */
     bool peer_closed;          /* the peer's close frame came: nothing more is sent */
+    _Atomic bool gone;         /* no longer open: the store thread skips reads for it */
 };
 
 struct session *session_new(const struct transport *transport, void *conn, size_t max_backlog);

@@ -345,6 +345,10 @@ void sqlite_read_run(struct sqlite_store *st, struct store_req *req)
     req->recovered = true;
     req->has_total = false;
     req->total = 0;
+    if (req->gone && atomic_load_explicit(req->gone, memory_order_relaxed)) {
+        req->status = STORE_OK; /* nobody to read for */
+        return;
+    }
     if (!req->pattern || (req->op != STORE_REPLAY && req->op != STORE_HISTORY)) {
         req->status = STORE_INTERNAL;
         return;

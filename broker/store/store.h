@@ -95,6 +95,9 @@ struct store_req {
     size_t max_bytes;
     bool start;
     uint64_t retention_mark;
+    /* REPLAY and HISTORY: when set and true as the store comes to the read,
+     * whoever asked has left: the read is skipped (STORE_OK, no messages). */
+    const _Atomic bool *gone;
 
     /* results */
     enum store_status status;

@@ -1323,6 +1323,27 @@ START_TEST(test_history_max_bytes)
 }
 END_TEST
 
+/* A read whose asker has gone is not run. */
+START_TEST(test_read_for_gone_skipped)
+{
+    open_store();
+    publish("gone.x", "1", NULL, NULL);
+    _Atomic bool gone = true;
+    struct store_req *req = read_new(STORE_HISTORY, "gone.x", 0, 0, 0, 10);
+    req->gone = &gone;
+    req = run(req);
+    ck_assert_int_eq(req->status, STORE_OK);
+    ck_assert_uint_eq(req->n_msgs, 0);
+    store_req_free(req);
+    gone = false;
+    req = read_new(STORE_REPLAY, "gone.x", 0, 0, 0, 0);
+    req->gone = &gone;
+    req = run(req);
+    ck_assert_uint_eq(req->n_msgs, 1);
+    store_req_free(req);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1356,6 +1377,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_close_finishes_submitted);
     tcase_add_test(tc, test_replay_chunks);
     tcase_add_test(tc, test_history_max_bytes);
+    tcase_add_test(tc, test_read_for_gone_skipped);
     suite_add_tcase(s, tc);
     return s;
 }
