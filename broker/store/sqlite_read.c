@@ -214,9 +214,12 @@ static int read_since(struct sqlite_store *st, const struct read_query *q, uint6
 /* Where the matches of q with since < seq <= upto are, for the ad hoc
  * queries below: a name and a prefix on the (topic, seq) index; a pattern
  * without a prefix on the table (in seq order), or on the whole index when
- * every match is wanted (far smaller than the table: it holds no data). */
+ * every match is wanted (far smaller than the table: it holds no data).
+ * `>` matches every topic: no call per row to say so. */
 static const char *read_where(const struct read_query *q, bool whole_index)
 {
+    if (whole_index && strcmp(q->pattern, ">") == 0)
+        return "INDEXED BY messages_topic_seq WHERE +seq > ?2 AND +seq <= ?3";
     if (!q->is_pattern)
         return "WHERE topic = ?1 AND seq > ?2 AND seq <= ?3";
     if (q->has_range)

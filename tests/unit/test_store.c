@@ -1267,6 +1267,7 @@ START_TEST(test_replay_chunks)
     ck_assert_uint_eq(replay_in_chunks("c.a", N, N / 5), (N / 5 + 255) / 256);
     ck_assert_uint_ge(replay_in_chunks("c.*", N, 2 * N / 5), 2 * N / 5 / 256);
     ck_assert_uint_ge(replay_in_chunks("*", N, 3 * N / 5), 3 * N / 5 / 256);
+    ck_assert_uint_ge(replay_in_chunks(">", N, N), N / 256);
     replay_in_chunks("c.a", 100, 20);
 
     /* Bytes: a chunk stops before them, but holds one message at least. */
