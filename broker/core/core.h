@@ -12,10 +12,11 @@
  * Replay joined with live (docs/protocol.md section 4, docs/design.md invariant
  * 2): a subscribe with `since`/`last` enters the trie at once and the
  * session holds live frames back; the store reads the matches with seq up to
- * the newest seq already fanned out (`upto`); on the result the session
- * gets the ack, the replay, then the held frames (all > upto): no gap, no
- * duplicate, ascending. While a replay is pending the session's further
- * requests wait behind it, so at most one replay per session is in flight.
+ * the newest seq already fanned out (`upto`), in chunks paced by the socket
+ * (replay.c); the session gets the ack, the replay, then the held frames
+ * (all > upto): no gap, no duplicate, ascending. While a replay is pending
+ * the session's further requests wait behind it, so at most one replay per
+ * session is in flight.
  */
 #ifndef WSB_CORE_H
 #define WSB_CORE_H

@@ -103,7 +103,8 @@ struct subscription *core_add_sub(struct core *core, struct session *s, const ch
 void core_unsubscribe_sub(struct core *core, struct session *s, struct subscription *sub);
 
 /* replay.c: the replay of one or more subscriptions of a session, read from
- * the store and joined to live delivery (core.h). */
+ * the store in chunks as the socket drains, and joined to live delivery
+ * (core.h). */
 struct replay;
 
 /* The subscribe ack that goes before the replayed messages. */
@@ -117,11 +118,11 @@ struct replay_ack {
  * NULL when none is sent (SSE). NULL when out of memory. */
 struct replay *replay_new(struct core *core, struct session *s, size_t max_reads, uint64_t upto,
                           const struct replay_ack *ack);
-/* Reads the matches of `sub` with seq > since (or its `last` newest when
- * last > 0). Returns -1 when out of memory (nothing submitted). */
+/* Adds the matches of `sub` with seq > since (or its `last` newest when
+ * last > 0). Returns -1 when the replay holds max_reads already. */
 int replay_add(struct replay *r, struct subscription *sub, uint64_t since, uint32_t last);
 /* Every read is added: the session holds live frames and defers requests
- * until the reads are back. Without reads the replay is just freed. */
+ * until the replay is sent. Without reads the replay is just freed. */
 void replay_start(struct replay *r);
 
 /* requests.c */

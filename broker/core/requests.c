@@ -19,14 +19,21 @@ void core_history(struct core *core, struct session *s, struct request *req)
     }
     sr->since = req->has_since ? req->since : 0;
     sr->limit = req->limit;
+    sr->max_bytes = (size_t)core->cfg->max_message; /* the reply is cut to it below */
+    sr->gone = &s->gone;
     core_submit(core, sr);
 }
 
+/* The reply stops before it would pass max_message (docs/protocol.md
+ * section 10) and says `more`: the client pages on with `since`, and no
+ * reply outgrows a backlog sized for messages. */
 void core_finish_history(struct core *core, struct store_req *sr, struct pending *p)
 {
-    if (core_result_ok(core, sr, p, "read") && p->has_id)
-        core_reply(core, p->session, true, p->id,
-                   answer_history(p->id, sr->msgs, sr->n_msgs, sr->more, sr->recovered));
+    if (!core_result_ok(core, sr, p, "read") || !p->has_id)
+        return;
+    size_t n = answer_history_fit(sr->msgs, sr->n_msgs, (size_t)core->cfg->max_message);
+    core_reply(core, p->session, true, p->id,
+               answer_history(p->id, sr->msgs, n, sr->more || n < sr->n_msgs, sr->recovered));
 }
 
 void core_presence(struct core *core, struct session *s, struct request *req)

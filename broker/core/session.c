@@ -115,6 +115,16 @@ void session_wake_ready(void)
     }
 }
 
+/* The backlog: queued frames that are not replayed ones, and held ones.
+ * Past the limit the session is closed with 4000 (true). */
+static bool session_over_backlog(struct session *s)
+{
+    if (s->queued_bytes - s->replay_bytes + s->held_bytes <= s->max_backlog)
+        return false;
+    session_close(s, 4000, "slow consumer: backlog over the limit");
+    return true;
+}
+
 static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
 {
     if (!session_is_open(s) || ring_push(&s->queue, f, is_replay) < 0) {
@@ -124,10 +134,8 @@ static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
     s->queued_bytes += f->len;
     if (is_replay)
         s->replay_bytes += f->len;
-    if (s->queued_bytes - s->replay_bytes > s->max_backlog) {
-        session_close(s, 4000, "slow consumer: backlog over the limit");
+    if (session_over_backlog(s))
         return;
-    }
     if (s->queue.count == 1)
         session_list_ready(s);
 }
@@ -146,13 +154,25 @@ void session_send_raw(struct session *s, struct frame *f)
         session_enqueue(s, f, true);
 }
 
+/* Holds a live frame behind a pending replay: memory like a queued frame,
+ * so it counts toward the backlog (a paced replay to a client that does
+ * not read must not make its held frames unbounded). */
+static void session_hold(struct session *s, struct frame *f)
+{
+    if (ring_push(&s->held, frame_ref(f), false) < 0) {
+        frame_unref(f);
+        return;
+    }
+    s->held_bytes += f->len;
+    session_over_backlog(s);
+}
+
 void session_deliver(struct session *s, struct frame *f)
 {
     if (!session_is_open(s))
         return;
     if (s->replay_pending) {
-        if (ring_push(&s->held, frame_ref(f), false) < 0)
-            frame_unref(f);
+        session_hold(s, f);
         return;
     }
     session_enqueue(s, frame_ref(f), false);
@@ -160,9 +180,28 @@ void session_deliver(struct session *s, struct frame *f)
 
 void session_release_held(struct session *s)
 {
-    while (s->held.count > 0)
-        session_enqueue(s, ring_pop(&s->held).frame, false);
+    while (s->held.count > 0) {
+        struct frame *f = ring_pop(&s->held).frame;
+        s->held_bytes -= f->len;
+        session_enqueue(s, f, false);
+    }
     ring_clear(&s->held);
+    s->held_bytes = 0;
+}
+
+void session_wait_drained(struct session *s, size_t below, void (*drained)(void *arg), void *arg)
+{
+    s->drained = drained;
+    s->drained_arg = arg;
+    s->drain_below = below;
+}
+
+void session_call_drained(struct session *s)
+{
+    void (*drained)(void *arg) = s->drained;
+    s->drained = NULL;
+    if (drained)
+        drained(s->drained_arg);
 }
 
 void session_close(struct session *s, uint16_t code, const char *reason)
@@ -171,6 +210,7 @@ void session_close(struct session *s, uint16_t code, const char *reason)
         return;
     log_info("%s: closing with %u (%s)", s->id, code, reason);
     s->close_code = code;
+    s->gone = true;
     if (code == 4000) {
         if (s->dropped_counter)
             *s->dropped_counter += s->queue.count + s->held.count;
@@ -178,17 +218,22 @@ void session_close(struct session *s, uint16_t code, const char *reason)
         s->queued_bytes = s->replay_bytes = 0;
     }
     ring_clear(&s->held);
+    s->held_bytes = 0;
     s->transport->close(s->conn, code, reason);
+    session_call_drained(s); /* a paced replay ends with the session */
 }
 
 void session_peer_closed(struct session *s)
 {
     s->peer_closed = true;
+    s->gone = true;
 }
 
 void session_detach(struct session *s)
 {
     s->conn = NULL;
+    s->gone = true;
+    session_call_drained(s);
 }
 
 #define REFUSAL_WINDOW_MS 10000

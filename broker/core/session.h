@@ -3,8 +3,9 @@
  *
  * Owns, per connection: its id, user, subscriptions, the send queue of
  * shared frames and its byte count (the slow-consumer backlog), the frames
- * held back while a replay is being read, the requests deferred behind that
- * replay, the inbound rate limiter and the close code. The broker logic
+ * held back while a replay is being read and their bytes, the requests
+ * deferred behind that replay, the call a paced replay waits for (the queue
+ * drained), the inbound rate limiter and the close code. The broker logic
  * lives in the rest of core/; this file only keeps the state consistent.
  * The socket is the transport's (transport.h): it drains the send queue
  * through the session_queue_* functions below. Service thread only.
@@ -74,6 +75,12 @@ struct session {
 
     bool replay_pending;   /* a subscribe's replay is being read */
     struct send_ring held; /* live frames held while replay_pending */
+    size_t held_bytes;     /* bytes in `held`: they count toward the backlog */
+    /* A paced replay waits for replay_bytes to fall to drain_below (or the
+     * session to close): then drained(drained_arg) is called, once. */
+    void (*drained)(void *arg);
+    void *drained_arg;
+    size_t drain_below;
     struct deferred_request *deferred, **deferred_tail;
     size_t n_deferred;
 
@@ -85,6 +92,7 @@ struct session {
     uint64_t *dropped_counter; /* counts frames dropped by a 4000 close */
     uint16_t close_code;       /* != 0: close once the queue is written */
     bool peer_closed;          /* the peer's close frame came: nothing more is sent */
+    _Atomic bool gone;         /* no longer open: the store thread skips reads for it */
 };
 
 struct session *session_new(const struct transport *transport, void *conn, size_t max_backlog);
@@ -99,11 +107,19 @@ void session_send(struct session *s, struct frame *f);
  * bytes as they are (an SSE comment, a ping). Takes the reference. */
 void session_send_raw(struct session *s, struct frame *f);
 /* Queues a live message frame (adds a reference), or holds it while a
- * replay is pending. Closes the session with 4000 when the backlog passes
- * the limit. */
+ * replay is pending. Closes the session with 4000 when the backlog (the
+ * queued frames that are not replayed ones, and the held ones) passes the
+ * limit. */
 void session_deliver(struct session *s, struct frame *f);
 /* Moves the held frames to the send queue (after a replay). */
 void session_release_held(struct session *s);
+
+/* Calls drained(arg) once, when the replay frames queued fall to `below`
+ * bytes (session_written) or the session closes; a paced replay reads its
+ * next chunk then (core/replay.c). At most one waits. */
+void session_wait_drained(struct session *s, size_t below, void (*drained)(void *arg), void *arg);
+/* Calls and forgets the waiting drained() (session_written). */
+void session_call_drained(struct session *s);
 
 /* Asks the transport to close with `code` once what is queued has been
  * written (for 4000 the queue is dropped first). */
@@ -140,6 +156,13 @@ static inline void session_queue_pop(struct session *s)
     if (e.is_replay)
         s->replay_bytes -= e.frame->len;
     frame_unref(e.frame);
+}
+
+/* The transport wrote from the queue (once per write, not per frame). */
+static inline void session_written(struct session *s)
+{
+    if (s->drained && s->replay_bytes <= s->drain_below)
+        session_call_drained(s);
 }
 
 /* Inbound rate limit: true when this frame may be processed. Counts

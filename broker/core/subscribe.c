@@ -54,12 +54,11 @@ static void core_subscribe_replay(struct core *core, struct session *s, const st
     struct replay *r = replay_new(core, s, 1, core->last_delivered_seq, &ack);
     uint64_t since = ack.epoch_mismatch ? 0 : req->since;
     uint32_t last = req->has_last ? req->last : 0;
-    if (!r || replay_add(r, sub, since, last) < 0) {
-        if (r)
-            replay_start(r); /* nothing added: freed */
+    if (!r) {
         core_reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
         return;
     }
+    replay_add(r, sub, since, last); /* the one read of a replay of 1 */
     replay_start(r);
 }
 

@@ -254,6 +254,7 @@ int conn_writeable(struct conn *c)
                 break;
         }
     }
+    session_written(s); /* a paced replay may read on */
     if (session_queue_count(s) > 0 || lws_partial_buffered(c->wsi)) {
         lws_callback_on_writable(c->wsi);
         return 0;
@@ -286,6 +287,7 @@ static void conn_wake(void *arg)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         return;
     }
+    session_written(c->session);
     if (session_queue_count(c->session) > 0)
         lws_callback_on_writable(c->wsi);
 }

@@ -10,6 +10,8 @@
 
 #include <stdlib.h>
 
+#include "common/base64.h"
+
 /* Room for the fixed-size replies (an ack with two 20-digit numbers). */
 #define REPLY_STACK_BYTES 128
 
@@ -95,6 +97,34 @@ struct frame *answer_subscribe_ack(uint64_t id, const char *topic, size_t replay
     sbuf_add_str(&b, ",\"seq\":");
     sbuf_add_u64(&b, seq);
     return end_reply(&b);
+}
+
+/* The most bytes one message takes in a history reply: its message
+ * object (as a message frame spells it) with base64 data and the encoding
+ * field when binary, and the comma before it. */
+static size_t history_message_size(const struct store_msg *msg)
+{
+    size_t data_len = msg->is_binary ? base64_encoded_size(msg->data_len) : msg->data_len;
+    size_t n = envelope_message_size(msg->topic, msg->from_user, false, data_len) + 1;
+    if (msg->is_binary)
+        n += sizeof(",\"encoding\":\"base64\"");
+    return n;
+}
+
+size_t answer_history_fit(const struct store_msg *msgs, size_t n_msgs, size_t max_bytes)
+{
+    /* The ack around the messages: its id, more and recovered. */
+    size_t used = sizeof("{\"op\":\"ack\",\"id\":,\"messages\":[],\"more\":false,"
+                         "\"recovered\":false}") +
+                  20;
+    size_t n = 0;
+    while (n < n_msgs) {
+        used += history_message_size(&msgs[n]);
+        if (n > 0 && used > max_bytes)
+            break;
+        n++;
+    }
+    return n;
 }
 
 struct frame *answer_history(uint64_t id, const struct store_msg *msgs, size_t n_msgs, bool more,

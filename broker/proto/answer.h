@@ -37,6 +37,9 @@ struct frame *answer_subscribe_ack(uint64_t id, const char *topic, size_t replay
                                    uint64_t seq);
 struct frame *answer_history(uint64_t id, const struct store_msg *msgs, size_t n_msgs, bool more,
                              bool recovered);
+/* How many of msgs[0..n_msgs) a history reply of at most max_bytes holds
+ * (at least one, even when it alone is larger). */
+size_t answer_history_fit(const struct store_msg *msgs, size_t n_msgs, size_t max_bytes);
 /* `members` holds the array answer_append_member built. */
 struct frame *answer_presence(uint64_t id, const char *topic, const struct sbuf *members);
 /* `join` or `leave` of a member, sent to the topic's other members. */

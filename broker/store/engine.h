@@ -33,7 +33,10 @@
  *     true then; an engine may answer false more often than that (it may
  *     forget which topics lost what below a store-wide watermark) but must
  *     keep what it remembers per topic bounded by the live topics (history
- *     with since == 0 is always recovered).
+ *     with since == 0 is always recovered). A read stops before max_bytes
+ *     (one message at least) and, as a chunk of a replay, at `limit`, with
+ *     `more`; a chunk's `total` is exact when set, and `retention_mark`
+ *     moves whenever retention removes a message.
  *   - Retention: at most retain_count messages per topic, none older than
  *     retain_age_s (the age bound may lag by a housekeeping period). Space
  *     that retention freed goes back to the file system (or memory) in the

@@ -5,15 +5,18 @@
  * Owns: the choice of statement for a read (a name, a pattern with a
  * literal prefix, a pattern without), the two-phase walk that bounds a
  * pattern read's cost, the `recovered` answer from the trimmed table and
- * the watermark, and
- * the copying of rows into the request's result array. Reads run on the
- * store thread after the batch's publishes, so they see them.
+ * the watermark, the bounds of a result (a count and bytes: a replay is
+ * read in chunks, a history reply is at most max_message), the count of a
+ * chunked replay's matches, and the copying of rows into the request's
+ * result array. Reads run on the store thread after the batch's publishes,
+ * so they see them.
  */
 #include "store/sqlite_int.h"
 
 #include "common/topic.h"
 #include "util/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,12 +123,40 @@ static int msg_from_row(sqlite3_stmt *stmt, struct store_msg *msg)
     return SQLITE_OK;
 }
 
-/* Appends every row of the bound statement to req->msgs, then resets it. */
+/* The topics and data of the messages read so far. */
+static size_t result_bytes(const struct store_req *req)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < req->n_msgs; i++)
+        bytes += strlen(req->msgs[i].topic) + req->msgs[i].data_len;
+    return bytes;
+}
+
+/* True when the statement's row would take the result past max_bytes (and
+ * it holds a message already): the read stops there, with `more`. */
+static bool row_over_budget(sqlite3_stmt *stmt, struct store_req *req, size_t *bytes)
+{
+    size_t row = (size_t)sqlite3_column_bytes(stmt, 2) + (size_t)sqlite3_column_bytes(stmt, 5);
+    if (req->max_bytes > 0 && req->n_msgs > 0 && *bytes + row > req->max_bytes) {
+        req->more = true;
+        return true;
+    }
+    *bytes += row;
+    return false;
+}
+
+/* Appends the rows of the bound statement to req->msgs, up to max_bytes,
+ * then resets it. */
 static int read_rows(sqlite3_stmt *stmt, struct store_req *req)
 {
     size_t cap = req->n_msgs;
+    size_t bytes = req->max_bytes > 0 ? result_bytes(req) : 0;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (row_over_budget(stmt, req, &bytes)) {
+            rc = SQLITE_DONE;
+            break;
+        }
         if (req->n_msgs == cap) {
             size_t grown = cap ? cap * 2 : 16;
             struct store_msg *msgs = realloc(req->msgs, grown * sizeof(*msgs));
@@ -176,33 +207,74 @@ static int read_since(struct sqlite_store *st, const struct read_query *q, uint6
         return read_stmt(st, STMT_PAT_SINCE_RANGE, q, since, end, limit, req);
     uint64_t window_end = since + STORE_SCAN_WINDOW;
     int rc = read_stmt(st, STMT_PAT_SINCE_RANGE, q, since, window_end, limit, req);
-    if (rc != SQLITE_OK || limit_left(limit, req) == 0)
+    if (rc != SQLITE_OK || limit_left(limit, req) == 0 || req->more)
         return rc;
     return read_stmt(st, STMT_PAT_SINCE_INDEX, q, window_end, end, limit_left(limit, req), req);
 }
 
-/* The newest `last` matches with seq <= upto (0: no bound), returned
- * ascending; the same two phases as read_since, walking back. */
-static int read_last(struct sqlite_store *st, const struct read_query *q, uint32_t last,
-                     uint64_t upto, struct store_req *req)
+/* Where the matches of q with since < seq <= upto are, for the ad hoc
+ * queries below: a name and a prefix on the (topic, seq) index; a pattern
+ * without a prefix on the table (in seq order), or on the whole index when
+ * every match is wanted (far smaller than the table: it holds no data).
+ * `>` matches every topic: no call per row to say so. */
+static const char *read_where(const struct read_query *q, bool whole_index)
 {
-    int rc;
-    if (!q->is_pattern) {
-        rc = read_stmt(st, STMT_NAME_LAST, q, 0, upto, last, req);
-    } else if (!q->has_range) {
-        rc = read_stmt(st, STMT_PAT_LAST, q, 0, upto, last, req);
-    } else {
-        uint64_t top = upto && upto < st->seq ? upto : st->seq;
-        uint64_t bottom = top > STORE_SCAN_WINDOW ? top - STORE_SCAN_WINDOW : 0;
-        rc = read_stmt(st, STMT_PAT_LAST_RANGE, q, bottom, top, last, req);
-        if (rc == SQLITE_OK && bottom > 0 && req->n_msgs < last)
-            rc = read_stmt(st, STMT_PAT_LAST_INDEX, q, 0, bottom, last - req->n_msgs, req);
-    }
-    for (size_t i = 0, j = req->n_msgs; rc == SQLITE_OK && i + 1 < j; i++, j--) {
-        struct store_msg swap = req->msgs[i];
-        req->msgs[i] = req->msgs[j - 1];
-        req->msgs[j - 1] = swap;
-    }
+    if (whole_index && strcmp(q->pattern, ">") == 0)
+        return "INDEXED BY messages_topic_seq WHERE +seq > ?2 AND +seq <= ?3";
+    if (!q->is_pattern)
+        return "WHERE topic = ?1 AND seq > ?2 AND seq <= ?3";
+    if (q->has_range)
+        return "WHERE topic >= ?5 AND topic < ?6 AND +seq > ?2 AND +seq <= ?3 "
+               "AND topic_match(?1, topic)";
+    if (!whole_index)
+        return "WHERE seq > ?2 AND seq <= ?3 AND topic_match(?1, topic)";
+    return "INDEXED BY messages_topic_seq WHERE +seq > ?2 AND +seq <= ?3 "
+           "AND topic_match(?1, topic)";
+}
+
+/* One number about the matches of q: SELECT `what` ... `order`. The reads
+ * of a chunked replay ask once per replay, or when retention moved, so
+ * these are prepared when needed rather than kept. */
+static int read_number(struct sqlite_store *st, const char *what, const char *where,
+                       const char *order, const struct read_query *q, uint64_t since, uint64_t upto,
+                       sqlite3_int64 offset, bool *found, uint64_t *value)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM messages %s %s", what, where, order);
+    sqlite3_stmt *stmt;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    read_query_bind(q, stmt, since, upto, offset);
+    rc = sqlite3_step(stmt);
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        *value = (uint64_t)sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The matches with since < seq <= upto. */
+static int read_count(struct sqlite_store *st, const struct read_query *q, uint64_t since,
+                      uint64_t upto, uint64_t *count)
+{
+    bool found;
+    *count = 0;
+    bool whole_index = upto - since > STORE_SCAN_WINDOW;
+    return read_number(st, "count(*)", read_where(q, whole_index), "", q, since, upto, 0, &found,
+                       count);
+}
+
+/* Where the newest `last` matches with seq <= upto begin: *since is the
+ * seq before the last-th newest (0 when there are fewer). */
+static int read_last_start(struct sqlite_store *st, const struct read_query *q, uint32_t last,
+                           uint64_t upto, uint64_t *since)
+{
+    bool found;
+    uint64_t seq = 0;
+    int rc = read_number(st, "seq", read_where(q, false), "ORDER BY seq DESC LIMIT 1 OFFSET ?4", q,
+                         0, upto, (sqlite3_int64)last - 1, &found, &seq);
+    *since = found && seq > 0 ? seq - 1 : 0;
     return rc;
 }
 
@@ -227,14 +299,34 @@ static int read_recovered(struct sqlite_store *st, const struct read_query *q, u
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* A replay, whole (limit 0) or one chunk of it: the matches after since
+ * (or the newest `last`) up to upto, at most `limit` and max_bytes, with
+ * `more` when some are left. `total` counts the matches of the range when
+ * that is cheap (the result holds them all) or needed: on the first chunk,
+ * for the subscribe ack, and when retention removed messages since the
+ * previous chunk (the caller then learns whether it removed some that the
+ * replay has not sent yet). */
 static int run_replay(struct sqlite_store *st, const struct read_query *q, struct store_req *req)
 {
-    if (req->last > 0)
-        return read_last(st, q, req->last, req->upto, req);
-    int rc = read_since(st, q, req->since, req->upto, -1, req);
+    uint64_t since = req->since;
+    int rc = req->last > 0 ? read_last_start(st, q, req->last, req->upto, &since) : SQLITE_OK;
+    sqlite3_int64 limit = req->limit > 0 ? (sqlite3_int64)req->limit + 1 : -1;
     if (rc == SQLITE_OK)
+        rc = read_since(st, q, since, req->upto, limit, req);
+    if (rc == SQLITE_OK && req->limit > 0 && req->n_msgs > req->limit) {
+        req->more = true;
+        store_msg_clear(&req->msgs[--req->n_msgs]);
+    }
+    if (rc == SQLITE_OK && req->last == 0 && (req->limit == 0 || req->start))
         rc = read_recovered(st, q, req->since, &req->recovered);
-    return rc;
+    uint64_t mark = atomic_load_explicit(&st->n_trimmed, memory_order_relaxed);
+    bool retention_moved = mark != req->retention_mark;
+    req->retention_mark = mark;
+    if (rc != SQLITE_OK || (req->more && !req->start && !retention_moved))
+        return rc;
+    req->has_total = true;
+    req->total = req->n_msgs;
+    return req->more ? read_count(st, q, since, req->upto ? req->upto : st->seq, &req->total) : rc;
 }
 
 /* History with since == 0 means "from the oldest retained message" (docs/protocol.md
@@ -261,6 +353,12 @@ void sqlite_read_run(struct sqlite_store *st, struct store_req *req)
     req->n_msgs = 0;
     req->more = false;
     req->recovered = true;
+    req->has_total = false;
+    req->total = 0;
+    if (req->gone && atomic_load_explicit(req->gone, memory_order_relaxed)) {
+        req->status = STORE_OK; /* nobody to read for */
+        return;
+    }
     if (!req->pattern || (req->op != STORE_REPLAY && req->op != STORE_HISTORY)) {
         req->status = STORE_INTERNAL;
         return;

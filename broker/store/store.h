@@ -94,16 +94,36 @@ struct store_req {
     uint64_t since; /* matches with seq > since */
     uint64_t upto;  /* REPLAY: only seq <= upto (0: no bound) */
     uint32_t last;  /* REPLAY: when > 0, the newest `last` matches instead of since */
-    uint32_t limit; /* HISTORY: at most this many (1..1000) */
+    uint32_t limit; /* HISTORY: at most this many (1..1000); REPLAY: see below */
+
+    /* Bounds. REPLAY in chunks: limit > 0 is the most messages of one
+     * chunk (0: every match at once); `start` marks the first chunk (its
+     * `recovered` is read); `retention_mark` is, going in, the mark the
+     * previous chunk returned and, coming out, the store's (it moves when
+     * retention removes messages). REPLAY and HISTORY: a read stops before
+     * the topics and data of its result pass max_bytes (at least one
+     * message; 0: no bound). */
+    size_t max_bytes;
+    bool start;
+    uint64_t retention_mark;
+    /* REPLAY and HISTORY: when set and true as the store comes to the read,
+     * whoever asked has left: the read is skipped (STORE_OK, no messages). */
+    const _Atomic bool *gone;
 
     /* results */
     enum store_status status;
     enum store_full_reason full_reason; /* PUBLISH with STORE_FULL: which bound */
     struct store_msg *msgs;             /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
-    bool more;      /* HISTORY: further matches exist after the last one */
+    bool more;      /* HISTORY, REPLAY in chunks: further matches exist after the last one */
     bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
                        a match with seq > since */
+
+    /* REPLAY in chunks: `total` is the matches of the chunk's range, this
+     * chunk's included, when has_total (counted on the first chunk, on the
+     * last, and when retention moved since the previous one). */
+    bool has_total;
+    uint64_t total;
 };
 
 /* Opens or creates the store (SQLite: the database file, its schema and
