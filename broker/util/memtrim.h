@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* Free bytes the arenas may keep before a trim. */
-#define MEMTRIM_KEEP_BYTES (16u * 1024 * 1024)
+#define MEMTRIM_KEEP_BYTES (8u * 1024 * 1024)
 
 /* now_ms: a monotonic clock in milliseconds. Returns true when it trimmed. */
 bool memtrim_tick(int64_t now_ms);

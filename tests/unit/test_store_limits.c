@@ -68,6 +68,7 @@ static struct store_req *read_req(enum store_op op, const char *pattern, uint64_
     req->pattern = strdup(pattern);
     req->since = since;
     req->limit = 1000;
+    req->start = true; /* a replay's first chunk: the one whose `recovered` counts */
     req = run(req);
     ck_assert_int_eq(req->status, STORE_OK);
     return req;
