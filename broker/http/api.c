@@ -30,6 +30,7 @@
 #include "http/peers.h"
 #include "http/query.h"
 #include "http/reply.h"
+#include "proto/answer.h"
 #include "proto/envelope.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -310,13 +311,9 @@ static void api_history_done(void *arg, struct store_req *sr)
     } else {
         struct sbuf b;
         sbuf_init(&b);
-        sbuf_add_str(&b, "{\"messages\":[");
-        for (size_t i = 0; i < sr->n_msgs; i++) {
-            if (i)
-                sbuf_add(&b, ",", 1);
-            envelope_append_message_json(&b, &sr->msgs[i]);
-        }
-        sbuf_add_str(&b, sr->recovered ? "],\"recovered\":true" : "],\"recovered\":false");
+        sbuf_add(&b, "{", 1);
+        answer_append_messages(&b, sr->msgs, sr->n_msgs);
+        sbuf_add_str(&b, sr->recovered ? ",\"recovered\":true" : ",\"recovered\":false");
         sbuf_add_str(&b, sr->more ? ",\"more\":true}" : ",\"more\":false}");
         api_call_reply(call, HTTP_STATUS_OK, &b);
     }
@@ -364,6 +361,8 @@ int api_history(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *c
     sr->op = STORE_HISTORY;
     sr->since = since;
     sr->limit = (uint32_t)limit;
+    /* Bounded like the WebSocket reply: `more` says where to page on. */
+    sr->max_bytes = (size_t)ctx->cfg->max_message;
     conn->call->refs++;
     core_submit_external(ctx->core, sr, api_history_done, conn->call);
     return 0;

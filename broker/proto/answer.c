@@ -111,6 +111,17 @@ static size_t history_message_size(const struct store_msg *msg)
     return n;
 }
 
+void answer_append_messages(struct sbuf *b, const struct store_msg *msgs, size_t n_msgs)
+{
+    sbuf_add_str(b, "\"messages\":[");
+    for (size_t i = 0; i < n_msgs; i++) {
+        if (i)
+            sbuf_add(b, ",", 1);
+        envelope_append_message_json(b, &msgs[i]);
+    }
+    sbuf_add(b, "]", 1);
+}
+
 size_t answer_history_fit(const struct store_msg *msgs, size_t n_msgs, size_t max_bytes)
 {
     /* The ack around the messages: its id, more and recovered. */
@@ -133,13 +144,9 @@ struct frame *answer_history(uint64_t id, const struct store_msg *msgs, size_t n
     struct sbuf b;
     sbuf_init(&b);
     begin_ack(&b, id);
-    sbuf_add_str(&b, ",\"messages\":[");
-    for (size_t i = 0; i < n_msgs; i++) {
-        if (i)
-            sbuf_add(&b, ",", 1);
-        envelope_append_message_json(&b, &msgs[i]);
-    }
-    sbuf_add_str(&b, more ? "],\"more\":true" : "],\"more\":false");
+    sbuf_add(&b, ",", 1);
+    answer_append_messages(&b, msgs, n_msgs);
+    sbuf_add_str(&b, more ? ",\"more\":true" : ",\"more\":false");
     sbuf_add_str(&b, recovered ? ",\"recovered\":true" : ",\"recovered\":false");
     return end_reply(&b);
 }

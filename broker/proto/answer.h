@@ -37,6 +37,10 @@ struct frame *answer_subscribe_ack(uint64_t id, const char *topic, size_t replay
                                    uint64_t seq);
 struct frame *answer_history(uint64_t id, const struct store_msg *msgs, size_t n_msgs, bool more,
                              bool recovered);
+/* Appends "messages":[...] (each as delivered): the history reply's list,
+ * shared with the HTTP API's. */
+void answer_append_messages(struct sbuf *b, const struct store_msg *msgs, size_t n_msgs);
+
 /* How many of msgs[0..n_msgs) a history reply of at most max_bytes holds
  * (at least one, even when it alone is larger). */
 size_t answer_history_fit(const struct store_msg *msgs, size_t n_msgs, size_t max_bytes);

@@ -121,3 +121,26 @@ describe('http history recovered (--retain 3)', () => {
         assert.deepEqual(kept.messages.map((m) => m.seq), seqs.slice(3));
     });
 });
+
+describe('http history bounded in bytes (--max-message 100000)', () => {
+    const ctx = sharedBroker({ args: ['--max-message', '100000'] });
+
+    it('a reply stops near max_message with more:true, and paging gets everything', async () => {
+        const topic = uniqueTopic('hr.big');
+        const pad = 'x'.repeat(30000);
+        const { seqs } = await publishOk(ctx.broker, { messages: range(10).map((i) => ({ topic, data: { i, pad } })) });
+        const first = await httpRequest(apiUrl(ctx.broker, '/api/history', { topic, limit: 10 }));
+        assert.equal(first.status, 200, first.text);
+        assert.ok(first.json.messages.length >= 1 && first.json.messages.length < 10,
+            `${first.json.messages.length} messages in one reply`);
+        assert.equal(first.json.more, true);
+        assert.ok(first.text.length < 2 * 100000, `a reply of ${first.text.length} bytes`);
+        const got = [...first.json.messages];
+        while (got.length < seqs.length) {
+            const page = await history(ctx.broker, { topic, since: got.at(-1).seq, limit: 10 });
+            assert.ok(page.messages.length >= 1, 'each page holds at least one message');
+            got.push(...page.messages);
+        }
+        assert.deepEqual(got.map((m) => m.seq), seqs);
+    });
+});
