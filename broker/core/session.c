@@ -34,7 +34,7 @@ static void ring_clear(struct send_ring *r)
     memset(r, 0, sizeof(*r));
 }
 
-static int ring_push(struct send_ring *r, struct frame *f, bool is_replay)
+static int ring_push(struct send_ring *r, struct frame *f, enum send_kind kind, uint32_t cost)
 {
     if (r->count == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
@@ -48,7 +48,7 @@ static int ring_push(struct send_ring *r, struct frame *f, bool is_replay)
         r->head = 0;
         r->cap = cap;
     }
-    r->entries[(r->head + r->count) % r->cap] = (struct send_entry){f, is_replay};
+    r->entries[(r->head + r->count) % r->cap] = (struct send_entry){f, cost, (uint8_t)kind};
     r->count++;
     return 0;
 }
@@ -115,25 +115,57 @@ void session_wake_ready(void)
     }
 }
 
-/* The backlog: queued frames that are not replayed ones, and held ones.
- * Past the limit the session is closed with 4000 (true). */
+/* The backlog: live messages, queued and held. Past the limit the session
+ * is closed with 4000 (true). Replies have their own, smaller bound, which
+ * pauses reading instead (SESSION_REPLY_MAX); replay frames are paced. */
 static bool session_over_backlog(struct session *s)
 {
-    if (s->queued_bytes - s->replay_bytes + s->held_bytes <= s->max_backlog)
+    if (s->queued_bytes - s->replay_bytes - s->reply_bytes + s->held_bytes <= s->max_backlog)
         return false;
     session_close(s, 4000, "slow consumer: backlog over the limit");
     return true;
 }
 
-static void session_enqueue(struct session *s, struct frame *f, bool is_replay)
+/* What a queued frame costs this connection: a live message is shared by
+ * every subscriber, so each is charged its payload and its queue entry; a
+ * reply or a replay frame is this connection's alone, so it is charged the
+ * memory it takes (a 20-byte pong takes a 256-byte pooled block). */
+static uint32_t session_frame_cost(const struct frame *f, enum send_kind kind)
 {
-    if (!session_is_open(s) || ring_push(&s->queue, f, is_replay) < 0) {
+    size_t bytes = kind == SEND_LIVE ? f->len : frame_memory(f);
+    bytes += sizeof(struct send_entry);
+    return bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+}
+
+static void session_pause_reading(struct session *s, bool paused)
+{
+    s->reading_paused = paused;
+    if (s->conn)
+        s->transport->pause_reading(s->conn, paused);
+}
+
+void session_reply_written(struct session *s, size_t cost)
+{
+    s->reply_bytes -= cost;
+    if (s->reading_paused && s->reply_bytes <= SESSION_REPLY_MAX / 2)
+        session_pause_reading(s, false);
+}
+
+static void session_enqueue(struct session *s, struct frame *f, enum send_kind kind)
+{
+    uint32_t cost = session_frame_cost(f, kind);
+    if (!session_is_open(s) || ring_push(&s->queue, f, kind, cost) < 0) {
         frame_unref(f);
         return;
     }
-    s->queued_bytes += f->len;
-    if (is_replay)
-        s->replay_bytes += f->len;
+    s->queued_bytes += cost;
+    if (kind == SEND_REPLAY)
+        s->replay_bytes += cost;
+    if (kind == SEND_REPLY) {
+        s->reply_bytes += cost;
+        if (s->reply_bytes > SESSION_REPLY_MAX && !s->reading_paused)
+            session_pause_reading(s, true);
+    }
     if (session_over_backlog(s))
         return;
     if (s->queue.count == 1)
@@ -145,13 +177,13 @@ void session_send(struct session *s, struct frame *f)
     if (f && s->is_sse)
         frame_unref(f);
     else if (f)
-        session_enqueue(s, f, false);
+        session_enqueue(s, f, SEND_REPLY);
 }
 
 void session_send_raw(struct session *s, struct frame *f)
 {
     if (f)
-        session_enqueue(s, f, true);
+        session_enqueue(s, f, SEND_REPLAY);
 }
 
 /* Holds a live frame behind a pending replay: memory like a queued frame,
@@ -159,11 +191,12 @@ void session_send_raw(struct session *s, struct frame *f)
  * not read must not make its held frames unbounded). */
 static void session_hold(struct session *s, struct frame *f)
 {
-    if (ring_push(&s->held, frame_ref(f), false) < 0) {
+    uint32_t cost = session_frame_cost(f, SEND_LIVE);
+    if (ring_push(&s->held, frame_ref(f), SEND_LIVE, cost) < 0) {
         frame_unref(f);
         return;
     }
-    s->held_bytes += f->len;
+    s->held_bytes += cost;
     session_over_backlog(s);
 }
 
@@ -175,15 +208,15 @@ void session_deliver(struct session *s, struct frame *f)
         session_hold(s, f);
         return;
     }
-    session_enqueue(s, frame_ref(f), false);
+    session_enqueue(s, frame_ref(f), SEND_LIVE);
 }
 
 void session_release_held(struct session *s)
 {
     while (s->held.count > 0) {
-        struct frame *f = ring_pop(&s->held).frame;
-        s->held_bytes -= f->len;
-        session_enqueue(s, f, false);
+        struct send_entry e = ring_pop(&s->held);
+        s->held_bytes -= e.cost;
+        session_enqueue(s, e.frame, SEND_LIVE);
     }
     ring_clear(&s->held);
     s->held_bytes = 0;
@@ -215,7 +248,7 @@ void session_close(struct session *s, uint16_t code, const char *reason)
         if (s->dropped_counter)
             *s->dropped_counter += s->queue.count + s->held.count;
         ring_clear(&s->queue);
-        s->queued_bytes = s->replay_bytes = 0;
+        s->queued_bytes = s->replay_bytes = s->reply_bytes = 0;
     }
     ring_clear(&s->held);
     s->held_bytes = 0;

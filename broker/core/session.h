@@ -36,10 +36,21 @@ struct subscription {
     bool presence;         /* member of the topic's presence set */
 };
 
+/* What a queued frame is, for the accounting: live messages count toward
+ * the backlog limit, replies toward it and toward the reply bound, replay
+ * frames (and pings, SSE comments) toward neither. */
+enum send_kind { SEND_LIVE, SEND_REPLY, SEND_REPLAY };
+
 struct send_entry {
     struct frame *frame;
-    bool is_replay; /* replay frames do not count toward the backlog limit */
+    uint32_t cost; /* bytes charged while queued (session_frame_cost) */
+    uint8_t kind;  /* enum send_kind */
 };
+
+/* Replies a connection may have queued before its input is paused: a
+ * client that sends requests and never reads its answers is held up by TCP
+ * instead of growing the broker's memory. Reading resumes below half. */
+#define SESSION_REPLY_MAX (256 * 1024)
 
 struct send_ring {
     struct send_entry *entries;
@@ -66,8 +77,10 @@ struct session {
     size_t n_subs;
 
     struct send_ring queue;
-    size_t queued_bytes; /* bytes in `queue` */
+    size_t queued_bytes; /* bytes charged for `queue`: frames and entries */
     size_t replay_bytes; /* of which replay frames */
+    size_t reply_bytes;  /* of which replies */
+    bool reading_paused; /* reply_bytes passed SESSION_REPLY_MAX */
     size_t max_backlog;
     uint64_t last_seq_queued; /* once-per-connection stamp for live fan-out */
     bool in_ready_list;       /* queued during this turn: the transport is woken as it ends */
@@ -147,14 +160,19 @@ static inline size_t session_queue_count(const struct session *s)
     return s->queue.count;
 }
 
+/* A reply left the queue: reading resumes once half the bound is free. */
+void session_reply_written(struct session *s, size_t cost);
+
 static inline void session_queue_pop(struct session *s)
 {
     struct send_entry e = s->queue.entries[s->queue.head];
     s->queue.head = (s->queue.head + 1) % s->queue.cap;
     s->queue.count--;
-    s->queued_bytes -= e.frame->len;
-    if (e.is_replay)
-        s->replay_bytes -= e.frame->len;
+    s->queued_bytes -= e.cost;
+    if (e.kind == SEND_REPLAY)
+        s->replay_bytes -= e.cost;
+    else if (e.kind == SEND_REPLY)
+        session_reply_written(s, e.cost);
     frame_unref(e.frame);
 }
 

@@ -15,8 +15,10 @@ _Static_assert(FRAME_HEADROOM >= LWS_PRE, "lws_write needs LWS_PRE bytes before 
 
 static void conn_wake(void *arg);
 static void conn_close(void *arg, uint16_t code, const char *reason);
+static void conn_pause_reading(void *arg, bool paused);
 
-static const struct transport conn_transport = {.wake = conn_wake, .close = conn_close};
+static const struct transport conn_transport = {
+    .wake = conn_wake, .close = conn_close, .pause_reading = conn_pause_reading};
 
 /* --- lifetime ------------------------------------------------------------ */
 
@@ -290,6 +292,15 @@ static void conn_wake(void *arg)
     session_written(c->session);
     if (session_queue_count(c->session) > 0)
         lws_callback_on_writable(c->wsi);
+}
+
+/* lws stops taking the socket's input (what it already read stays
+ * buffered for later): TCP then holds the client back. */
+static void conn_pause_reading(void *arg, bool paused)
+{
+    struct conn *c = arg;
+    if (c->wsi)
+        lws_rx_flow_control(c->wsi, paused ? 0 : 1);
 }
 
 static void conn_close(void *arg, uint16_t code, const char *reason)

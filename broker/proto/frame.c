@@ -33,6 +33,12 @@ struct frame *frame_new(size_t len, bool is_binary)
     return f;
 }
 
+size_t frame_memory(const struct frame *f)
+{
+    size_t size = frame_alloc_size(f->len);
+    return size <= FRAME_POOL_BLOCK ? FRAME_POOL_BLOCK : size + 16;
+}
+
 struct frame *frame_from_text(const char *text, size_t len)
 {
     struct frame *f = frame_new(len, false);

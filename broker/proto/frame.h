@@ -31,6 +31,10 @@ struct frame {
     unsigned char buf[]; /* FRAME_HEADROOM + len payload bytes */
 };
 
+/* The heap memory a frame takes (a pooled block, or its allocation and
+ * the allocator's header): what holding it really costs. */
+size_t frame_memory(const struct frame *f);
+
 /* A frame with room for `len` payload bytes and one reference. */
 struct frame *frame_new(size_t len, bool is_binary);
 
