@@ -5,10 +5,23 @@
 // answers 409 and a batch with one conflict stores nothing.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { startBroker } from './lib/broker.mjs';
+import { REPO_ROOT, startBroker } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { assertAck, assertError, assertHttpError, httpPublish, sharedBroker, uniqueTopic } from './lib/util.mjs';
+
+const WSB_BIN = process.env.WSB_BIN
+    ? path.resolve(process.env.WSB_BIN) : path.join(REPO_ROOT, 'build', 'bin', 'wsb');
+
+// Runs `wsb` to its end: {code, stdout, stderr}.
+function runWsb(args) {
+    return new Promise((resolve) => {
+        execFile(WSB_BIN, args, { timeout: 20000 }, (err, stdout, stderr) =>
+            resolve({ code: err ? err.code : 0, stdout, stderr }));
+    });
+}
 
 const RACERS = 20;
 const ROUNDS = 1000;
@@ -137,6 +150,24 @@ describe('conditional publish over HTTP', () => {
         assert.deepEqual(chained.json.seqs, [seq + 1, seq + 2]);
 
         assertHttpError(await httpPublish(ctx.broker, { topic, data: 1, expect_last: -3 }), 400, 'bad_request');
+    });
+});
+
+describe('wsb pub --expect-last', () => {
+    const ctx = sharedBroker();
+
+    it('publishes on the newest seq, exits 1 on a conflict and says the newest seq', async () => {
+        const topic = uniqueTopic('cp.cli');
+        const first = await runWsb(['pub', '--url', ctx.broker.url, '--expect-last', '0', topic, '1']);
+        assert.equal(first.code, 0, first.stderr);
+        const seq = JSON.parse(first.stdout).seq;
+        const stale = await runWsb(['pub', '--url', ctx.broker.url, '--expect-last', '0', topic, '2']);
+        assert.equal(stale.code, 1);
+        assert.match(stale.stderr, new RegExp(`conflict: .*\\(last ${seq}\\)`));
+        const next = await runWsb(['pub', '--url', ctx.broker.url, '--expect-last', String(seq), topic, '3']);
+        assert.equal(next.code, 0, next.stderr);
+        const usage = await runWsb(['pub', '--url', ctx.broker.url, '--expect-last', 'x', topic, '3']);
+        assert.equal(usage.code, 2);
     });
 });
 
