@@ -220,9 +220,10 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .key = "topic_rules",
      .kind = OPTION_LIST,
      .offset = offsetof(struct config, topic_rule),
-     .metavar = "'PATTERN [retain=N] [retain_age=S] [conflate=BOOL]'",
-     .help = "settings for names that PATTERN matches (repeatable; the first match wins); "
-             "keys left out take the global values"},
+     .metavar = "RULE",
+     .help = "'PATTERN [retain=N] [retain_age=S] [conflate=BOOL]': settings for names "
+             "PATTERN matches (repeatable; the first match wins; keys left out take the "
+             "global values)"},
 };
 
 _Static_assert(sizeof(option_table) / sizeof(option_table[0]) == OPTION_COUNT,
