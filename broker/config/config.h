@@ -45,12 +45,14 @@ struct config {
     char *durability;       /* --durability full|os, "full" */
     long max_subscriptions; /* --max-subscriptions N per connection, 1024 */
     /* HTTP hardening (docs/limits.md): */
-    struct config_list allow_host;  /* --allow-host HOST...; empty: any Host */
-    long http_body_budget;          /* request body bytes held at once, all clients: 64 MiB */
-    long http_body_budget_per_ip;   /* the same for one client address: 16 MiB */
-    int http_body_timeout;          /* seconds for a whole request body: 30 */
-    long max_db_size;               /* --max-db-size BYTES the store may use, 0 = no bound */
-    long max_topics;                /* --max-topics N holding messages, 0 = no bound */
+    struct config_list allow_host; /* --allow-host HOST...; empty: any Host */
+    long http_body_budget;         /* request body bytes held at once, all clients: 64 MiB */
+    long http_body_budget_per_ip;  /* the same for one client address: 16 MiB */
+    int http_body_timeout;         /* seconds for a whole request body: 30 */
+    long max_db_size;       /* --max-db-size BYTES the store may use, 0 = no bound */
+    long max_topics;        /* --max-topics N holding messages, 0 = no bound */
+
+    /* Per-pattern settings (docs/protocol.md section 11): */
     struct config_list topic_rule;  /* --topic-rule texts (file objects as text) */
     struct topic_rules topic_rules; /* parsed from topic_rule by config_load */
 };

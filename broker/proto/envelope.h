@@ -57,10 +57,10 @@ struct request {
     bool has_last;
     uint32_t last;
     bool presence;
-    bool echo;            /* default true */
-    const char *key;      /* NULL when absent */
-    bool has_expect_last; /* publish: conditional (docs/protocol.md section 11) */
-    uint64_t expect_last;
+    bool echo;                    /* default true */
+    const char *key;              /* NULL when absent */
+    bool has_expect_last;         /* publish: conditional (docs/protocol.md section 11) */
+    uint64_t expect_last;         /* the seq the topic's newest message must have */
     uint32_t limit;               /* history: default 100 */
     const char *token;            /* auth */
     bool is_binary;               /* publish from a binary frame */

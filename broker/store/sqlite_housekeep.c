@@ -2,11 +2,11 @@
  * sqlite_housekeep.c: the SQLite engine's background upkeep.
  *
  * Owns: age retention (per distinct age: the global one and the rules'),
- * expiry of dedupe keys past the window, giving free
- * pages back to the file system (incremental vacuum), and the health probe
- * that finds out when a store that failed a write can be written again.
- * Each runs in bounded slices (STORE_SLICE_ROWS rows per table, one
- * STMT_VACUUM of at most 128 pages, per tick), so a tick never holds the
+ * expiry of dedupe keys past the window, giving free pages back to the
+ * file system (incremental vacuum), and the health probe that finds out
+ * when a store that failed a write can be written again. Each runs in
+ * bounded slices (STORE_SLICE_ROWS rows per age and for the dedupe table,
+ * one STMT_VACUUM of at most 128 pages, per tick), so a tick never holds the
  * store thread, and the publishes queued behind it, for long.
  */
 #include "store/sqlite_int.h"

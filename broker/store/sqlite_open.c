@@ -6,10 +6,9 @@
  * schema (schema/store.sql, embedded as `schema_sql`) and its migration,
  * incremental auto-vacuum (and the one-time conversion of a file without
  * it), the epoch, loading the seq counter, the trimmed watermark, the topic
- * counts and the first size figures, the prepared statements, and the hook
- * that asks the checkpoint thread for work. All of it runs before the store
- * thread starts or after it stopped, except that hook, which SQLite calls
- * on the store thread after each commit.
+ * counts (with each topic's newest seq) and the first size figures, the prepared statements, and
+ * the hook that asks the checkpoint thread for work. All of it runs before the store thread starts
+ * or after it stopped, except that hook, which SQLite calls on the store thread after each commit.
  */
 #include "store/sqlite_int.h"
 
