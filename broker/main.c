@@ -76,6 +76,7 @@ int main(int argc, char **argv)
         .path = cfg.db,
         .retain_count = cfg.retain,
         .retain_age_s = cfg.retain_age,
+        .rules = &cfg.topic_rules,
         .dedupe_window_ms = 5 * 60 * 1000,
         .durability = strcmp(cfg.durability, "os") == 0 ? STORE_DURABLE_OS : STORE_DURABLE_FULL,
         .max_db_bytes = (uint64_t)cfg.max_db_size,

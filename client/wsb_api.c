@@ -75,6 +75,12 @@ static int build_publish(wsb_client *c, struct request *r, const struct wsb_publ
     }
     if (p->no_echo)
         wsb_frame_str(&f, ",\"echo\":false");
+    if (p->has_expect_last) {
+        char expect[48];
+        snprintf(expect, sizeof(expect), ",\"expect_last\":%llu",
+                 (unsigned long long)p->expect_last);
+        wsb_frame_str(&f, expect);
+    }
     if (p->json) {
         wsb_frame_str(&f, ",\"data\":");
         wsb_frame_str(&f, p->json);

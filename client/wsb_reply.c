@@ -199,6 +199,7 @@ struct wsb_reply_box *wsb_reply_from_frame(const char *text, size_t len, json_t 
             r->code = "internal";
         if (!r->message)
             r->message = r->code;
+        r->last = get_u64(root, "last");
         return box;
     }
     r->seq = get_u64(root, "seq");

@@ -58,6 +58,16 @@ static int config_check(const struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* The rule texts of the flags and the file, parsed once for the broker. */
+static int config_parse_topic_rules(struct config *cfg, char *err, size_t errlen)
+{
+    char why[512];
+    if (topic_rules_parse(&cfg->topic_rules, cfg->topic_rule.items, cfg->topic_rule.count, why,
+                          sizeof(why)) != 0)
+        return config_fail(err, errlen, "--topic-rule %s", why);
+    return 0;
+}
+
 /* Auth, TLS and Redis are parsed and validated but not wired up yet: refuse
  * to start rather than run silently without them. Delete this function and
  * its one call when they land. auth_grace counts as set when it differs from
@@ -99,7 +109,7 @@ static enum config_result config_load_all(struct config *cfg, int argc, char **a
         return CONFIG_ERROR;
     if (config_args_apply(cfg, argc, argv, err, errlen) != 0)
         return CONFIG_ERROR;
-    if (config_check(cfg, err, errlen) != 0)
+    if (config_check(cfg, err, errlen) != 0 || config_parse_topic_rules(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_reject_unsupported(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
@@ -174,5 +184,6 @@ void config_free(struct config *cfg)
         else if (option_table[i].kind == OPTION_LIST)
             config_list_clear(option_list(cfg, &option_table[i]));
     }
+    topic_rules_free(&cfg->topic_rules);
     memset(cfg, 0, sizeof(*cfg));
 }

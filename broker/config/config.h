@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config/topic_rules.h"
+
 #define CONFIG_MAX_LIST 64
 
 struct config_list {
@@ -49,6 +51,10 @@ struct config {
     int http_body_timeout;         /* seconds for a whole request body: 30 */
     long max_db_size;       /* --max-db-size BYTES the store may use, 0 = no bound */
     long max_topics;        /* --max-topics N holding messages, 0 = no bound */
+
+    /* Per-pattern settings (docs/protocol.md section 11): */
+    struct config_list topic_rule;  /* --topic-rule texts (file objects as text) */
+    struct topic_rules topic_rules; /* parsed from topic_rule by config_load */
 };
 
 enum config_result {

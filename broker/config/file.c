@@ -32,6 +32,19 @@ static const char *json_kind_name(const json_t *value)
     return "an unknown type";
 }
 
+/* A `topic_rules` object, kept in its text form (config/topic_rules.h). */
+static int option_append_rule(struct config *cfg, const struct option_spec *spec,
+                              const char *subject, size_t index, const json_t *item, char *err,
+                              size_t errlen)
+{
+    char text[TOPIC_MAX_LEN + 256], why[256];
+    struct topic_rule rule;
+    if (topic_rule_text_of_json(item, text, sizeof(text), why, sizeof(why)) != 0 ||
+        topic_rule_parse(&rule, text, why, sizeof(why)) != 0)
+        return config_fail(err, errlen, "%s[%zu]: %s", subject, index, why);
+    return option_append(cfg, spec, subject, text, err, errlen);
+}
+
 static int option_apply_json_list(struct config *cfg, const struct option_spec *spec,
                                   const char *subject, const json_t *value, char *err,
                                   size_t errlen)
@@ -44,6 +57,11 @@ static int option_apply_json_list(struct config *cfg, const struct option_spec *
     const json_t *item;
     json_array_foreach(value, index, item)
     {
+        if (json_is_object(item) && option_list(cfg, spec) == &cfg->topic_rule) {
+            if (option_append_rule(cfg, spec, subject, index, item, err, errlen) != 0)
+                return -1;
+            continue;
+        }
         if (!json_is_string(item))
             return config_fail(err, errlen, "%s[%zu]: expected a string, got %s", subject, index,
                                json_kind_name(item));

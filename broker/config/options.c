@@ -216,6 +216,14 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .max = LONG_MAX,
      .metavar = "N",
      .help = "topics holding messages; new ones past it are refused, 0 = no bound"},
+    {.flag = "topic-rule",
+     .key = "topic_rules",
+     .kind = OPTION_LIST,
+     .offset = offsetof(struct config, topic_rule),
+     .metavar = "RULE",
+     .help = "'PATTERN [retain=N] [retain_age=S] [conflate=BOOL]': settings for names "
+             "PATTERN matches (repeatable; the first match wins; keys left out take the "
+             "global values)"},
 };
 
 _Static_assert(sizeof(option_table) / sizeof(option_table[0]) == OPTION_COUNT,

@@ -8,6 +8,7 @@
 #include "core/core_int.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,8 @@ static struct store_req *publish_block_new(struct core *core, struct session *s,
     msg->data = (unsigned char *)block_put(&at, data, req->data_len);
     msg->data_len = req->data_len;
     msg->is_binary = req->is_binary;
+    blk->pub.has_expect_last = req->has_expect_last;
+    blk->pub.expect_last = req->expect_last;
 
     struct store_req *sr = &blk->sr;
     sr->op = STORE_PUBLISH;
@@ -214,9 +217,25 @@ void core_publish(struct core *core, struct session *s, struct request *req)
 
 /* --- after the commit ---------------------------------------------------- */
 
+/* A publish whose expect_last did not hold: `conflict`, with the newest seq. */
+static void publish_reply_conflict(struct core *core, const struct pending *p, uint64_t last)
+{
+    if (!p->session || !session_is_open(p->session))
+        return;
+    struct request_error err = {.code = ERR_CONFLICT, .has_id = p->has_id, .id = p->id};
+    snprintf(err.message, sizeof(err.message),
+             "expect_last does not hold: the topic's newest seq is %" PRIu64, last);
+    core->counters.errors++;
+    core_reply(core, p->session, p->has_id, p->id, answer_conflict(&err, last));
+}
+
 void core_finish_publish(struct core *core, struct store_req *sr, struct pending *p)
 {
     struct session *s = p->session;
+    if (sr->status == STORE_CONFLICT) {
+        publish_reply_conflict(core, p, sr->conflict_last);
+        return;
+    }
     for (size_t i = 0; i < sr->n_pubs && sr->status == STORE_OK; i++) {
         struct store_pub *pub = &sr->pubs[i];
         if (pub->duplicate)

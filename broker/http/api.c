@@ -136,6 +136,23 @@ static unsigned char *api_data_text(json_t *data, const struct jspan *raw, size_
     return bytes;
 }
 
+/* A message's "expect_last" (docs/protocol.md section 11), when present. */
+static int api_parse_expect_last(json_t *obj, struct store_pub *pub, struct request_error *err)
+{
+    json_t *expect = json_object_get(obj, "expect_last");
+    if (!expect)
+        return 0;
+    json_int_t value = json_is_integer(expect) ? json_integer_value(expect) : -1;
+    if (value < 0 || (uint64_t)value > ENVELOPE_MAX_ID) {
+        request_error_set(err, NULL, ERR_BAD_REQUEST,
+                          "\"expect_last\" must be an integer 0..9007199254740991");
+        return -1;
+    }
+    pub->has_expect_last = true;
+    pub->expect_last = (uint64_t)value;
+    return 0;
+}
+
 /* Fills pub from one message object {"topic","data","key"?,"encoding"?};
  * `raw` is the object's bytes in the body (its p is NULL when unknown). */
 static int api_parse_message(const struct http_ctx *ctx, json_t *obj, const struct jspan *raw,
@@ -160,6 +177,8 @@ static int api_parse_message(const struct http_ctx *ctx, json_t *obj, const stru
         request_error_set(err, NULL, ERR_BAD_REQUEST, "\"key\" must be 1..255 bytes");
         return -1;
     }
+    if (api_parse_expect_last(obj, pub, err) < 0)
+        return -1;
     bool binary = encoding && strcmp(json_string_value(encoding), "base64") == 0;
     if (encoding && !binary) {
         request_error_set(err, NULL, ERR_BAD_REQUEST, "\"encoding\" can only be \"base64\"");
@@ -182,10 +201,29 @@ static int api_parse_message(const struct http_ctx *ctx, json_t *obj, const stru
     return core_prepare_pub(ctx->core, pub, name, NULL, binary, bytes, len, key_text, err);
 }
 
+/* 409: an expect_last of the request did not hold; nothing was stored. */
+static void api_publish_conflict(struct api_call *call, uint64_t last)
+{
+    char why[96];
+    snprintf(why, sizeof(why), "expect_last does not hold: the topic's newest seq is %llu",
+             (unsigned long long)last);
+    struct sbuf b;
+    sbuf_init(&b);
+    reply_error_body(&b, ERR_CONFLICT, why);
+    if (!sbuf_failed(&b) && b.len >= 2)
+        b.len -= 2; /* reopen {"error":{...}} to add "last" */
+    sbuf_add_str(&b, ",\"last\":");
+    sbuf_add_u64(&b, last);
+    sbuf_add_str(&b, "}}");
+    api_call_reply(call, HTTP_STATUS_CONFLICT, &b);
+}
+
 static void api_publish_done(void *arg, struct store_req *sr)
 {
     struct api_call *call = arg;
-    if (sr->status == STORE_FULL) {
+    if (sr->status == STORE_CONFLICT) {
+        api_publish_conflict(call, sr->conflict_last);
+    } else if (sr->status == STORE_FULL) {
         char why[96];
         snprintf(why, sizeof(why), "publish refused: the store reached its %s limit",
                  store_full_limit_name(sr->full_reason));

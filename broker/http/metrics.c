@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "config/config.h"
 #include "http/reply.h"
 
 struct metric {
@@ -14,7 +15,32 @@ struct metric {
     uint64_t value;
 };
 
-void metrics_render_stats(const struct core *core, const struct store *store, struct sbuf *out)
+/* "topic_rules":[{"pattern":P,"retain":N,"retain_age":S,"conflate":B},...]
+ * with the keys each rule gives (the others take the global values). */
+static void append_topic_rules(struct sbuf *out, const struct topic_rules *rules)
+{
+    sbuf_add_str(out, ",\"topic_rules\":[");
+    for (size_t i = 0; rules && i < rules->count; i++) {
+        const struct topic_rule *rule = &rules->items[i];
+        sbuf_add_str(out, i ? ",{\"pattern\":" : "{\"pattern\":");
+        sbuf_add_json_string(out, rule->pattern);
+        if (rule->retain != TOPIC_RULE_UNSET) {
+            sbuf_add_str(out, ",\"retain\":");
+            sbuf_add_u64(out, (uint64_t)rule->retain);
+        }
+        if (rule->retain_age != TOPIC_RULE_UNSET) {
+            sbuf_add_str(out, ",\"retain_age\":");
+            sbuf_add_u64(out, (uint64_t)rule->retain_age);
+        }
+        if (rule->conflate != TOPIC_RULE_UNSET)
+            sbuf_add_str(out, rule->conflate ? ",\"conflate\":true" : ",\"conflate\":false");
+        sbuf_add_str(out, "}");
+    }
+    sbuf_add_str(out, "]");
+}
+
+void metrics_render_stats(const struct core *core, const struct store *store,
+                          const struct topic_rules *rules, struct sbuf *out)
 {
     const struct core_counters *c = core_get_counters(core);
     struct store_stats st;
@@ -31,6 +57,7 @@ void metrics_render_stats(const struct core *core, const struct store *store, st
     sbuf_add_json_string(out, store_epoch(store));
     sbuf_add_str(out,
                  store_healthy(store) ? ",\"store_healthy\":true" : ",\"store_healthy\":false");
+    append_topic_rules(out, rules);
     sbuf_add_str(out, ",\"counters\":{\"connections_total\":");
     sbuf_add_u64(out, c->connections_total);
     sbuf_add_str(out, ",\"messages_published\":");
@@ -144,7 +171,7 @@ int metrics_serve(const struct http_ctx *ctx, struct lws *wsi, bool prometheus)
     if (prometheus)
         metrics_render_prometheus(ctx->core, ctx->store, &b);
     else
-        metrics_render_stats(ctx->core, ctx->store, &b);
+        metrics_render_stats(ctx->core, ctx->store, &ctx->cfg->topic_rules, &b);
     int rc = sbuf_failed(&b)
                  ? -1
                  : reply_send(wsi, ctx->cfg, HTTP_STATUS_OK,

@@ -12,12 +12,14 @@
 
 #include <libwebsockets.h>
 
+#include "config/topic_rules.h"
 #include "core/core.h"
 #include "http/context.h"
 #include "store/store.h"
 #include "util/sbuf.h"
 
-void metrics_render_stats(const struct core *core, const struct store *store, struct sbuf *out);
+void metrics_render_stats(const struct core *core, const struct store *store,
+                          const struct topic_rules *rules, struct sbuf *out);
 void metrics_render_prometheus(const struct core *core, const struct store *store,
                                struct sbuf *out);
 

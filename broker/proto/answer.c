@@ -50,6 +50,7 @@ struct frame *answer_welcome(const struct answer_welcome *w)
     sbuf_add_u64(&b, (uint64_t)w->heartbeat);
     sbuf_add_str(&b, ",\"max_message\":");
     sbuf_add_u64(&b, (uint64_t)w->max_message);
+    sbuf_add_str(&b, ",\"features\":[" ANSWER_FEATURES "]");
     return end_reply(&b);
 }
 
@@ -196,23 +197,39 @@ struct frame *answer_presence_event(const char *op, const char *topic, const cha
     return end_reply(&b);
 }
 
+/* {"op":"error","id":N,"code":C,"message":M  (no closing brace) */
+static void begin_error(struct sbuf *b, const struct request_error *err)
+{
+    sbuf_add_str(b, "{\"op\":\"error\"");
+    if (err->has_id) {
+        sbuf_add_str(b, ",\"id\":");
+        sbuf_add_u64(b, err->id);
+    }
+    sbuf_add_str(b, ",\"code\":");
+    sbuf_add_json_string(b, err->code);
+    sbuf_add_str(b, ",\"message\":");
+    /* The message may quote client input: let jansson escape it properly. */
+    json_t *msg = json_string(err->message);
+    char *text = msg ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
+    sbuf_add_str(b, text ? text : "\"error\"");
+    free(text);
+    json_decref(msg);
+}
+
 struct frame *answer_error(const struct request_error *err)
 {
     struct sbuf b;
     sbuf_init(&b);
-    sbuf_add_str(&b, "{\"op\":\"error\"");
-    if (err->has_id) {
-        sbuf_add_str(&b, ",\"id\":");
-        sbuf_add_u64(&b, err->id);
-    }
-    sbuf_add_str(&b, ",\"code\":");
-    sbuf_add_json_string(&b, err->code);
-    sbuf_add_str(&b, ",\"message\":");
-    /* The message may quote client input: let jansson escape it properly. */
-    json_t *msg = json_string(err->message);
-    char *text = msg ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
-    sbuf_add_str(&b, text ? text : "\"error\"");
-    free(text);
-    json_decref(msg);
+    begin_error(&b, err);
+    return end_reply(&b);
+}
+
+struct frame *answer_conflict(const struct request_error *err, uint64_t last)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    begin_error(&b, err);
+    sbuf_add_str(&b, ",\"last\":");
+    sbuf_add_u64(&b, last);
     return end_reply(&b);
 }

@@ -52,5 +52,12 @@ struct frame *answer_presence_event(const char *op, const char *topic, const cha
 /* Appends {"client":..,"user":..} (user null when anonymous). */
 void answer_append_member(struct sbuf *b, const char *client, const char *user);
 struct frame *answer_error(const struct request_error *err);
+/* `error` code `conflict` of a publish whose expect_last did not hold,
+ * with "last": the topic's newest seq (docs/protocol.md section 11). */
+struct frame *answer_conflict(const struct request_error *err, uint64_t last);
+
+/* What `welcome` lists in "features": what this broker supports,
+ * configured or not (docs/protocol.md section 11). JSON strings. */
+#define ANSWER_FEATURES "\"expect_last\""
 
 #endif

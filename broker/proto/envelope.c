@@ -234,7 +234,9 @@ static int parse_publish_text(struct request *req, struct request_error *err)
 static int parse_publish(struct request *req, struct request_error *err)
 {
     if (read_topic(req, false, err) < 0 || read_string(req, "key", false, &req->key, err) < 0 ||
-        read_bool(req, "echo", true, &req->echo, err) < 0)
+        read_bool(req, "echo", true, &req->echo, err) < 0 ||
+        read_uint(req, "expect_last", ENVELOPE_MAX_ID, &req->has_expect_last, &req->expect_last,
+                  err) < 0)
         return -1;
     if (req->key && (req->key[0] == '\0' || strlen(req->key) > ENVELOPE_MAX_KEY)) {
         request_error_set(err, req, ERR_BAD_REQUEST, "\"key\" must be 1..%d bytes",
@@ -352,8 +354,9 @@ static int parse_json(const char *buf, size_t len, struct request *req, struct r
 struct publish_fields {
     const char *topic, *key, *data;
     size_t topic_len, key_len, data_len;
-    bool has_op, has_id, has_echo;
+    bool has_op, has_id, has_echo, has_expect_last;
     uint64_t id;
+    uint64_t expect_last;
     bool echo;
 };
 
@@ -373,9 +376,13 @@ static const char *plain_string(const char *p, const char *end, size_t *len)
     return p + 1;
 }
 
-/* An id as jansson reads it: digits only, 1..2^53-1. */
-static bool plain_id(const char *p, const char *end, uint64_t *id)
+/* An id as jansson reads it: digits only, 1..2^53-1 (0 too when zero_ok). */
+static bool plain_uint(const char *p, const char *end, bool zero_ok, uint64_t *id)
 {
+    if (zero_ok && end - p == 1 && *p == '0') {
+        *id = 0;
+        return true;
+    }
     if (p == end || *p < '1' || *p > '9' || end - p > 16)
         return false;
     uint64_t v = 0;
@@ -397,9 +404,13 @@ static bool publish_member(struct publish_fields *f, const char *name, const cha
             return false;
         f->has_op = true;
     } else if (span_is(name, name_end, "id")) {
-        if (f->has_id || !plain_id(v, v_end, &f->id))
+        if (f->has_id || !plain_uint(v, v_end, false, &f->id))
             return false;
         f->has_id = true;
+    } else if (span_is(name, name_end, "expect_last")) {
+        if (f->has_expect_last || !plain_uint(v, v_end, true, &f->expect_last))
+            return false;
+        f->has_expect_last = true;
     } else if (span_is(name, name_end, "topic")) {
         if (f->topic || !(f->topic = plain_string(v, v_end, &f->topic_len)))
             return false;
@@ -486,6 +497,8 @@ static int publish_fast_path(const char *buf, size_t len, struct request *req)
         req->key = key;
     }
     req->echo = f.echo;
+    req->has_expect_last = f.has_expect_last;
+    req->expect_last = f.expect_last;
     req->limit = ENVELOPE_HISTORY_DEFAULT;
     req->strings = strings;
     req->data_text = data;

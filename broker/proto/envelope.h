@@ -59,6 +59,8 @@ struct request {
     bool presence;
     bool echo;                    /* default true */
     const char *key;              /* NULL when absent */
+    bool has_expect_last;         /* publish: conditional (docs/protocol.md section 11) */
+    uint64_t expect_last;         /* the seq the topic's newest message must have */
     uint32_t limit;               /* history: default 100 */
     const char *token;            /* auth */
     bool is_binary;               /* publish from a binary frame */
@@ -86,6 +88,7 @@ struct request {
 #define ERR_TOKEN_EXPIRED "token_expired"
 #define ERR_UNAVAILABLE "unavailable"
 #define ERR_INTERNAL "internal"
+#define ERR_CONFLICT "conflict" /* expect_last did not hold (section 11) */
 
 struct request_error {
     const char *code; /* one of ERR_* */

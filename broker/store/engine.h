@@ -37,8 +37,18 @@
  *     (one message at least) and, as a chunk of a replay, at `limit`, with
  *     `more`; a chunk's `total` is exact when set, and `retention_mark`
  *     moves whenever retention removes a message.
+ *   - Conditions: a publish with has_expect_last is stored only when the
+ *     newest stored message of its topic has that seq (0: none), judged in
+ *     submission order inside the commit, earlier publishes of the batch
+ *     included; a key already seen answers a duplicate first. Otherwise
+ *     its request is answered STORE_CONFLICT with conflict_last, and
+ *     nothing of that request is stored. No SQL runs for this per publish
+ *     that carries no condition.
  *   - Retention: at most retain_count messages per topic, none older than
- *     retain_age_s (the age bound may lag by a housekeeping period). Space
+ *     retain_age_s (the age bound may lag by a housekeeping period); a
+ *     topic that a rule of cfg.rules matches keeps the rule's values
+ *     instead (retain 0: nothing is kept, yet the seq is taken and what
+ *     was dropped counts for `recovered`). Space
  *     that retention freed goes back to the file system (or memory) in the
  *     background, in slices that never hold a batch up for long.
  *   - Bounds: a publish request is answered STORE_FULL, with full_reason

@@ -4,7 +4,8 @@
  *
  * The engine is split by job: sqlite_open.c (connection, pragmas, schema,
  * migration, prepared statements, closing), sqlite_write.c (publish
- * batches, the topic-count table, transactions), sqlite_read.c (replay and
+ * batches, the topic-count table, transactions), sqlite_cond.c (the
+ * expect_last check of a publish request), sqlite_read.c (replay and
  * history), sqlite_housekeep.c (age retention, dedupe expiry, health
  * probe), sqlite_engine.c (the ops table of engine.h, and what the store
  * thread runs). The queues and the
@@ -39,6 +40,7 @@ enum sqlite_stmt {
     STMT_TRIMMED_DROP,
     STMT_WATERMARK_PUT,
     STMT_AGE_OLDEST,
+    STMT_AGE_SCAN,
     STMT_AGE_DELETE,
     STMT_DEDUPE_DUE,
     STMT_DEDUPE_EXPIRE,
@@ -65,14 +67,29 @@ enum sqlite_stmt {
 extern const int sqlite_insert_chunk_rows[SQLITE_INSERT_CHUNKS];
 
 /* Messages held per topic, for count retention without counting rows on the
- * publish path. Also scratch space for the transaction that touches it. */
+ * publish path, and its newest seq, for expect_last without a query. Also
+ * scratch space for the transaction that touches it. */
 struct topic_count {
-    long count;         /* rows in `messages` for this topic */
-    uint64_t touched;   /* transaction generation that last touched it */
-    long count_before;  /* count when that transaction began (for ROLLBACK) */
-    uint64_t trim_upto; /* highest seq that transaction deleted (0: none) */
+    long count;             /* rows in `messages` for this topic */
+    uint64_t newest;        /* seq of its newest row (0: none) */
+    long retain;            /* rows it keeps (its rule's, or cfg.retain_count) */
+    long retain_age_s;      /* seconds they are kept (likewise) */
+    uint64_t touched;       /* transaction generation that last touched it */
+    long count_before;      /* count when that transaction began (for ROLLBACK) */
+    uint64_t newest_before; /* newest then */
+    uint64_t trim_upto;     /* highest seq that transaction deleted (0: none) */
     size_t topic_len;
     char topic[]; /* the key of its entry in sqlite_store.counts */
+};
+
+/* Age retention walks the messages in seq order once per distinct age
+ * (the global one and each rule's): a topic's rows expire oldest first,
+ * so everything of that age up to `cursor` is gone already. */
+#define SQLITE_AGE_CLASSES_MAX 65 /* the global age and 64 rules */
+struct age_class {
+    long age_s;
+    uint64_t cursor;      /* rows of this age with seq <= cursor are gone */
+    uint64_t cursor_next; /* where the open transaction leaves it */
 };
 
 /* The engine. Fields are grouped by writer: sqlite_open.c sets the first
@@ -110,6 +127,9 @@ struct sqlite_store {
      * Loaded by sqlite_open.c, then written by sqlite_write.c's calls. */
     uint64_t trimmed_watermark;
     uint64_t watermark_in_txn; /* the same in the open transaction */
+    /* Written by sqlite_housekeep.c only. */
+    struct age_class age_classes[SQLITE_AGE_CLASSES_MAX];
+    size_t n_age_classes; /* 0 until the first housekeeping tick */
     /* Written by sqlite_limits.c only. */
     uint64_t used_bytes;         /* bytes of pages in use (not free) at the last measure */
     uint64_t free_pages;         /* on the free list at the last measure */
@@ -175,6 +195,19 @@ void sqlite_mark_healthy(struct sqlite_store *st);
 
 /* Runs every publish of the batch in one transaction, in submission order. */
 void sqlite_write_publishes(struct sqlite_store *st, struct store_req *batch);
+
+/* ---- sqlite_cond.c ---- */
+
+/* Whether a publish of the request carries expect_last. */
+bool sqlite_cond_present(const struct store_req *req);
+
+/* Inside the open transaction, before any publish of `req` is written:
+ * whether every expect_last of it holds, the request's earlier publishes
+ * counted as they will be written (duplicates of a key store nothing).
+ * When one does not, *holds is false and *last is that topic's newest seq.
+ * Returns an SQLite code. Leaves msg.seq of each publish as scratch. */
+int sqlite_cond_check(struct sqlite_store *st, struct store_req *req, int64_t now, bool *holds,
+                      uint64_t *last);
 
 /* ---- sqlite_read.c ---- */
 

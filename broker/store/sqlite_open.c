@@ -6,10 +6,9 @@
  * schema (schema/store.sql, embedded as `schema_sql`) and its migration,
  * incremental auto-vacuum (and the one-time conversion of a file without
  * it), the epoch, loading the seq counter, the trimmed watermark, the topic
- * counts and the first size figures, the prepared statements, and the hook
- * that asks the checkpoint thread for work. All of it runs before the store
- * thread starts or after it stopped, except that hook, which SQLite calls
- * on the store thread after each commit.
+ * counts (with each topic's newest seq) and the first size figures, the prepared statements, and
+ * the hook that asks the checkpoint thread for work. All of it runs before the store thread starts
+ * or after it stopped, except that hook, which SQLite calls on the store thread after each commit.
  */
 #include "store/sqlite_int.h"
 
@@ -84,10 +83,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_TRIMMED_DROP] = "DELETE FROM trimmed WHERE topic = ?1",
     [STMT_WATERMARK_PUT] =
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('trimmed_watermark', ?1)",
-    [STMT_AGE_OLDEST] = "SELECT ts FROM messages ORDER BY seq LIMIT 1",
-    [STMT_AGE_DELETE] = "DELETE FROM messages WHERE seq IN "
-                        "(SELECT seq FROM messages ORDER BY seq LIMIT ?1) AND ts < ?2 "
-                        "RETURNING seq, topic",
+    [STMT_AGE_OLDEST] = "SELECT ts FROM messages WHERE seq > ?1 ORDER BY seq LIMIT 1",
+    [STMT_AGE_SCAN] = "SELECT seq, topic, ts FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [STMT_AGE_DELETE] = "DELETE FROM messages WHERE seq = ?1",
     [STMT_DEDUPE_DUE] = "SELECT 1 FROM dedupe WHERE ts < ?1 LIMIT 1",
     [STMT_DEDUPE_EXPIRE] = "DELETE FROM dedupe WHERE (topic, key) IN "
                            "(SELECT topic, key FROM dedupe WHERE ts < ?1 LIMIT ?2)",
@@ -343,12 +341,13 @@ static bool epoch_valid(const char *epoch)
     return true;
 }
 
-/* Per-topic counts for count retention (one scan of the (topic, seq) index). */
+/* Per-topic counts for count retention, and each topic's newest seq for
+ * expect_last (one scan of the (topic, seq) index). */
 static int open_load_counts(struct sqlite_store *st, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, "SELECT topic, count(*) FROM messages GROUP BY topic", -1,
-                                &stmt, NULL);
+    int rc = sqlite3_prepare_v2(
+        st->db, "SELECT topic, count(*), max(seq) FROM messages GROUP BY topic", -1, &stmt, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct topic_count *tc = sqlite_counts_get(st, (const char *)sqlite3_column_text(stmt, 0));
         if (!tc) {
@@ -356,6 +355,7 @@ static int open_load_counts(struct sqlite_store *st, char *err, size_t errlen)
             break;
         }
         tc->count = (long)sqlite3_column_int64(stmt, 1);
+        tc->newest = (uint64_t)sqlite3_column_int64(stmt, 2);
         rc = SQLITE_OK;
     }
     sqlite3_finalize(stmt);

@@ -10,7 +10,10 @@
  *
  * Per publish: one lookup in the counts map, one dedupe upsert when the
  * publish has a key, and a share of a multi-row INSERT. Count retention runs
- * once per touched topic per batch, not per publish. Before any of that a
+ * once per touched topic per batch, not per publish. A topic's rule
+ * (cfg.rules) is looked up once, when its entry is made; the entry also
+ * keeps the topic's newest seq, which an expect_last (sqlite_cond.c) is
+ * judged against. Before any of that a
  * request passes the store's bounds (sqlite_limits.c): arithmetic and map
  * lookups, no SQL.
  *
@@ -22,6 +25,7 @@
 #include "store/sqlite_int.h"
 
 #include "common/clock.h"
+#include "config/topic_rules.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -43,6 +47,11 @@ struct topic_count *sqlite_counts_get(struct sqlite_store *st, const char *topic
         return NULL;
     memcpy(tc->topic, topic, len + 1);
     tc->topic_len = len;
+    const struct topic_rule *rule = topic_rules_find(st->cfg.rules, topic);
+    bool own_retain = rule && rule->retain != TOPIC_RULE_UNSET;
+    bool own_age = rule && rule->retain_age != TOPIC_RULE_UNSET;
+    tc->retain = own_retain ? rule->retain : st->cfg.retain_count;
+    tc->retain_age_s = own_age ? rule->retain_age : st->cfg.retain_age_s;
     if (strmap_add(&st->counts, tc->topic, len, tc) != 0) {
         free(tc);
         return NULL;
@@ -106,6 +115,7 @@ void sqlite_txn_rollback(struct sqlite_store *st)
         sqlite_stmt_run(st->stmt[STMT_ROLLBACK]);
     for (size_t i = 0; i < st->n_touched; i++) {
         st->touched[i]->count = st->touched[i]->count_before;
+        st->touched[i]->newest = st->touched[i]->newest_before;
         st->touched[i]->trim_upto = 0;
     }
 }
@@ -134,6 +144,7 @@ static int sqlite_txn_touch(struct sqlite_store *st, struct topic_count *tc)
     }
     tc->touched = st->generation;
     tc->count_before = tc->count;
+    tc->newest_before = tc->newest;
     tc->trim_upto = 0;
     st->touched[st->n_touched++] = tc;
     return 0;
@@ -168,7 +179,10 @@ static int sqlite_txn_put_trimmed(struct sqlite_store *st, const struct topic_co
 }
 
 /* Records what the transaction trimmed: trimmed.upto_seq for each topic
- * that still holds a message, the watermark for those it emptied. */
+ * that still holds a message, the watermark for those it emptied. A topic
+ * whose rule keeps nothing (retain=0) is never "emptied": it keeps its
+ * row, or every such publish would raise the watermark and make every
+ * other topic's resume unrecovered. */
 int sqlite_txn_record_trimmed(struct sqlite_store *st)
 {
     uint64_t watermark_before = st->watermark_in_txn;
@@ -176,8 +190,8 @@ int sqlite_txn_record_trimmed(struct sqlite_store *st)
         struct topic_count *tc = st->touched[i];
         if (tc->trim_upto == 0)
             continue;
-        int rc =
-            tc->count <= 0 ? sqlite_txn_collapse_trimmed(st, tc) : sqlite_txn_put_trimmed(st, tc);
+        bool emptied = tc->count <= 0 && tc->retain > 0;
+        int rc = emptied ? sqlite_txn_collapse_trimmed(st, tc) : sqlite_txn_put_trimmed(st, tc);
         if (rc != SQLITE_OK)
             return rc;
     }
@@ -306,8 +320,9 @@ static int insert_queue(struct sqlite_store *st, const struct store_msg *msg)
 }
 
 /* Gives one publish its seq (or answers it from the dedupe window) and
- * queues its row for insert_rows. msg.ts is set to `now` when the caller
- * left it 0. */
+ * queues its row for insert_rows; a topic that keeps nothing (retain=0)
+ * takes the seq without a row, as if retention removed it at once. msg.ts
+ * is set to `now` when the caller left it 0. */
 static int publish_one(struct sqlite_store *st, struct store_pub *pub, int64_t now,
                        struct publish_tally *tally)
 {
@@ -332,10 +347,15 @@ static int publish_one(struct sqlite_store *st, struct store_pub *pub, int64_t n
     if (!tc)
         return SQLITE_NOMEM;
     pub->msg.seq = st->seq + 1;
+    if (tc->retain == 0) {
+        st->seq = tc->trim_upto = pub->msg.seq;
+        tally->trimmed++;
+        return SQLITE_OK;
+    }
     rc = insert_queue(st, &pub->msg);
     if (rc != SQLITE_OK)
         return rc;
-    st->seq = pub->msg.seq;
+    st->seq = tc->newest = pub->msg.seq;
     tc->count++;
     tally->stored++;
     return SQLITE_OK;
@@ -348,7 +368,7 @@ static int trim_counts(struct sqlite_store *st, struct publish_tally *tally)
     sqlite3_stmt *del = st->stmt[STMT_COUNT_DELETE];
     for (size_t i = 0; i < st->n_touched; i++) {
         struct topic_count *tc = st->touched[i];
-        long excess = tc->count - st->cfg.retain_count;
+        long excess = tc->count - tc->retain;
         if (excess <= 0)
             continue;
         /* The newest seq to delete: the excess-th oldest of the topic. */
@@ -368,6 +388,8 @@ static int trim_counts(struct sqlite_store *st, struct publish_tally *tally)
             return rc;
         long removed = (long)sqlite3_changes(st->db);
         tc->count -= removed;
+        if (tc->count <= 0) /* a rule that now keeps nothing */
+            tc->newest = 0;
         tc->trim_upto = upto;
         tally->trimmed += (uint64_t)removed;
     }
@@ -386,6 +408,16 @@ static bool publish_req_valid(const struct store_req *req)
     return true;
 }
 
+/* Answers every publish of a refused request: no seq, not a duplicate. */
+static void publish_req_refuse(struct store_req *req, enum store_status status)
+{
+    req->status = status;
+    for (size_t i = 0; i < req->n_pubs; i++) {
+        req->pubs[i].msg.seq = 0;
+        req->pubs[i].duplicate = false;
+    }
+}
+
 /* Answers every publish of a batch whose transaction failed: unavailable,
  * no seq (those a bound refused keep that answer). */
 static void publish_batch_fail(struct store_req *batch)
@@ -397,11 +429,7 @@ static void publish_batch_fail(struct store_req *batch)
             req->status = STORE_INTERNAL;
             continue;
         }
-        req->status = STORE_UNAVAILABLE;
-        for (size_t i = 0; i < req->n_pubs; i++) {
-            req->pubs[i].msg.seq = 0;
-            req->pubs[i].duplicate = false;
-        }
+        publish_req_refuse(req, STORE_UNAVAILABLE);
     }
 }
 
@@ -411,12 +439,23 @@ static bool publish_admit(struct sqlite_store *st, struct store_req *req)
     req->full_reason = sqlite_limits_admit(st, req);
     if (req->full_reason == STORE_FULL_NONE)
         return true;
-    req->status = STORE_FULL;
-    for (size_t i = 0; i < req->n_pubs; i++) {
-        req->pubs[i].msg.seq = 0;
-        req->pubs[i].duplicate = false;
-    }
+    publish_req_refuse(req, STORE_FULL);
     atomic_fetch_add_explicit(&st->n_refused_full, req->n_pubs, memory_order_relaxed);
+    return false;
+}
+
+/* A request whose expect_last does not hold is refused whole. False when
+ * it was refused or the check failed (*rc set). */
+static bool publish_condition_holds(struct sqlite_store *st, struct store_req *req, int64_t now,
+                                    int *rc)
+{
+    bool holds = true;
+    uint64_t last = 0;
+    *rc = sqlite_cond_check(st, req, now, &holds, &last);
+    if (*rc != SQLITE_OK || holds)
+        return *rc == SQLITE_OK;
+    publish_req_refuse(req, STORE_CONFLICT);
+    req->conflict_last = last;
     return false;
 }
 
@@ -442,6 +481,9 @@ static int publish_walk(struct sqlite_store *st, struct store_req *batch,
             now = clock_wall_ms();
             rc = sqlite_txn_begin(st);
         }
+        if (rc == SQLITE_OK && sqlite_cond_present(req) &&
+            !publish_condition_holds(st, req, now, &rc))
+            continue;
         for (size_t i = 0; i < req->n_pubs && rc == SQLITE_OK; i++)
             rc = publish_one(st, &req->pubs[i], now, tally);
     }

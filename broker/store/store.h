@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 struct store;
+struct topic_rules;
 
 enum store_durability { STORE_DURABLE_FULL = 0, STORE_DURABLE_OS = 1 };
 
@@ -34,8 +35,12 @@ struct store_config {
     long retain_age_s;     /* seconds a message is kept (>= 1) */
     long dedupe_window_ms; /* how long a publish key is remembered */
     enum store_durability durability;
-    uint64_t max_db_bytes;   /* used size at which publishes are refused; 0: no bound */
-    long max_topics;         /* live topics (holding a message); 0: no bound */
+    uint64_t max_db_bytes; /* used size at which publishes are refused; 0: no bound */
+    long max_topics;       /* live topics (holding a message); 0: no bound */
+    /* Per-pattern retention (config/topic_rules.h), or NULL: names a rule
+     * matches keep its retain/retain_age instead of the two above. Read
+     * by the engine's thread for the life of the store. */
+    const struct topic_rules *rules;
     void (*wake)(void *arg); /* called on an engine thread when results are ready */
     void *wake_arg;
 };
@@ -57,6 +62,10 @@ struct store_pub {
     struct store_msg msg; /* input; msg.seq is set by the store */
     char *key;            /* NULL, or the idempotency key */
     bool duplicate;       /* output: the key was seen; msg.seq is the original seq */
+    /* Conditional publish: stored only if the newest stored message of the
+     * topic has seq expect_last (0: it holds none), as the commit sees it. */
+    bool has_expect_last;
+    uint64_t expect_last;
 };
 
 enum store_op {
@@ -68,7 +77,16 @@ enum store_op {
 /* STORE_FULL: a publish request that a bound of the store refused
  * (full_reason says which); nothing of it was stored, and the store is
  * healthy. Other requests of the same batch are not affected. */
-enum store_status { STORE_OK = 0, STORE_UNAVAILABLE = 1, STORE_INTERNAL = 2, STORE_FULL = 3 };
+/* STORE_CONFLICT: a publish request whose expect_last did not hold (for
+ * one of its publishes); nothing of it was stored, and conflict_last is
+ * the newest seq of that publish's topic. */
+enum store_status {
+    STORE_OK = 0,
+    STORE_UNAVAILABLE = 1,
+    STORE_INTERNAL = 2,
+    STORE_FULL = 3,
+    STORE_CONFLICT = 4,
+};
 
 enum store_full_reason {
     STORE_FULL_NONE = 0,
@@ -113,6 +131,7 @@ struct store_req {
     /* results */
     enum store_status status;
     enum store_full_reason full_reason; /* PUBLISH with STORE_FULL: which bound */
+    uint64_t conflict_last;             /* PUBLISH with STORE_CONFLICT: the topic's newest seq */
     struct store_msg *msgs;             /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
     bool more;      /* HISTORY, REPLAY in chunks: further matches exist after the last one */

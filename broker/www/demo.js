@@ -6,9 +6,14 @@
  *   scripts/ticker.sh, or by the "Simulate feed" button, which publishes a
  *   random walk from this page over the WebSocket.
  * - Shared document: topic `doc.<name>`. Each edit publishes the whole text
- *   with echo:false; other pages apply it and keep their caret. The page is a
- *   presence member of the topic (join/leave), and announces its display
- *   name on `doc.<name>.who`, so the member list shows names, not client ids.
+ *   with echo:false and `expectLast`, the seq of the version it was made
+ *   on, so an edit made against a stale version is refused (`conflict`)
+ *   instead of overwriting another page's edit: the page then re-reads the
+ *   newest version, re-applies its own change on top of it and publishes
+ *   again. Other pages apply each version, keeping their caret and their
+ *   own unsent change. The page is a presence member of the topic
+ *   (join/leave), and announces its display name on `doc.<name>.who`, so the
+ *   member list shows names, not client ids.
  * - Notifications: Server-Sent Events from `/sse?topic=notify.>`; the form
  *   sends one with `POST /api/publish`.
  *
@@ -20,7 +25,7 @@ import { WsbClient } from './wsb.js';
 const $ = (id) => document.getElementById(id);
 
 const client = new WsbClient();
-const demo = { ticks: [], notifications: [], docUpdates: [] };
+const demo = { ticks: [], notifications: [], docUpdates: [], docConflicts: 0 };
 window.__wsb = { client };
 window.__demo = demo;
 
@@ -170,7 +175,9 @@ $('simulate').addEventListener('click', (ev) => {
 const NAMES = ['Ada', 'Alan', 'Barbara', 'Dennis', 'Grace', 'Ken', 'Linus', 'Margaret', 'Radia', 'Whitfield'];
 const NAME_RE = /^[A-Za-z0-9_\-:@~]{1,64}$/;
 const textArea = $('doc-text');
-let doc = null;   // {topic, sub, whoSub, members: Map client -> member, names: Map client -> name}
+// {topic, sub, whoSub, members: Map client -> member, names: Map client -> name,
+//  base: {seq, text} the newest version known to be stored, sending: a publish in flight}
+let doc = null;
 let publishTimer = null;
 const typingTimers = new Map();
 
@@ -186,16 +193,30 @@ function myName() {
     return $('user-name').value.trim() || 'anonymous';
 }
 
-/** Caret position `pos` in `before`, moved to where it belongs in `after`. */
-function moveCaret(pos, before, after) {
+/** The one edit that turns `before` into `after`: [start, end) of `before` becomes `text`. */
+function textEdit(before, after) {
     let prefix = 0;
     while (prefix < before.length && prefix < after.length && before[prefix] === after[prefix]) prefix++;
     let suffix = 0;
     while (suffix < before.length - prefix && suffix < after.length - prefix &&
            before[before.length - 1 - suffix] === after[after.length - 1 - suffix]) suffix++;
-    if (pos <= prefix) return pos;
-    if (pos >= before.length - suffix) return pos + after.length - before.length;
-    return after.length - suffix;
+    return { start: prefix, end: before.length - suffix, text: after.slice(prefix, after.length - suffix) };
+}
+
+/** Caret position `pos` in `before`, moved to where it belongs in `after`. */
+function moveCaret(pos, before, after) {
+    const edit = textEdit(before, after);
+    if (pos <= edit.start) return pos;
+    if (pos >= edit.end) return pos + after.length - before.length;
+    return edit.start + edit.text.length;
+}
+
+/** `mine` and `theirs` are two edits of `base`: mine, re-applied on top of theirs. */
+function rebaseText(base, mine, theirs) {
+    const edit = textEdit(base, mine);
+    const start = moveCaret(edit.start, base, theirs);
+    const end = Math.max(start, moveCaret(edit.end, base, theirs));
+    return theirs.slice(0, start) + edit.text + theirs.slice(end);
 }
 
 function applyRemoteText(text) {
@@ -253,13 +274,20 @@ function setDocStatus(text) {
     $('doc-status').textContent = text;
 }
 
+/** A newer stored version: my unsent change (if any) is kept on top of it. */
+function takeVersion(seq, text) {
+    if (seq <= doc.base.seq) return;
+    applyRemoteText(rebaseText(doc.base.text, textArea.value, text));
+    doc.base = { seq, text };
+}
+
 function onDocMessage(message) {
     const data = message.data || {};
     if (typeof data.text !== 'string') return;
     keep(demo.docUpdates, { seq: message.seq, client: data.client, text: data.text });
     noteSeq(message.seq);
     if (data.client && data.name) doc.names.set(data.client, data.name);
-    applyRemoteText(data.text);
+    takeVersion(message.seq, data.text);
     if (data.client && data.client !== client.id) markTyping(data.client);
     setDocStatus(`synced · seq ${message.seq} · last edit by ${data.name || 'someone'} at ${formatTime(message.ts)}`);
 }
@@ -294,7 +322,7 @@ function openDoc(name) {
         doc.whoSub.unsubscribe().catch(() => {});
     }
     const topic = `doc.${name}`;
-    doc = { topic, members: new Map(), names: new Map() };
+    doc = { topic, members: new Map(), names: new Map(), base: { seq: 0, text: '' }, sending: false };
     $('doc-topic').textContent = topic;
     textArea.value = '';
     setDocStatus('loading…');
@@ -318,18 +346,41 @@ function openDoc(name) {
     renderPresence();
 }
 
-function publishDoc() {
-    publishTimer = null;
-    if (!doc) return;
-    const topic = doc.topic;
-    client.publish(topic, { text: textArea.value, client: client.id, name: myName() }, { echo: false })
-        .then((ack) => setDocStatus(`saved · seq ${ack.seq} · ${formatTime(Date.now())}`))
-        .catch((err) => setDocStatus(`not saved: ${err.message}`));
+function schedulePublish() {
+    if (!publishTimer) publishTimer = setTimeout(publishDoc, 100); // at most ~10 publishes/s
 }
 
-textArea.addEventListener('input', () => {
-    if (!publishTimer) publishTimer = setTimeout(publishDoc, 100); // at most ~10 publishes/s
-});
+/** After a conflict: the newest version (seq `last`) read back, unless it already arrived. */
+async function rereadVersion(current, last) {
+    if (last <= current.base.seq) return;
+    const { messages } = await client.history(current.topic, { since: last - 1, limit: 1 });
+    const newest = messages.find((m) => m.seq === last);
+    if (doc === current && newest && typeof newest.data?.text === 'string') takeVersion(last, newest.data.text);
+}
+
+/** Publishes the text as an edit of doc.base; one publish in flight at a time. */
+async function publishDoc() {
+    publishTimer = null;
+    const current = doc;
+    if (!current || current.sending || textArea.value === current.base.text) return;
+    const text = textArea.value;
+    current.sending = true;
+    try {
+        const ack = await client.publish(current.topic, { text, client: client.id, name: myName() },
+                                         { echo: false, expectLast: current.base.seq });
+        if (ack.seq > current.base.seq) current.base = { seq: ack.seq, text };
+        setDocStatus(`saved · seq ${ack.seq} · ${formatTime(Date.now())}`);
+    } catch (err) {
+        if (err.code === 'conflict') demo.docConflicts++;
+        if (err.code !== 'conflict') setDocStatus(`not saved: ${err.message}`);
+        else await rereadVersion(current, err.last).catch((e) => setDocStatus(`not saved: ${e.message}`));
+    } finally {
+        current.sending = false;
+    }
+    if (doc === current && textArea.value !== current.base.text) schedulePublish();
+}
+
+textArea.addEventListener('input', schedulePublish);
 
 function docNameFromHash() {
     const m = /(?:^#|&)doc=([^&]+)/.exec(location.hash);

@@ -66,16 +66,22 @@ const textDecoder = new TextDecoder();
  *           false means messages may be missing (retention, or a new store epoch)
  */
 
-/** An `error` reply of the broker, or a client-side failure (`code` "closed"). */
+/**
+ * An `error` reply of the broker, or a client-side failure (`code` "closed").
+ * A `conflict` (a publish whose `expectLast` did not hold) carries `last`,
+ * the topic's newest seq.
+ */
 export class WsbError extends Error {
     /**
      * @param {string} code    a docs/protocol.md section 7 code, or "closed"
      * @param {string} message
+     * @param {number} [last]  conflict: the topic's newest seq
      */
-    constructor(code, message) {
+    constructor(code, message, last) {
         super(message || code);
         this.name = 'WsbError';
         this.code = code;
+        if (last !== undefined) this.last = last;
     }
 }
 
@@ -380,15 +386,18 @@ export class WsbClient {
      * Publishes `data` (any JSON value; a Uint8Array or ArrayBuffer goes as a
      * binary frame). Resolves with the ack ({seq, duplicate?}) once the
      * message is durable; a retry after a reconnect reuses the same key, so
-     * the message is stored once.
+     * the message is stored once. With `expectLast: S` it is stored only if
+     * the topic's newest stored seq is S (0: none); otherwise it rejects with
+     * a WsbError `conflict` whose `last` is that newest seq.
      * @param {string} topic
      * @param {*} data
-     * @param {{key?: string, echo?: boolean}} [options]
+     * @param {{key?: string, echo?: boolean, expectLast?: number}} [options]
      * @returns {Promise<{seq: number, duplicate?: boolean}>}
      */
     publish(topic, data, options = {}) {
         const msg = { op: 'publish', topic, key: options.key ?? `${this.opts.keyPrefix}-${this._nextKey++}` };
         if (options.echo === false) msg.echo = false;
+        if (options.expectLast !== undefined) msg.expect_last = options.expectLast;
         if (isBinaryData(data)) return this._request(msg, copyBytes(data));
         msg.data = data === undefined ? null : data;
         return this._request(msg);
@@ -626,11 +635,11 @@ export class WsbClient {
     _onReply(msg) {
         const req = msg.id !== undefined ? this._inflight.get(msg.id) : undefined;
         if (!req) {
-            if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message));
+            if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
             return;
         }
         this._inflight.delete(msg.id);
-        if (msg.op === 'error') req.reject(new WsbError(msg.code, msg.message));
+        if (msg.op === 'error') req.reject(new WsbError(msg.code, msg.message, msg.last));
         else req.resolve(msg);
     }
 

@@ -124,6 +124,7 @@ struct wsb_reply {
     size_t n_members;
     const char *user; /* auth: the token's user */
     int64_t exp;      /* auth: the token's expiry, seconds since the Unix epoch */
+    uint64_t last;    /* publish refused with code "conflict": the topic's newest seq */
 };
 
 WSB_API void wsb_reply_free(struct wsb_reply *reply);
@@ -258,6 +259,13 @@ struct wsb_publish {
     size_t len;          /* its length in bytes */
     const char *key;     /* idempotency key; NULL: a generated one (see no_auto_key) */
     int no_echo;         /* 1: this client's own subscriptions do not get the message */
+    /* Conditional publish: with has_expect_last, stored only if the newest
+     * stored message of the topic has seq expect_last (0: none). Otherwise
+     * the reply is WSB_EBROKER, code "conflict", with the newest seq in
+     * wsb_reply.last. A retry after a reconnect keeps its key, so a publish
+     * that was stored is answered `duplicate`, not `conflict`. */
+    int has_expect_last;
+    uint64_t expect_last;
 };
 
 /* Publishes; cb (may be NULL) gets the ack with the seq once the message is

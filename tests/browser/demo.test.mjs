@@ -261,4 +261,52 @@ describe('demo page', () => {
         const size = (await fs.stat(path.join(ARTIFACTS_DIR, 'demo.png'))).size;
         assert.ok(size > 10000, `a real screenshot (${size} bytes)`);
     });
+    it('two pages editing at once lose no edit (expect_last, re-read and re-apply)', async (t) => {
+        const docName = uniqueName('race');
+        const alice = await openDemo(t, `#doc=${docName}`);
+        const bob = await openDemo(t, `#doc=${docName}`);
+        const text = (page) => page.locator('#doc-text').inputValue();
+        await alice.fill('#doc-text', 'middle');
+        await bob.waitForFunction(() => document.getElementById('doc-text').value === 'middle');
+
+        // The same base edited on both pages in the same instant: one
+        // publish wins, the other is refused and re-applied on top of it.
+        const edit = (page, change) => page.evaluate((c) => {
+            const el = document.getElementById('doc-text');
+            el.value = c === 'front' ? `A0 ${el.value}` : `${el.value} B0`;
+            el.dispatchEvent(new Event('input'));
+        }, change);
+        await Promise.all([edit(alice, 'front'), edit(bob, 'back')]);
+        for (const page of [alice, bob]) {
+            await page.waitForFunction(() => document.getElementById('doc-text').value === 'A0 middle B0');
+        }
+
+        // Then both type at once for a while, at either end.
+        const typeAt = async (page, key, words) => {
+            await page.locator('#doc-text').evaluate((el, k) => {
+                el.focus();
+                const at = k === 'Home' ? 0 : el.value.length;
+                el.setSelectionRange(at, at);
+            }, key);
+            for (const w of words) {
+                await page.keyboard.press(key);
+                await page.keyboard.type(key === 'Home' ? `${w} ` : ` ${w}`, { delay: 15 });
+            }
+        };
+        const aWords = Array.from({ length: 12 }, (_, i) => `A${i + 1}`);
+        const bWords = Array.from({ length: 12 }, (_, i) => `B${i + 1}`);
+        await Promise.all([typeAt(alice, 'Home', aWords), typeAt(bob, 'End', bWords)]);
+        const expected = `${[...aWords].reverse().join(' ')} A0 middle B0 ${bWords.join(' ')}`;
+        for (const page of [alice, bob]) {
+            await page.waitForFunction((want) => document.getElementById('doc-text').value === want, expected,
+                { timeout: scaled(20000) });
+        }
+        assert.equal(await text(alice), await text(bob));
+        // The stored newest version is the merged text too.
+        const res = await fetch(`${broker.httpUrl}/api/history?topic=doc.${docName}&limit=1000`);
+        const { messages } = await res.json();
+        assert.equal(messages[messages.length - 1].data.text, expected);
+        const conflicts = await Promise.all([alice, bob].map((p) => p.evaluate(() => window.__demo.docConflicts)));
+        t.diagnostic(`conflicts refused and re-applied: ${conflicts.join(' + ')}`);
+    });
 });

@@ -217,6 +217,32 @@ START_TEST(test_permessage_deflate)
 }
 END_TEST
 
+/* expect_last: stored only on the topic's newest seq; otherwise the
+ * reply is "conflict" with that seq in wsb_reply.last. */
+START_TEST(test_expect_last)
+{
+    char topic[64];
+    topic_name(topic, sizeof(topic), "cond");
+    wsb_client *c = shared_client();
+    struct wsb_reply *r = NULL;
+    struct wsb_publish first = {.topic = topic, .json = "1", .has_expect_last = 1};
+    uint64_t seq = 0;
+    ck_assert_int_eq(wsb_publish_sync(c, &first, &seq, NULL), WSB_OK);
+    ck_assert_uint_gt(seq, 0);
+    struct wsb_publish stale = {.topic = topic, .json = "2", .has_expect_last = 1};
+    ck_assert_int_eq(wsb_publish_sync(c, &stale, NULL, &r), WSB_EBROKER);
+    ck_assert_str_eq(r->code, "conflict");
+    ck_assert_uint_eq(r->last, seq);
+    wsb_reply_free(r);
+    struct wsb_publish next = {
+        .topic = topic, .json = "3", .has_expect_last = 1, .expect_last = seq};
+    uint64_t seq2 = 0;
+    ck_assert_int_eq(wsb_publish_sync(c, &next, &seq2, NULL), WSB_OK);
+    ck_assert_uint_gt(seq2, seq);
+    wsb_client_free(c);
+}
+END_TEST
+
 static Suite *libwsb_options_suite(void)
 {
     Suite *s = suite_create("libwsb_options");
@@ -228,6 +254,7 @@ static Suite *libwsb_options_suite(void)
     tcase_add_test(tc, test_blocking_call_in_callback_is_refused);
     tcase_add_test(tc, test_too_big);
     tcase_add_test(tc, test_permessage_deflate);
+    tcase_add_test(tc, test_expect_last);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -153,3 +153,94 @@ int64_t sql_int(sqlite3 *db, const char *sql)
     sqlite3_finalize(stmt);
     return value;
 }
+
+/* ---- Requests and reads ------------------------------------------------ */
+
+/* A publish request of one message (not submitted). */
+struct store_req *pub_new(const char *topic, const void *data, size_t len, bool binary,
+                          const char *key, const char *from)
+{
+    struct store_req *req = calloc(1, sizeof(*req));
+    ck_assert_ptr_nonnull(req);
+    req->op = STORE_PUBLISH;
+    req->n_pubs = 1;
+    req->pubs = calloc(1, sizeof(*req->pubs));
+    ck_assert_ptr_nonnull(req->pubs);
+    struct store_msg *msg = &req->pubs[0].msg;
+    msg->topic = strdup(topic);
+    msg->data = malloc(len + 1);
+    memcpy(msg->data, data, len);
+    msg->data_len = len;
+    msg->is_binary = binary;
+    msg->from_user = from ? strdup(from) : NULL;
+    req->pubs[0].key = key ? strdup(key) : NULL;
+    return req;
+}
+
+struct store_req *pub_json(const char *topic, const char *json, const char *key)
+{
+    return pub_new(topic, json, strlen(json), false, key, NULL);
+}
+
+/* Publishes one JSON message and returns its seq (asserting success). */
+uint64_t publish(const char *topic, const char *json, const char *key, bool *duplicate)
+{
+    struct store_req *req = run(pub_json(topic, json, key));
+    ck_assert_int_eq(req->status, STORE_OK);
+    uint64_t seq = req->pubs[0].msg.seq;
+    if (duplicate)
+        *duplicate = req->pubs[0].duplicate;
+    store_req_free(req);
+    return seq;
+}
+
+struct store_req *read_new(enum store_op op, const char *pattern, uint64_t since, uint64_t upto,
+                           uint32_t last, uint32_t limit)
+{
+    struct store_req *req = calloc(1, sizeof(*req));
+    ck_assert_ptr_nonnull(req);
+    req->op = op;
+    req->pattern = strdup(pattern);
+    req->since = since;
+    req->upto = upto;
+    req->last = last;
+    req->limit = limit;
+    return req;
+}
+
+struct store_req *replay(const char *pattern, uint64_t since, uint64_t upto, uint32_t last)
+{
+    struct store_req *req = run(read_new(STORE_REPLAY, pattern, since, upto, last, 0));
+    ck_assert_int_eq(req->status, STORE_OK);
+    return req;
+}
+
+struct store_req *history(const char *pattern, uint64_t since, uint32_t limit)
+{
+    struct store_req *req = run(read_new(STORE_HISTORY, pattern, since, 0, 0, limit));
+    ck_assert_int_eq(req->status, STORE_OK);
+    return req;
+}
+
+/* Asserts the seqs of a read result, e.g. expect_seqs(req, 3, (uint64_t[]){1, 2, 3}). */
+void expect_seqs(const struct store_req *req, size_t n, const uint64_t *seqs)
+{
+    ck_assert_uint_eq(req->n_msgs, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_eq(req->msgs[i].seq, seqs[i]);
+}
+
+/* Polls history until the topic holds no message (age retention ran). */
+void wait_until_empty(const char *topic)
+{
+    int64_t deadline = mono_ms() + WAIT_MS;
+    for (;;) {
+        struct store_req *req = history(topic, 0, 10);
+        size_t n = req->n_msgs;
+        store_req_free(req);
+        if (n == 0)
+            return;
+        ck_assert_msg(mono_ms() < deadline, "age retention did not remove %s", topic);
+        pause_ms(50);
+    }
+}

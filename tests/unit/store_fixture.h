@@ -61,4 +61,20 @@ struct store_req *run(struct store_req *req);
 /* The first column of the first row of `sql` (asserting there is one). */
 int64_t sql_int(sqlite3 *db, const char *sql);
 
+/* Requests and reads shared by the store's test files. */
+/* A publish request of one message (not submitted). */
+struct store_req *pub_new(const char *topic, const void *data, size_t len, bool binary,
+                          const char *key, const char *from);
+struct store_req *pub_json(const char *topic, const char *json, const char *key);
+/* Publishes one JSON message and returns its seq (asserting success). */
+uint64_t publish(const char *topic, const char *json, const char *key, bool *duplicate);
+struct store_req *read_new(enum store_op op, const char *pattern, uint64_t since, uint64_t upto,
+                           uint32_t last, uint32_t limit);
+struct store_req *replay(const char *pattern, uint64_t since, uint64_t upto, uint32_t last);
+struct store_req *history(const char *pattern, uint64_t since, uint32_t limit);
+/* Asserts the seqs of a read result, e.g. expect_seqs(req, 3, (uint64_t[]){1, 2, 3}). */
+void expect_seqs(const struct store_req *req, size_t n, const uint64_t *seqs);
+/* Polls history until the topic holds no message (age retention ran). */
+void wait_until_empty(const char *topic);
+
 #endif

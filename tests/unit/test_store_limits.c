@@ -54,11 +54,7 @@ static struct store_req *publish_sized(const char *topic, size_t size)
 
 static uint64_t publish_ok(const char *topic)
 {
-    struct store_req *req = publish_sized(topic, 1);
-    ck_assert_int_eq(req->status, STORE_OK);
-    uint64_t seq = req->pubs[0].msg.seq;
-    store_req_free(req);
-    return seq;
+    return publish(topic, "1", NULL, NULL);
 }
 
 static struct store_req *read_req(enum store_op op, const char *pattern, uint64_t since)
@@ -112,16 +108,6 @@ static off_t file_size(void)
     struct stat sb;
     ck_assert_int_eq(stat(fx.path, &sb), 0);
     return sb.st_size;
-}
-
-/* Waits until age retention removed every message matching `pattern`. */
-static void wait_until_empty(const char *pattern)
-{
-    int64_t deadline = mono_ms() + WAIT_MS;
-    while (count_matches(pattern) > 0) {
-        ck_assert_msg(mono_ms() < deadline, "age retention did not remove %s", pattern);
-        pause_ms(50);
-    }
 }
 
 /* ---- max_topics -------------------------------------------------------------- */

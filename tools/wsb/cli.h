@@ -52,6 +52,7 @@ enum {
     OPT_QUIET,
     OPT_INSECURE,
     OPT_PRESENCE,
+    OPT_EXPECT_LAST,
     CLI_OPT_HELP = -2,
     CLI_OPT_USAGE = -3
 };

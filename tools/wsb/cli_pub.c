@@ -16,7 +16,8 @@
 #define PUB_WINDOW 256 /* publishes in flight when reading stdin */
 
 static const char pub_usage[] =
-    "Usage: wsb pub [--url URL] [--token T] [--key K] [--no-echo] [--quiet] TOPIC [JSON]\n"
+    "Usage: wsb pub [--url URL] [--token T] [--key K] [--expect-last S] [--no-echo] [--quiet]\n"
+    "               TOPIC [JSON]\n"
     "       wsb pub [--url URL] [--token T] --binary TOPIC < FILE\n"
     "Publish JSON to TOPIC and print the ack ({\"seq\":N}) of each message.\n"
     "Without JSON, every line of stdin is one message (blank lines are skipped) and\n"
@@ -26,6 +27,8 @@ static const char pub_usage[] =
     "  --url URL        broker WebSocket URL (default " WSB_DEFAULT_URL ")\n"
     "  --token T        JWT or API key\n"
     "  --key K          idempotency key\n"
+    "  --expect-last S  store only if the topic's newest seq is S (0: none); else the\n"
+    "                   broker answers conflict with the newest seq (one message only)\n"
     "  --binary         publish all of stdin as one binary message\n"
     "  --no-echo        do not deliver to this connection (irrelevant for one-shot use)\n"
     "  --timeout S      seconds to wait for the broker (default 10)\n"
@@ -57,7 +60,9 @@ static void pub_print_ack(struct pub_state *st, long line, const struct wsb_repl
             fprintf(stderr, "wsb: line %ld: ", line);
         else
             fprintf(stderr, "wsb: ");
-        if (r->status == WSB_EBROKER)
+        if (r->status == WSB_EBROKER && strcmp(r->code, "conflict") == 0)
+            fprintf(stderr, "conflict: %s (last %llu)\n", r->message, (unsigned long long)r->last);
+        else if (r->status == WSB_EBROKER)
             fprintf(stderr, "%s: %s\n", r->code, r->message);
         else
             fprintf(stderr, "%s\n", r->message[0] ? r->message : wsb_strerror(r->status));
@@ -211,6 +216,7 @@ int cli_pub(int argc, char **argv)
                                          {"token", required_argument, NULL, OPT_TOKEN},
                                          {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                          {"key", required_argument, NULL, OPT_KEY},
+                                         {"expect-last", required_argument, NULL, OPT_EXPECT_LAST},
                                          {"no-echo", no_argument, NULL, OPT_NO_ECHO},
                                          {"binary", no_argument, NULL, OPT_BINARY},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -220,6 +226,8 @@ int cli_pub(int argc, char **argv)
     struct cli_common co = {.url = WSB_DEFAULT_URL, .timeout_s = 10};
     const char *key = NULL;
     int no_echo = 0, binary = 0, quiet = 0, opt;
+    int has_expect_last = 0;
+    unsigned long long expect_last = 0;
 
     while ((opt = cli_next_option(argc, argv, "qvh", opts, &co, pub_usage)) != -1) {
         switch (opt) {
@@ -228,6 +236,13 @@ int cli_pub(int argc, char **argv)
             break;
         case OPT_NO_ECHO:
             no_echo = 1;
+            break;
+        case OPT_EXPECT_LAST:
+            if (cli_parse_u64(optarg, &expect_last) < 0) {
+                fprintf(stderr, "wsb pub: --expect-last: expected a seq >= 0\n");
+                return CLI_USAGE;
+            }
+            has_expect_last = 1;
             break;
         case OPT_BINARY:
             binary = 1;
@@ -248,6 +263,10 @@ int cli_pub(int argc, char **argv)
     }
     const char *topic = argv[optind];
     const char *json = npos == 2 ? argv[optind + 1] : NULL;
+    if (has_expect_last && !json && !binary) {
+        fprintf(stderr, "wsb pub: --expect-last takes one message: give JSON or --binary\n");
+        return CLI_USAGE;
+    }
     if (key && strlen(key) > 400) {
         fprintf(stderr, "wsb pub: --key too long\n");
         return CLI_USAGE;
@@ -268,7 +287,12 @@ int cli_pub(int argc, char **argv)
     pthread_condattr_destroy(&attr);
     wsb_client_start_thread(c);
 
-    struct wsb_publish p = {.topic = topic, .json = json, .key = key, .no_echo = no_echo};
+    struct wsb_publish p = {.topic = topic,
+                            .json = json,
+                            .key = key,
+                            .no_echo = no_echo,
+                            .has_expect_last = has_expect_last,
+                            .expect_last = expect_last};
     if (binary)
         rc = pub_binary_stdin(c, &st, &p);
     else if (json)
