@@ -25,6 +25,8 @@
 
 #define MAX_ARGS 160
 #define WWW_DEFAULT "/srv/wsbroker/www"
+/* An HS256 secret of the shortest length accepted. */
+#define SECRET_32 "0123456789abcdef0123456789abcdef"
 
 static char tmp_dir[64];
 static char err[512];
@@ -144,7 +146,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg.retain, 1000);
     ck_assert_int_eq(cfg.retain_age, 86400);
     ck_assert_ptr_null(cfg.auth_secret);
-    ck_assert_ptr_null(cfg.api_key);
+    ck_assert_uint_eq(cfg.api_key.count, 0);
     ck_assert_uint_eq(cfg.anonymous.count, 0);
     ck_assert_uint_eq(cfg.allow_origin.count, 0);
     ck_assert_ptr_null(cfg.tls_cert);
@@ -514,10 +516,10 @@ END_TEST
 /* ---------------------------------------------------------------- unsupported */
 
 static const struct error_case unsupported_cases[] = {
-    {{"--auth-secret", "s3cret"}, "wsbroker: --auth-secret: not supported yet"},
+    {{"--auth-secret", SECRET_32}, "wsbroker: --auth-secret: not supported yet"},
     {{"--api-key=k"}, "wsbroker: --api-key: not supported yet"},
-    {{"--anonymous", "public.>", "--anonymous", "chat.*"},
-     "wsbroker: --anonymous: not supported yet"},
+    {{"--api-key", "k", "--anonymous", "public.>", "--anonymous", "chat.*"},
+     "wsbroker: --api-key: not supported yet"},
     {{"--tls-cert", "c.pem", "--tls-key", "k.pem"}, "wsbroker: --tls-cert: not supported yet"},
     {{"--redis", "redis://localhost"}, "wsbroker: --redis: not supported yet"},
     {{"--auth-grace", "10"}, "wsbroker: --auth-grace: not supported yet"},
@@ -536,9 +538,10 @@ START_TEST(test_unsupported_keys)
         const char *json;
         const char *message;
     } cases[] = {
-        {"{\"auth_secret\": \"s\"}", "wsbroker: --auth-secret: not supported yet"},
-        {"{\"api_key\": \"k\"}", "wsbroker: --api-key: not supported yet"},
-        {"{\"anonymous\": [\"public.>\"]}", "wsbroker: --anonymous: not supported yet"},
+        {"{\"auth_secret\": \"" SECRET_32 "\"}", "wsbroker: --auth-secret: not supported yet"},
+        {"{\"api_key\": [\"k\"]}", "wsbroker: --api-key: not supported yet"},
+        {"{\"api_key\": [\"k\"], \"anonymous\": [\"public.>\"]}",
+         "wsbroker: --api-key: not supported yet"},
         {"{\"tls_cert\": \"c\", \"tls_key\": \"k\"}", "wsbroker: --tls-cert: not supported yet"},
         {"{\"redis\": \"redis://x\"}", "wsbroker: --redis: not supported yet"},
         {"{\"auth_grace\": 30}", "wsbroker: --auth-grace: not supported yet"},
