@@ -57,26 +57,27 @@ bool grant_covers(const char *grant, const char *pattern)
     }
 }
 
-bool grants_may_subscribe(const struct grants *g, const char *pattern)
+/* Whether `everything`, or any pattern of `list` admits `topic` by `rule`. */
+static bool grants_any(bool everything, const struct grant_list *list, const char *topic,
+                       bool (*rule)(const char *granted, const char *topic))
 {
-    if (g->everything)
+    if (everything)
         return true;
-    for (size_t i = 0; i < g->subscribe.count; i++) {
-        if (grant_covers(g->subscribe.patterns[i], pattern))
+    for (size_t i = 0; i < list->count; i++) {
+        if (rule(list->patterns[i], topic))
             return true;
     }
     return false;
 }
 
+bool grants_may_subscribe(const struct grants *g, const char *pattern)
+{
+    return grants_any(g->everything, &g->subscribe, pattern, grant_covers);
+}
+
 bool grants_may_publish(const struct grants *g, const char *name)
 {
-    if (g->everything)
-        return true;
-    for (size_t i = 0; i < g->publish.count; i++) {
-        if (topic_matches(g->publish.patterns[i], name))
-            return true;
-    }
-    return false;
+    return grants_any(g->everything, &g->publish, name, topic_matches);
 }
 
 /* ---------------------------------------------------------- placeholder */

@@ -272,6 +272,13 @@ END_TEST
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 
+/* Appends an item to a configuration list, as config_load would. */
+static void list_add(struct config_list *list, const char *item)
+{
+    ck_assert_uint_lt(list->count, CONFIG_MAX_LIST);
+    list->items[list->count++] = (char *)item;
+}
+
 static struct credentials *load(const struct config *cfg)
 {
     struct credentials *c = NULL;
@@ -298,10 +305,10 @@ END_TEST
 START_TEST(test_anonymous_grants)
 {
     struct config cfg = {0};
-    cfg.api_key.items[cfg.api_key.count++] = "k1";
-    cfg.anonymous.items[cfg.anonymous.count++] = "public.>";
-    cfg.anonymous.items[cfg.anonymous.count++] = "chat.*";
-    cfg.anonymous_publish.items[cfg.anonymous_publish.count++] = "chat.lobby";
+    list_add(&cfg.api_key, "k1");
+    list_add(&cfg.anonymous, "public.>");
+    list_add(&cfg.anonymous, "chat.*");
+    list_add(&cfg.anonymous_publish, "chat.lobby");
     struct credentials *c = load(&cfg);
     const struct grants *anonymous = credentials_anonymous(c);
     ck_assert(!anonymous->everything);
@@ -319,7 +326,7 @@ END_TEST
 START_TEST(test_anonymous_none_without_patterns)
 {
     struct config cfg = {0};
-    cfg.api_key.items[cfg.api_key.count++] = "k1";
+    list_add(&cfg.api_key, "k1");
     struct credentials *c = load(&cfg);
     ck_assert(!grants_may_subscribe(credentials_anonymous(c), "a"));
     ck_assert(!grants_may_publish(credentials_anonymous(c), "a"));
@@ -330,8 +337,8 @@ END_TEST
 START_TEST(test_api_keys)
 {
     struct config cfg = {0};
-    cfg.api_key.items[cfg.api_key.count++] = "first-key";
-    cfg.api_key.items[cfg.api_key.count++] = "second-key";
+    list_add(&cfg.api_key, "first-key");
+    list_add(&cfg.api_key, "second-key");
     cfg.auth_secret = SECRET;
     struct credentials *c = load(&cfg);
     struct principal p;
@@ -364,7 +371,7 @@ START_TEST(test_oversized_credential)
     static char big[9000];
     memset(big, 'k', sizeof(big) - 1);
     struct config cfg = {0};
-    cfg.api_key.items[cfg.api_key.count++] = big;
+    list_add(&cfg.api_key, big);
     struct credentials *c = load(&cfg);
     struct principal p;
     const char *why = NULL;
@@ -378,7 +385,7 @@ END_TEST
 START_TEST(test_jwt_refused_without_verifier)
 {
     struct config cfg = {0};
-    cfg.api_key.items[cfg.api_key.count++] = "k";
+    list_add(&cfg.api_key, "k");
     struct credentials *c = load(&cfg);
     struct principal p;
     const char *why = NULL;

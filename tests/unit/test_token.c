@@ -160,34 +160,29 @@ static void expect_refused(const struct token_verifier *v, const char *token, si
     ck_assert_uint_eq(claims.subscribe.count, 0);
 }
 
-START_TEST(test_valid_hs256)
-{
-    char token[TOKEN_BUF];
-    sign_token(token, HS256, CLAIMS, NULL, SECRET);
-    struct token_verifier *v = hs256();
-    ck_assert_int_eq(token_verifier_alg(v), TOKEN_HS256);
-    expect_valid(v, token);
-    token_verifier_free(v);
-}
-END_TEST
+/* The three algorithms by index, for loop tests: HS256, RS256, ES256. */
+#define ALG_COUNT 3
 
-START_TEST(test_valid_rs256)
+static struct token_verifier *alg_verifier(size_t alg)
 {
-    char token[TOKEN_BUF];
-    sign_token(token, RS256, CLAIMS, rsa_key, NULL);
-    struct token_verifier *v = from_pem(rsa_pem);
-    ck_assert_int_eq(token_verifier_alg(v), TOKEN_RS256);
-    expect_valid(v, token);
-    token_verifier_free(v);
+    return alg == TOKEN_HS256 ? hs256() : from_pem(alg == TOKEN_RS256 ? rsa_pem : ec_pem);
 }
-END_TEST
 
-START_TEST(test_valid_es256)
+/* Signs `claims` with the algorithm's key and header. */
+static void alg_sign(char *out, size_t alg, const char *claims)
+{
+    const char *headers[ALG_COUNT] = {
+        [TOKEN_HS256] = HS256, [TOKEN_RS256] = RS256, [TOKEN_ES256] = ES256};
+    EVP_PKEY *key = alg == TOKEN_HS256 ? NULL : alg == TOKEN_RS256 ? rsa_key : ec_key;
+    sign_token(out, headers[alg], claims, key, SECRET);
+}
+
+START_TEST(test_valid)
 {
     char token[TOKEN_BUF];
-    sign_token(token, ES256, CLAIMS, ec_key, NULL);
-    struct token_verifier *v = from_pem(ec_pem);
-    ck_assert_int_eq(token_verifier_alg(v), TOKEN_ES256);
+    alg_sign(token, (size_t)_i, CLAIMS);
+    struct token_verifier *v = alg_verifier((size_t)_i);
+    ck_assert_int_eq(token_verifier_alg(v), _i);
     expect_valid(v, token);
     token_verifier_free(v);
 }
@@ -195,42 +190,33 @@ END_TEST
 
 START_TEST(test_tampered_payload)
 {
-    /* Every algorithm: the signature of one payload on another. */
-    EVP_PKEY *keys[] = {NULL, rsa_key, ec_key};
-    const char *headers[] = {HS256, RS256, ES256};
-    struct token_verifier *verifiers[] = {hs256(), from_pem(rsa_pem), from_pem(ec_pem)};
-    for (size_t i = 0; i < 3; i++) {
-        char token[TOKEN_BUF];
-        char other[TOKEN_BUF];
-        sign_token(token, headers[i], CLAIMS, keys[i], SECRET);
-        sign_token(other, headers[i],
-                   "{\"sub\":\"alice\",\"exp\":1800000060,\"subscribe\":[\">\"]}", keys[i], SECRET);
-        /* other's header and payload, token's signature */
-        char forged[2 * TOKEN_BUF];
-        snprintf(forged, sizeof(forged), "%.*s%s", (int)(strrchr(other, '.') - other), other,
-                 strrchr(token, '.'));
-        expect_refused(verifiers[i], forged, strlen(forged), "signature");
-        token_verifier_free(verifiers[i]);
-    }
+    /* The signature of one payload on another. */
+    char token[TOKEN_BUF];
+    char other[TOKEN_BUF];
+    alg_sign(token, (size_t)_i, CLAIMS);
+    alg_sign(other, (size_t)_i, "{\"sub\":\"alice\",\"exp\":1800000060,\"subscribe\":[\">\"]}");
+    /* other's header and payload, token's signature */
+    char forged[2 * TOKEN_BUF];
+    snprintf(forged, sizeof(forged), "%.*s%s", (int)(strrchr(other, '.') - other), other,
+             strrchr(token, '.'));
+    struct token_verifier *v = alg_verifier((size_t)_i);
+    expect_refused(v, forged, strlen(forged), "signature");
+    token_verifier_free(v);
 }
 END_TEST
 
 START_TEST(test_tampered_signature)
 {
-    EVP_PKEY *keys[] = {NULL, rsa_key, ec_key};
-    const char *headers[] = {HS256, RS256, ES256};
-    struct token_verifier *verifiers[] = {hs256(), from_pem(rsa_pem), from_pem(ec_pem)};
-    for (size_t i = 0; i < 3; i++) {
-        char token[TOKEN_BUF];
-        sign_token(token, headers[i], CLAIMS, keys[i], SECRET);
-        char *sig = strrchr(token, '.') + 1;
-        sig[3] = sig[3] == 'A' ? 'B' : 'A';
-        expect_refused(verifiers[i], token, strlen(token), "signature");
-        /* cut short: no longer the size of a signature */
-        sig[10] = '\0';
-        expect_refused(verifiers[i], token, strlen(token), "signature");
-        token_verifier_free(verifiers[i]);
-    }
+    char token[TOKEN_BUF];
+    alg_sign(token, (size_t)_i, CLAIMS);
+    char *sig = strrchr(token, '.') + 1;
+    sig[3] = sig[3] == 'A' ? 'B' : 'A';
+    struct token_verifier *v = alg_verifier((size_t)_i);
+    expect_refused(v, token, strlen(token), "signature");
+    /* cut short: no longer the size of a signature */
+    sig[10] = '\0';
+    expect_refused(v, token, strlen(token), "signature");
+    token_verifier_free(v);
 }
 END_TEST
 
@@ -261,37 +247,34 @@ END_TEST
 
 START_TEST(test_other_algorithm)
 {
-    char token[TOKEN_BUF];
-    /* an RS256 token against an HS256 broker */
-    sign_token(token, RS256, CLAIMS, rsa_key, NULL);
-    struct token_verifier *v = hs256();
-    expect_refused(v, token, strlen(token), "alg is not the one configured");
-    token_verifier_free(v);
-    /* ES256 against RS256 and the reverse */
-    sign_token(token, ES256, CLAIMS, ec_key, NULL);
-    v = from_pem(rsa_pem);
-    expect_refused(v, token, strlen(token), "alg is not the one configured");
-    token_verifier_free(v);
-    sign_token(token, RS256, CLAIMS, rsa_key, NULL);
-    v = from_pem(ec_pem);
-    expect_refused(v, token, strlen(token), "alg is not the one configured");
-    token_verifier_free(v);
+    /* Every token algorithm against every other verifier: an RS256 token
+     * against an HS256 broker, ES256 against RS256, ... */
+    for (size_t signed_with = 0; signed_with < ALG_COUNT; signed_with++) {
+        for (size_t verified_with = 0; verified_with < ALG_COUNT; verified_with++) {
+            if (signed_with == verified_with)
+                continue;
+            char token[TOKEN_BUF];
+            alg_sign(token, signed_with, CLAIMS);
+            struct token_verifier *v = alg_verifier(verified_with);
+            expect_refused(v, token, strlen(token), "alg is not the one configured");
+            token_verifier_free(v);
+        }
+    }
 }
 END_TEST
 
 START_TEST(test_key_confusion)
 {
-    /* HS256 signed with the RSA public key's PEM as the HMAC secret: a
-     * verifier that took `alg` from the token would accept it. */
-    char token[TOKEN_BUF];
-    sign_token(token, HS256, CLAIMS, NULL, rsa_pem);
-    struct token_verifier *v = from_pem(rsa_pem);
-    expect_refused(v, token, strlen(token), "alg is not the one configured");
-    token_verifier_free(v);
-    sign_token(token, HS256, CLAIMS, NULL, ec_pem);
-    v = from_pem(ec_pem);
-    expect_refused(v, token, strlen(token), "alg is not the one configured");
-    token_verifier_free(v);
+    /* HS256 signed with the public key's PEM as the HMAC secret: a verifier
+     * that took `alg` from the token would accept it. */
+    const char *pems[] = {rsa_pem, ec_pem};
+    for (size_t i = 0; i < 2; i++) {
+        char token[TOKEN_BUF];
+        sign_token(token, HS256, CLAIMS, NULL, pems[i]);
+        struct token_verifier *v = from_pem(pems[i]);
+        expect_refused(v, token, strlen(token), "alg is not the one configured");
+        token_verifier_free(v);
+    }
 }
 END_TEST
 
@@ -520,14 +503,21 @@ static char *read_all(const char *path)
     return text;
 }
 
+/* Appends an item to a configuration list, as config_load would. */
+static void list_add(struct config_list *list, const char *item)
+{
+    ck_assert_uint_lt(list->count, CONFIG_MAX_LIST);
+    list->items[list->count++] = (char *)item;
+}
+
 START_TEST(test_resolve_jwt_grants)
 {
     struct config cfg = {0};
     cfg.auth_public_key = ec_path;
     cfg.auth_public_key_pem = read_all(ec_path);
-    cfg.anonymous.items[cfg.anonymous.count++] = "public.>";
-    cfg.anonymous_publish.items[cfg.anonymous_publish.count++] = "guestbook";
-    cfg.user_pattern.items[cfg.user_pattern.count++] = "inbox.{sub}.>";
+    list_add(&cfg.anonymous, "public.>");
+    list_add(&cfg.anonymous_publish, "guestbook");
+    list_add(&cfg.user_pattern, "inbox.{sub}.>");
     struct credentials *c = NULL;
     char err[256] = "";
     ck_assert_msg(credentials_load(&c, &cfg, err, sizeof(err)) == 0, "%s", err);
@@ -626,14 +616,12 @@ static Suite *token_suite(void)
 {
     Suite *suite = suite_create("token");
     TCase *tc = tcase_create("valid");
-    tcase_add_test(tc, test_valid_hs256);
-    tcase_add_test(tc, test_valid_rs256);
-    tcase_add_test(tc, test_valid_es256);
+    tcase_add_loop_test(tc, test_valid, 0, ALG_COUNT);
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("attacks");
-    tcase_add_test(tc, test_tampered_payload);
-    tcase_add_test(tc, test_tampered_signature);
+    tcase_add_loop_test(tc, test_tampered_payload, 0, ALG_COUNT);
+    tcase_add_loop_test(tc, test_tampered_signature, 0, ALG_COUNT);
     tcase_add_test(tc, test_alg_none);
     tcase_add_test(tc, test_other_algorithm);
     tcase_add_test(tc, test_key_confusion);
