@@ -2,13 +2,15 @@
  * config.c: the broker's settings from defaults, a JSON config file and the
  * command line (docs/protocol.md sections 9 and 10).
  *
- * Owns: the defaults, the order of loading and the checks across fields.
- * The option table (options.c) describes every flag and config key once;
- * args.c reads the command line, file.c the JSON file. Loading goes: defaults,
- * then a first walk over argv for --help, --version and --config, then the
- * file, then every flag in order (so flags win over the file wherever they
- * appear), then checks across fields. Nothing here writes to stderr: an
- * error goes back to the caller as one line in `err`.
+ * Owns: the defaults, the order of loading, the auth files and the checks
+ * across fields. The option table (options.c) describes every flag and
+ * config key once; args.c reads the command line, file.c the JSON file.
+ * Loading goes: defaults, then a first walk over argv for --help, --version
+ * and --config, then the file, then every flag in order (so flags win over
+ * the file wherever they appear), then the files the auth options name
+ * (docs/auth.md: read here so that an unreadable one is a configuration
+ * error like any other), then checks across fields. Nothing here writes to
+ * stderr: an error goes back to the caller as one line in `err`.
  */
 #include "config/config.h"
 
