@@ -199,10 +199,10 @@ static int config_check_auth(const struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* Auth, TLS and Redis are parsed and validated but not wired up yet: refuse
- * to start rather than run silently without them. Delete this function and
- * its one call when they land. auth_grace counts as set when it differs from
- * its default (setting it to 5 changes nothing). */
+/* Auth, TLS, Redis and --max-conns-per-ip are parsed and validated but not
+ * wired up yet (docs/auth.md): refuse to start rather than run silently
+ * without them. Delete this function and its one call when they land. auth_grace counts as set when
+ * it differs from its default (setting it to 5 changes nothing). */
 static int config_reject_unsupported(const struct config *cfg, char *err, size_t errlen)
 {
     const char *flag = NULL;
