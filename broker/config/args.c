@@ -38,6 +38,9 @@ static void option_format_value(const struct config *cfg, const struct option_sp
     case OPTION_LONG:
         snprintf(buf, size, "%ld", option_load_number(cfg, spec));
         return;
+    case OPTION_BOOL:
+        snprintf(buf, size, "%s", *(const bool *)field ? "true" : "false");
+        return;
     }
 }
 
@@ -88,6 +91,8 @@ static int option_apply_text(struct config *cfg, const struct option_spec *spec,
     switch (spec->kind) {
     case OPTION_STRING:
         return option_store_string(cfg, spec, subject, value, err, errlen);
+    case OPTION_BOOL:
+        return option_store_bool(cfg, spec, subject, value, err, errlen);
     case OPTION_LIST:
         if (replace_list)
             config_list_clear(option_list(cfg, spec));
@@ -155,8 +160,8 @@ static void arg_read(int argc, char **argv, int *index, struct arg *arg)
     }
     arg->spec = option_find_flag(name, name_len);
     arg->kind = arg->spec != NULL ? ARG_OPTION : ARG_UNKNOWN;
-    if (arg->kind == ARG_OPTION && equals == NULL && *index + 1 < argc &&
-        strncmp(argv[*index + 1], "--", 2) != 0)
+    if (arg->kind == ARG_OPTION && arg->spec->kind != OPTION_BOOL && equals == NULL &&
+        *index + 1 < argc && strncmp(argv[*index + 1], "--", 2) != 0)
         arg->value = argv[++*index];
 }
 
@@ -199,7 +204,7 @@ static int config_apply_arg(struct config *cfg, const struct arg *arg, bool *lis
     case ARG_OPTION:
         break;
     }
-    if (arg->value == NULL)
+    if (arg->value == NULL && arg->spec->kind != OPTION_BOOL)
         return config_fail(err, errlen, "--%s: missing value", arg->spec->flag);
     size_t index = (size_t)(arg->spec - option_table);
     bool replace_list = !list_replaced[index];

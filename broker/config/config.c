@@ -2,24 +2,34 @@
  * config.c: the broker's settings from defaults, a JSON config file and the
  * command line (docs/protocol.md sections 9 and 10).
  *
- * Owns: the defaults, the order of loading and the checks across fields.
- * The option table (options.c) describes every flag and config key once;
- * args.c reads the command line, file.c the JSON file. Loading goes: defaults,
- * then a first walk over argv for --help, --version and --config, then the
- * file, then every flag in order (so flags win over the file wherever they
- * appear), then checks across fields. Nothing here writes to stderr: an
- * error goes back to the caller as one line in `err`.
+ * Owns: the defaults, the order of loading, the auth files and the checks
+ * across fields. The option table (options.c) describes every flag and
+ * config key once; args.c reads the command line, file.c the JSON file.
+ * Loading goes: defaults, then a first walk over argv for --help, --version
+ * and --config, then the file, then every flag in order (so flags win over
+ * the file wherever they appear), then the files the auth options name
+ * (docs/auth.md: read here so that an unreadable one is a configuration
+ * error like any other), then checks across fields. Nothing here writes to
+ * stderr: an error goes back to the caller as one line in `err`.
  */
 #include "config/config.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth/grants.h"
+#include "auth/token.h"
+#include "common/topic.h"
 #include "config/args.h"
 #include "config/file.h"
 #include "config/options.h"
 
 #define DEFAULT_AUTH_GRACE 5
+/* Largest secret, key or key list file read: such files are a few lines. */
+#define AUTH_FILE_MAX (1024 * 1024)
 
 /* ------------------------------------------------------------- defaults */
 
@@ -68,16 +78,147 @@ static int config_parse_topic_rules(struct config *cfg, char *err, size_t errlen
     return 0;
 }
 
-/* Auth, TLS and Redis are parsed and validated but not wired up yet: refuse
- * to start rather than run silently without them. Delete this function and
- * its one call when they land. auth_grace counts as set when it differs from
- * its default (setting it to 5 changes nothing). */
+/* ------------------------------------------------------------ auth files */
+
+/* Reads the whole of `path` (at most AUTH_FILE_MAX bytes, no NUL byte) into
+ * a malloc'd string. `flag` names the setting in errors. */
+static int config_read_text(const char *flag, const char *path, char **out, char *err,
+                            size_t errlen)
+{
+    FILE *file = fopen(path, "r");
+    if (file == NULL)
+        return config_fail(err, errlen, "--%s: %s: cannot read: %s", flag, path, strerror(errno));
+    char *text = malloc(AUTH_FILE_MAX + 1);
+    size_t len = text != NULL ? fread(text, 1, AUTH_FILE_MAX + 1, file) : 0;
+    int read_errno = ferror(file) ? (errno != 0 ? errno : EIO) : 0;
+    fclose(file);
+    int rc = 0;
+    if (text == NULL)
+        rc = config_fail(err, errlen, "--%s: out of memory", flag);
+    else if (read_errno != 0)
+        rc =
+            config_fail(err, errlen, "--%s: %s: cannot read: %s", flag, path, strerror(read_errno));
+    else if (len > AUTH_FILE_MAX)
+        rc = config_fail(err, errlen, "--%s: %s: larger than %d bytes", flag, path, AUTH_FILE_MAX);
+    else if (memchr(text, '\0', len) != NULL)
+        rc = config_fail(err, errlen, "--%s: %s: holds a NUL byte", flag, path);
+    if (rc != 0) {
+        free(text);
+        return rc;
+    }
+    text[len] = '\0';
+    *out = text;
+    return 0;
+}
+
+/* --auth-secret-file: the file's text, less one trailing "\n" or "\r\n",
+ * becomes auth_secret. */
+static int config_read_secret_file(struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->auth_secret != NULL)
+        return config_fail(err, errlen, "--auth-secret-file: not with --auth-secret");
+    char *secret;
+    if (config_read_text("auth-secret-file", cfg->auth_secret_file, &secret, err, errlen) != 0)
+        return -1;
+    size_t len = strlen(secret);
+    if (len > 0 && secret[len - 1] == '\n')
+        secret[--len] = '\0';
+    if (len > 0 && secret[len - 1] == '\r')
+        secret[--len] = '\0';
+    cfg->auth_secret = secret;
+    return 0;
+}
+
+/* --api-key-file: each line that is not blank or a '#' comment is a key,
+ * added to those of --api-key. */
+static int config_read_api_key_file(struct config *cfg, char *err, size_t errlen)
+{
+    char *text;
+    if (config_read_text("api-key-file", cfg->api_key_file, &text, err, errlen) != 0)
+        return -1;
+    const struct option_spec *spec = option_find_key("api_key");
+    int rc = 0;
+    for (char *line = text; rc == 0 && *line != '\0';) {
+        size_t len = strcspn(line, "\n");
+        char *next = line[len] == '\n' ? line + len + 1 : line + len;
+        line[len] = '\0';
+        if (len > 0 && line[len - 1] == '\r')
+            line[len - 1] = '\0';
+        if (line[0] != '\0' && line[0] != '#')
+            rc = option_append(cfg, spec, "--api-key-file", line, err, errlen);
+        line = next;
+    }
+    free(text);
+    return rc;
+}
+
+static int config_read_auth_files(struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->auth_secret_file != NULL && config_read_secret_file(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->api_key_file != NULL && config_read_api_key_file(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->auth_public_key != NULL &&
+        config_read_text("auth-public-key", cfg->auth_public_key, &cfg->auth_public_key_pem, err,
+                         errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ auth checks */
+
+/* Every item of a list is a valid pattern, or with `templates` a valid
+ * pattern once "{sub}" stands for a segment. */
+static int config_check_patterns(const struct config_list *list, const char *flag, bool templates,
+                                 char *err, size_t errlen)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        const char *item = list->items[i];
+        const char *why = NULL;
+        int rc = templates ? grants_template_valid(item, &why)
+                           : topic_validate_pattern(item, strlen(item), &why);
+        if (rc != 0)
+            return config_fail(err, errlen, "--%s: \"%s\" is not a valid pattern: %s", flag, item,
+                               why);
+    }
+    return 0;
+}
+
+static int config_check_auth(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *secret_flag = cfg->auth_secret_file != NULL ? "auth-secret-file" : "auth-secret";
+    if (cfg->auth_secret != NULL && cfg->auth_public_key != NULL)
+        return config_fail(err, errlen, "--auth-public-key: not with --%s", secret_flag);
+    if (cfg->auth_secret != NULL && strlen(cfg->auth_secret) < TOKEN_MIN_SECRET)
+        return config_fail(err, errlen, "--%s: the HS256 secret needs at least %d bytes",
+                           secret_flag, TOKEN_MIN_SECRET);
+    if (config_check_patterns(&cfg->anonymous, "anonymous", false, err, errlen) != 0 ||
+        config_check_patterns(&cfg->anonymous_publish, "anonymous-publish", false, err, errlen) !=
+            0 ||
+        config_check_patterns(&cfg->user_pattern, "user-pattern", true, err, errlen) != 0)
+        return -1;
+    bool jwt = cfg->auth_secret != NULL || cfg->auth_public_key != NULL;
+    if (cfg->user_pattern.count > 0 && !jwt)
+        return config_fail(err, errlen, "--user-pattern: needs --auth-secret or --auth-public-key");
+    if ((cfg->anonymous.count > 0 || cfg->anonymous_publish.count > 0) &&
+        !config_auth_configured(cfg))
+        return config_fail(err, errlen,
+                           "--%s: needs auth (--auth-secret, --auth-public-key or "
+                           "--api-key); without it everything is allowed",
+                           cfg->anonymous.count > 0 ? "anonymous" : "anonymous-publish");
+    return 0;
+}
+
+/* Auth, TLS, Redis and --max-conns-per-ip are parsed and validated but not
+ * wired up yet (docs/auth.md): refuse to start rather than run silently
+ * without them. Delete this function and its one call when they land. auth_grace counts as set when
+ * it differs from its default (setting it to 5 changes nothing). */
 static int config_reject_unsupported(const struct config *cfg, char *err, size_t errlen)
 {
     const char *flag = NULL;
     if (cfg->auth_secret != NULL)
         flag = "auth-secret";
-    else if (cfg->api_key != NULL)
+    else if (cfg->api_key.count > 0)
         flag = "api-key";
     else if (cfg->anonymous.count > 0)
         flag = "anonymous";
@@ -89,6 +230,16 @@ static int config_reject_unsupported(const struct config *cfg, char *err, size_t
         flag = "redis";
     else if (cfg->auth_grace != DEFAULT_AUTH_GRACE)
         flag = "auth-grace";
+    else if (cfg->auth_public_key != NULL)
+        flag = "auth-public-key";
+    else if (cfg->anonymous_publish.count > 0)
+        flag = "anonymous-publish";
+    else if (cfg->user_pattern.count > 0)
+        flag = "user-pattern";
+    else if (cfg->public_metrics)
+        flag = "public-metrics";
+    else if (cfg->max_conns_per_ip != 0)
+        flag = "max-conns-per-ip";
     if (flag == NULL)
         return 0;
     return config_fail(err, errlen, "--%s: not supported yet", flag);
@@ -109,7 +260,8 @@ static enum config_result config_load_all(struct config *cfg, int argc, char **a
         return CONFIG_ERROR;
     if (config_args_apply(cfg, argc, argv, err, errlen) != 0)
         return CONFIG_ERROR;
-    if (config_check(cfg, err, errlen) != 0 || config_parse_topic_rules(cfg, err, errlen) != 0)
+    if (config_check(cfg, err, errlen) != 0 || config_parse_topic_rules(cfg, err, errlen) != 0 ||
+        config_read_auth_files(cfg, err, errlen) != 0 || config_check_auth(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_reject_unsupported(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
@@ -126,6 +278,11 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, const 
     if (result != CONFIG_RUN)
         config_free(cfg);
     return result;
+}
+
+bool config_auth_configured(const struct config *cfg)
+{
+    return cfg->auth_secret != NULL || cfg->auth_public_key != NULL || cfg->api_key.count > 0;
 }
 
 /* Whether `list` holds "*" or an item equal to the `len` bytes at `text`
@@ -185,5 +342,6 @@ void config_free(struct config *cfg)
             config_list_clear(option_list(cfg, &option_table[i]));
     }
     topic_rules_free(&cfg->topic_rules);
+    free(cfg->auth_public_key_pem);
     memset(cfg, 0, sizeof(*cfg));
 }

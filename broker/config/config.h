@@ -32,7 +32,7 @@ struct config {
     long retain;       /* 1000 messages per topic */
     long retain_age;   /* 86400 seconds */
     char *auth_secret; /* NULL: no JWT auth */
-    char *api_key;     /* NULL: no API key */
+    struct config_list api_key;      /* keys that allow everything (docs/auth.md) */
     struct config_list anonymous;    /* patterns anonymous clients may use */
     struct config_list allow_origin; /* empty: any origin */
     char *tls_cert;
@@ -55,6 +55,15 @@ struct config {
     /* Per-pattern settings (docs/protocol.md section 11): */
     struct config_list topic_rule;  /* --topic-rule texts (file objects as text) */
     struct topic_rules topic_rules; /* parsed from topic_rule by config_load */
+    /* Auth and abuse limits (docs/auth.md): */
+    char *auth_secret_file;               /* read at load into auth_secret */
+    char *auth_public_key;                /* PEM file: RS256 or ES256 by its key type */
+    char *auth_public_key_pem;            /* its text, read at load; not an option */
+    char *api_key_file;                   /* one key per line, read at load into api_key */
+    struct config_list anonymous_publish; /* names anonymous clients may publish to */
+    struct config_list user_pattern;      /* granted to every JWT user, "{sub}" replaced */
+    bool public_metrics;                  /* /metrics and /api/stats without an API key */
+    long max_conns_per_ip;                /* WebSocket and SSE connections, 0 = no bound */
 };
 
 enum config_result {
@@ -75,6 +84,10 @@ enum config_result {
  * "wsbroker: --port: expected an integer 1..65535, got \"abc\"". */
 enum config_result config_load(struct config *cfg, int argc, char **argv, const char *www_default,
                                char *err, size_t errlen);
+
+/* Whether auth is configured (docs/protocol.md section 10, Auth): a JWT
+ * secret or public key, or an API key. Without it everything is allowed. */
+bool config_auth_configured(const struct config *cfg);
 
 /* Whether --allow-origin lets a request with this Origin header in: any
  * origin when the list is empty or holds "*", else one equal to an item.

@@ -101,6 +101,12 @@ static int option_apply_json(struct config *cfg, const struct option_spec *spec,
         return option_store_string(cfg, spec, subject, json_string_value(value), err, errlen);
     case OPTION_LIST:
         return option_apply_json_list(cfg, spec, subject, value, err, errlen);
+    case OPTION_BOOL:
+        if (!json_is_boolean(value))
+            return config_fail(err, errlen, "%s: expected true or false, got %s", subject,
+                               json_kind_name(value));
+        return option_store_bool(cfg, spec, subject, json_is_true(value) ? "true" : "false", err,
+                                 errlen);
     case OPTION_INT:
     case OPTION_LONG:
         return option_apply_json_number(cfg, spec, subject, value, err, errlen);

@@ -15,7 +15,7 @@
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const durabilities[] = {"full", "os", NULL};
 
-const struct option_spec option_table[OPTION_COUNT] = {
+const struct option_spec option_table[] = {
     {.flag = "config",
      .kind = OPTION_STRING,
      .offset = offsetof(struct config, config_file),
@@ -93,19 +93,20 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .kind = OPTION_STRING,
      .offset = offsetof(struct config, auth_secret),
      .metavar = "SECRET",
-     .help = "HS256 secret of client JWTs; turns auth on"},
+     .help = "HS256 secret of client JWTs, at least 32 bytes; turns auth on"},
     {.flag = "api-key",
      .key = "api_key",
-     .kind = OPTION_STRING,
+     .kind = OPTION_LIST,
      .offset = offsetof(struct config, api_key),
      .metavar = "KEY",
-     .help = "API key that allows everything; turns auth on"},
+     .help = "API key that allows everything (repeatable); turns auth on"},
     {.flag = "anonymous",
      .key = "anonymous",
      .kind = OPTION_LIST,
      .offset = offsetof(struct config, anonymous),
      .metavar = "PATTERN",
-     .help = "pattern anonymous clients may use (repeatable)"},
+     .help = "pattern clients without credential may subscribe to, read history, presence and "
+             "SSE of (repeatable)"},
     {.flag = "allow-origin",
      .key = "allow_origin",
      .kind = OPTION_LIST,
@@ -224,6 +225,52 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .help = "'PATTERN [retain=N] [retain_age=S] [conflate=BOOL]': settings for names "
              "PATTERN matches (repeatable; the first match wins; keys left out take the "
              "global values)"},
+    {.flag = "auth-secret-file",
+     .key = "auth_secret_file",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, auth_secret_file),
+     .metavar = "FILE",
+     .help = "file holding the HS256 secret (one trailing newline ignored), instead of "
+             "--auth-secret"},
+    {.flag = "auth-public-key",
+     .key = "auth_public_key",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, auth_public_key),
+     .metavar = "FILE",
+     .help = "PEM public key of client JWTs: RS256 for RSA, ES256 for P-256; turns auth on"},
+    {.flag = "api-key-file",
+     .key = "api_key_file",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, api_key_file),
+     .metavar = "FILE",
+     .help = "file of API keys, one per line (blank lines and # comments ignored)"},
+    {.flag = "anonymous-publish",
+     .key = "anonymous_publish",
+     .kind = OPTION_LIST,
+     .offset = offsetof(struct config, anonymous_publish),
+     .metavar = "PATTERN",
+     .help = "pattern clients without credential may publish to (repeatable)"},
+    {.flag = "user-pattern",
+     .key = "user_pattern",
+     .kind = OPTION_LIST,
+     .offset = offsetof(struct config, user_pattern),
+     .metavar = "PATTERN",
+     .help = "pattern every JWT user may subscribe to, {sub} standing for the user "
+             "(repeatable)"},
+    {.flag = "public-metrics",
+     .key = "public_metrics",
+     .kind = OPTION_BOOL,
+     .offset = offsetof(struct config, public_metrics),
+     .metavar = "",
+     .help = "serve /metrics and /api/stats without an API key when auth is on"},
+    {.flag = "max-conns-per-ip",
+     .key = "max_conns_per_ip",
+     .kind = OPTION_LONG,
+     .offset = offsetof(struct config, max_conns_per_ip),
+     .min = 0,
+     .max = LONG_MAX,
+     .metavar = "N",
+     .help = "WebSocket and SSE connections from one address; more get 503, 0 = no bound"},
 };
 
 _Static_assert(sizeof(option_table) / sizeof(option_table[0]) == OPTION_COUNT,
@@ -258,6 +305,11 @@ char **option_string(struct config *cfg, const struct option_spec *spec)
 struct config_list *option_list(struct config *cfg, const struct option_spec *spec)
 {
     return (struct config_list *)((char *)cfg + spec->offset);
+}
+
+bool *option_bool(struct config *cfg, const struct option_spec *spec)
+{
+    return (bool *)((char *)cfg + spec->offset);
 }
 
 void option_store_number(struct config *cfg, const struct option_spec *spec, long number)
@@ -366,6 +418,18 @@ int option_store_string(struct config *cfg, const struct option_spec *spec, cons
     }
     if (config_set_string(option_string(cfg, spec), value) != 0)
         return config_fail(err, errlen, "%s: out of memory", subject);
+    return 0;
+}
+
+int option_store_bool(struct config *cfg, const struct option_spec *spec, const char *subject,
+                      const char *value, char *err, size_t errlen)
+{
+    if (value == NULL || strcmp(value, "true") == 0)
+        *option_bool(cfg, spec) = true;
+    else if (strcmp(value, "false") == 0)
+        *option_bool(cfg, spec) = false;
+    else
+        return config_fail(err, errlen, "%s: expected true or false, got \"%s\"", subject, value);
     return 0;
 }
 

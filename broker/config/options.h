@@ -16,7 +16,7 @@
 #include "config/config.h"
 
 /* Entries in option_table (checked against the table at compile time). */
-#define OPTION_COUNT 29
+#define OPTION_COUNT 36
 /* Room for "FILE: key" or "--flag", the subject of an error. */
 #define SUBJECT_MAX 1024
 
@@ -25,6 +25,7 @@ enum option_kind {
     OPTION_INT,    /* int within [min, max] */
     OPTION_LONG,   /* long within [min, max] */
     OPTION_LIST,   /* struct config_list of non-empty strings; the flag is repeatable */
+    OPTION_BOOL,   /* bool: the flag alone or =true|false; true|false in the file */
 };
 
 struct option_spec {
@@ -39,7 +40,7 @@ struct option_spec {
 };
 
 /* A constant: the table is read, never written. */
-extern const struct option_spec option_table[OPTION_COUNT];
+extern const struct option_spec option_table[]; /* OPTION_COUNT entries */
 
 /* Writes "wsbroker: <message>" into err as one line (control characters,
  * which a value or the JSON parser could bring in, become '?'). Returns -1
@@ -59,13 +60,19 @@ struct config_list *option_list(struct config *cfg, const struct option_spec *sp
 void option_store_number(struct config *cfg, const struct option_spec *spec, long number);
 long option_load_number(const struct config *cfg, const struct option_spec *spec);
 
+/* The bool field of an OPTION_BOOL entry. */
+bool *option_bool(struct config *cfg, const struct option_spec *spec);
+
 /* "1..65535" or ">= 1": the range of a number in errors. */
 void option_describe_range(const struct option_spec *spec, char *buf, size_t size);
 
 /* Checked stores; `subject` names the setting in errors: "--port" or
- * "FILE: port". Each returns 0 or -1 with `err` set. */
+ * "FILE: port". Each returns 0 or -1 with `err` set. option_store_bool
+ * takes NULL (the flag alone) as true. */
 int option_store_string(struct config *cfg, const struct option_spec *spec, const char *subject,
                         const char *value, char *err, size_t errlen);
+int option_store_bool(struct config *cfg, const struct option_spec *spec, const char *subject,
+                      const char *value, char *err, size_t errlen);
 int option_append(struct config *cfg, const struct option_spec *spec, const char *subject,
                   const char *value, char *err, size_t errlen);
 

@@ -102,11 +102,11 @@ static void check_run(const struct config *cfg)
     fuzz_require(cfg->max_subscriptions >= 1, "max_subscriptions out of range");
     fuzz_require(is_one_of(cfg->log_level, levels), "log_level not a level");
     fuzz_require(is_one_of(cfg->durability, durabilities), "durability not a mode");
-    fuzz_require(is_unset_or_nonempty(cfg->auth_secret) && is_unset_or_nonempty(cfg->api_key) &&
-                     is_unset_or_nonempty(cfg->tls_cert) && is_unset_or_nonempty(cfg->tls_key) &&
-                     is_unset_or_nonempty(cfg->redis),
+    fuzz_require(is_unset_or_nonempty(cfg->auth_secret) && is_unset_or_nonempty(cfg->tls_cert) &&
+                     is_unset_or_nonempty(cfg->tls_key) && is_unset_or_nonempty(cfg->redis),
                  "an optional string is set but empty");
     check_list(&cfg->anonymous);
+    check_list(&cfg->api_key);
     check_list(&cfg->allow_origin);
 }
 

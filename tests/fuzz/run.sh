@@ -25,7 +25,7 @@ esac
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$fuzz_dir/../.." && pwd)"
 build="${FUZZ_BUILD:-$repo/build-fuzz}"
-targets="${FUZZ_TARGETS:-fuzz_envelope_text fuzz_envelope_binary fuzz_topic fuzz_config}"
+targets="${FUZZ_TARGETS:-fuzz_envelope_text fuzz_envelope_binary fuzz_topic fuzz_config fuzz_token}"
 # Same limits for replays and fuzzing: 10 s for one input is a hang.
 limits=(-rss_limit_mb=2048 -timeout=10)
 
