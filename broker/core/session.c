@@ -189,9 +189,8 @@ void session_send_raw(struct session *s, struct frame *f)
 /* Holds a live frame behind a pending replay: memory like a queued frame,
  * so it counts toward the backlog (a paced replay to a client that does
  * not read must not make its held frames unbounded). */
-static void session_hold(struct session *s, struct frame *f)
+static void session_hold(struct session *s, struct frame *f, uint32_t cost)
 {
-    uint32_t cost = session_frame_cost(f, SEND_LIVE);
     if (ring_push(&s->held, frame_ref(f), SEND_LIVE, cost) < 0) {
         frame_unref(f);
         return;
@@ -200,15 +199,25 @@ static void session_hold(struct session *s, struct frame *f)
     session_over_backlog(s);
 }
 
+/* The fan-out's path, once per delivery: session_enqueue's work for a live
+ * frame, without its branches for the other kinds. */
 void session_deliver(struct session *s, struct frame *f)
 {
     if (!session_is_open(s))
         return;
+    uint32_t cost = session_frame_cost(f, SEND_LIVE);
     if (s->replay_pending) {
-        session_hold(s, f);
+        session_hold(s, f, cost);
         return;
     }
-    session_enqueue(s, frame_ref(f), SEND_LIVE);
+    if (ring_push(&s->queue, f, SEND_LIVE, cost) < 0)
+        return;
+    frame_ref(f);
+    s->queued_bytes += cost;
+    if (session_over_backlog(s))
+        return;
+    if (s->queue.count == 1)
+        session_list_ready(s);
 }
 
 void session_release_held(struct session *s)

@@ -169,10 +169,12 @@ static inline void session_queue_pop(struct session *s)
     s->queue.head = (s->queue.head + 1) % s->queue.cap;
     s->queue.count--;
     s->queued_bytes -= e.cost;
-    if (e.kind == SEND_REPLAY)
-        s->replay_bytes -= e.cost;
-    else if (e.kind == SEND_REPLY)
-        session_reply_written(s, e.cost);
+    if (e.kind != SEND_LIVE) {
+        if (e.kind == SEND_REPLAY)
+            s->replay_bytes -= e.cost;
+        else
+            session_reply_written(s, e.cost);
+    }
     frame_unref(e.frame);
 }
 
