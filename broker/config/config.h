@@ -49,6 +49,10 @@ struct config {
     int http_body_timeout;         /* seconds for a whole request body: 30 */
     long max_db_size;       /* --max-db-size BYTES the store may use, 0 = no bound */
     long max_topics;        /* --max-topics N holding messages, 0 = no bound */
+
+    /* Operations (docs/operations.md): */
+    char *backup_dir; /* --backup-dir DIR for POST /api/backup; NULL: refused */
+    char *log_format; /* --log-format text|json, "text" */
 };
 
 enum config_result {

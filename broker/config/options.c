@@ -14,6 +14,7 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const durabilities[] = {"full", "os", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 
 const struct option_spec option_table[OPTION_COUNT] = {
     {.flag = "config",
@@ -216,6 +217,20 @@ const struct option_spec option_table[OPTION_COUNT] = {
      .max = LONG_MAX,
      .metavar = "N",
      .help = "topics holding messages; new ones past it are refused, 0 = no bound"},
+    {.flag = "backup-dir",
+     .key = "backup_dir",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, backup_dir),
+     .metavar = "DIR",
+     .help = "directory POST /api/backup (wsb backup) may write copies of the store into; "
+             "none: backups refused"},
+    {.flag = "log-format",
+     .key = "log_format",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, log_format),
+     .choices = log_formats,
+     .metavar = "FORMAT",
+     .help = "text, or json: one object per line with ts, level and msg"},
 };
 
 _Static_assert(sizeof(option_table) / sizeof(option_table[0]) == OPTION_COUNT,

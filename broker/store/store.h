@@ -10,7 +10,9 @@
  * The engine works on its own thread(s). The service thread submits
  * requests (store_submit) and later collects the finished ones
  * (store_take_done) after the engine called the `wake` callback given to
- * store_open. Requests finish in the order they were submitted.
+ * store_open. Requests finish in the order they were submitted, except a
+ * backup, which takes as long as the copy does and finishes when it is
+ * complete, while the requests behind it go on (engine.h).
  *
  * Publishes that are queued together are committed together (group
  * commit); a publish's result is only posted after the commit returned.
@@ -63,6 +65,7 @@ enum store_op {
     STORE_PUBLISH, /* commit pubs[0..n_pubs) in one transaction */
     STORE_REPLAY,  /* matches of `pattern` for a subscribe: since/last, up to `upto` */
     STORE_HISTORY, /* matches of `pattern` with seq > since, at most `limit` */
+    STORE_BACKUP,  /* a consistent copy of the whole store into `backup_path` */
 };
 
 /* STORE_FULL: a publish request that a bound of the store refused
@@ -96,14 +99,21 @@ struct store_req {
     uint32_t last;  /* REPLAY: when > 0, the newest `last` matches instead of since */
     uint32_t limit; /* HISTORY: at most this many (1..1000) */
 
+    /* STORE_BACKUP */
+    char *backup_path; /* the copy's file; must not exist yet */
+    void *progress;    /* the engine's copy in progress (engine-owned) */
+
     /* results */
     enum store_status status;
     enum store_full_reason full_reason; /* PUBLISH with STORE_FULL: which bound */
     struct store_msg *msgs;             /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
-    bool more;      /* HISTORY: further matches exist after the last one */
-    bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
-                       a match with seq > since */
+    bool more;              /* HISTORY: further matches exist after the last one */
+    bool recovered;         /* REPLAY/HISTORY (since mode): false when retention dropped
+                               a match with seq > since */
+    uint64_t backup_seq;    /* BACKUP: the newest seq the copy holds */
+    uint64_t backup_bytes;  /* BACKUP: the copy's size */
+    char backup_error[160]; /* BACKUP failed: why, one line */
 };
 
 /* Opens or creates the store (SQLite: the database file, its schema and
@@ -132,7 +142,7 @@ void store_submit(struct store *st, struct store_req *req);
 struct store_req *store_take_done(struct store *st);
 
 /* Frees a request and everything it owns (pubs and their strings, pattern,
- * result msgs). */
+ * backup_path, result msgs). */
 void store_req_free(struct store_req *req);
 
 /* Frees the strings and data of one message (not the struct itself). */
