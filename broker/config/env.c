@@ -54,7 +54,7 @@ static int env_to_args(const struct option_spec *spec, const char *value, char *
     size_t items = 1;
     for (const char *c = value; spec->kind == OPTION_LIST && *c; c++)
         items += *c == ',';
-    char **argv = calloc(items + 1, sizeof(*argv));
+    char **argv = calloc(items + 2, sizeof(*argv)); /* the name, the items, NULL */
     if (!argv)
         return -1;
     *args = argv;
