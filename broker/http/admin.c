@@ -49,24 +49,21 @@ static void admin_call_free(struct admin_call *call)
     free(call);
 }
 
-/* Sets the reply (taking `body`) and wakes the connection. */
-static void admin_call_reply(struct admin_call *call, unsigned int status, struct sbuf *body)
+/* The reply in call->reply is complete: wakes the connection to send it. */
+static void admin_call_ready(struct admin_call *call, unsigned int status)
 {
     call->status = status;
-    call->reply = *body;
-    sbuf_init(body);
     call->ready = true;
     if (call->wsi)
         lws_callback_on_writable(call->wsi);
 }
 
-static void admin_call_error(struct admin_call *call, unsigned int status, const char *code,
-                             const char *message)
+/* Answers with {"error":{"code","message"}}. */
+static void admin_call_refuse(struct admin_call *call, unsigned int status, const char *code,
+                              const char *message)
 {
-    struct sbuf b;
-    sbuf_init(&b);
-    reply_error_body(&b, code, message);
-    admin_call_reply(call, status, &b);
+    reply_error_body(&call->reply, code, message);
+    admin_call_ready(call, status);
 }
 
 /* Whether this request may take a backup. The hook for authentication
@@ -159,22 +156,19 @@ static void admin_backup_done(void *arg, struct store_req *sr)
     if (sr->status != STORE_OK) {
         char why[sizeof(sr->backup_error) + 32];
         snprintf(why, sizeof(why), "the backup failed: %s", sr->backup_error);
-        admin_call_error(call,
-                         sr->status == STORE_UNAVAILABLE ? HTTP_STATUS_SERVICE_UNAVAILABLE
-                                                         : HTTP_STATUS_INTERNAL_SERVER_ERROR,
-                         sr->status == STORE_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_INTERNAL, why);
+        admin_call_refuse(call,
+                          sr->status == STORE_UNAVAILABLE ? HTTP_STATUS_SERVICE_UNAVAILABLE
+                                                          : HTTP_STATUS_INTERNAL_SERVER_ERROR,
+                          sr->status == STORE_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_INTERNAL, why);
         return;
     }
-    struct sbuf b;
-    sbuf_init(&b);
-    sbuf_add_str(&b, "{\"path\":");
-    sbuf_add_json_string(&b, sr->backup_path);
-    sbuf_add_str(&b, ",\"seq\":");
-    sbuf_add_u64(&b, sr->backup_seq);
-    sbuf_add_str(&b, ",\"bytes\":");
-    sbuf_add_u64(&b, sr->backup_bytes);
-    sbuf_add_str(&b, "}");
-    admin_call_reply(call, HTTP_STATUS_OK, &b);
+    char figures[64];
+    snprintf(figures, sizeof(figures), ",\"seq\":%llu,\"bytes\":%llu}",
+             (unsigned long long)sr->backup_seq, (unsigned long long)sr->backup_bytes);
+    sbuf_add_str(&call->reply, "{\"path\":");
+    sbuf_add_json_string(&call->reply, sr->backup_path);
+    sbuf_add_str(&call->reply, figures);
+    admin_call_ready(call, HTTP_STATUS_OK);
 }
 
 /* Reads {"path": ...}, checks it and hands the backup to the store. */
@@ -184,17 +178,17 @@ static void admin_backup_start(const struct http_ctx *ctx, struct admin_call *ca
     json_t *path = root ? json_object_get(root, "path") : NULL;
     struct admin_target target;
     if (!json_is_string(path)) {
-        admin_call_error(call, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
-                         "the body must be {\"path\": \"FILE\"}");
+        admin_call_refuse(call, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
+                          "the body must be {\"path\": \"FILE\"}");
     } else if (!admin_resolve_target(ctx->cfg, json_string_value(path), &target)) {
-        admin_call_error(call, target.status,
-                         target.status == HTTP_STATUS_FORBIDDEN ? ERR_FORBIDDEN : ERR_BAD_REQUEST,
-                         target.why);
+        admin_call_refuse(call, target.status,
+                          target.status == HTTP_STATUS_FORBIDDEN ? ERR_FORBIDDEN : ERR_BAD_REQUEST,
+                          target.why);
     } else {
         struct store_req *sr = calloc(1, sizeof(*sr));
         if (!sr || !(sr->backup_path = strdup(target.path))) {
             store_req_free(sr);
-            admin_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_INTERNAL, "out of memory");
+            admin_call_refuse(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_INTERNAL, "out of memory");
         } else {
             sr->op = STORE_BACKUP;
             call->store_holds = true;
@@ -241,7 +235,7 @@ int admin_body_done(const struct http_ctx *ctx, struct http_conn *conn)
     if (call->ready || call->store_holds)
         return -1; /* a request pipelined behind the POST: see api_body_done */
     if (sbuf_failed(&call->body))
-        admin_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_INTERNAL, "out of memory");
+        admin_call_refuse(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_INTERNAL, "out of memory");
     else
         admin_backup_start(ctx, call);
     return 0;

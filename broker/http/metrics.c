@@ -79,12 +79,21 @@ void metrics_render_stats(const struct core *core, const struct store *store, st
     sbuf_add_str(out, "}}");
 }
 
-static void metric_line(struct sbuf *out, const struct metric *m)
+/* One family of one sample: HELP, TYPE, and the value as `value_text`. */
+static void metric_family(struct sbuf *out, const char *name, const char *type, const char *help,
+                          const char *value_text)
 {
     char line[512];
-    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m->name, m->help, m->name,
-             m->type, m->name, (unsigned long long)m->value);
+    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type,
+             name, value_text);
     sbuf_add_str(out, line);
+}
+
+static void metric_line(struct sbuf *out, const struct metric *m)
+{
+    char value[24];
+    snprintf(value, sizeof(value), "%llu", (unsigned long long)m->value);
+    metric_family(out, m->name, m->type, m->help, value);
 }
 
 static void commit_histogram(struct sbuf *out, const struct store_stats *st)
@@ -139,13 +148,13 @@ static long long process_open_fds(void)
     return n - 1;
 }
 
+/* A figure that may have a fraction (seconds). */
 static void process_line(struct sbuf *out, const char *name, const char *type, const char *help,
                          double value)
 {
-    char line[384];
-    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type,
-             name, value);
-    sbuf_add_str(out, line);
+    char text[32];
+    snprintf(text, sizeof(text), "%.15g", value);
+    metric_family(out, name, type, help, text);
 }
 
 /* CPU time, start time and memory from /proc/self/stat (fields 14, 15, 22,

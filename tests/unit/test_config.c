@@ -1044,22 +1044,22 @@ START_TEST(test_env_bad_value_names_the_variable)
 }
 END_TEST
 
-static Suite *config_env_suite(void)
+/* The environment's tests, as one more case of the suite: main adds it. */
+static TCase *config_env_case(void)
 {
-    Suite *suite = suite_create("config_env");
     TCase *tc = tcase_create("env");
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_env_sets_keys_and_lists);
     tcase_add_test(tc, test_env_order);
     tcase_add_test(tc, test_env_bad_value_names_the_variable);
-    suite_add_tcase(suite, tc);
-    return suite;
+    return tc;
 }
 
 int main(void)
 {
-    SRunner *runner = srunner_create(config_suite());
-    srunner_add_suite(runner, config_env_suite());
+    Suite *suite = config_suite();
+    suite_add_tcase(suite, config_env_case());
+    SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
