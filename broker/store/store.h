@@ -108,12 +108,14 @@ struct store_req {
     enum store_full_reason full_reason; /* PUBLISH with STORE_FULL: which bound */
     struct store_msg *msgs;             /* REPLAY/HISTORY: ascending seq */
     size_t n_msgs;
-    bool more;              /* HISTORY: further matches exist after the last one */
-    bool recovered;         /* REPLAY/HISTORY (since mode): false when retention dropped
-                               a match with seq > since */
-    uint64_t backup_seq;    /* BACKUP: the newest seq the copy holds */
-    uint64_t backup_bytes;  /* BACKUP: the copy's size */
-    char backup_error[160]; /* BACKUP failed: why, one line */
+    bool more;      /* HISTORY: further matches exist after the last one */
+    bool recovered; /* REPLAY/HISTORY (since mode): false when retention dropped
+                       a match with seq > since */
+
+    /* results of a STORE_BACKUP */
+    uint64_t backup_seq;    /* the newest seq the copy holds */
+    uint64_t backup_bytes;  /* the copy's size */
+    char backup_error[160]; /* when it failed: why, one line */
 };
 
 /* Opens or creates the store (SQLite: the database file, its schema and
