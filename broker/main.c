@@ -65,6 +65,9 @@ int main(int argc, char **argv)
     enum log_level level;
     log_level_parse(cfg.log_level, &level);
     log_set_level(level);
+    enum log_format format;
+    log_format_parse(cfg.log_format, &format);
+    log_set_format(format);
 
     struct server *srv = server_new(&cfg);
     if (!srv || server_listen(srv, err, sizeof(err)) < 0) {

@@ -4,13 +4,15 @@
  *
  * Owns: the defaults, the order of loading, the auth files and the checks
  * across fields. The option table (options.c) describes every flag and
- * config key once; args.c reads the command line, file.c the JSON file.
- * Loading goes: defaults, then a first walk over argv for --help, --version
- * and --config, then the file, then every flag in order (so flags win over
- * the file wherever they appear), then the files the auth options name
- * (docs/auth.md: read here so that an unreadable one is a configuration
- * error like any other), then checks across fields. Nothing here writes to
- * stderr: an error goes back to the caller as one line in `err`.
+ * config key once; args.c reads the command line, file.c the JSON file,
+ * env.c the WSBROKER_<KEY> variables. Loading goes: defaults, then a first
+ * walk over argv for --help, --version and --config, then the file, then
+ * the environment, then every flag in order (so flags win over the
+ * environment and the file wherever they appear), then the files the auth
+ * options name (docs/auth.md: read here so that an unreadable one is a
+ * configuration error like any other), then checks across fields. Nothing
+ * here writes to stderr: an error goes back to the caller as one line in
+ * `err`.
  */
 #include "config/config.h"
 
@@ -24,6 +26,7 @@
 #include "auth/token.h"
 #include "common/topic.h"
 #include "config/args.h"
+#include "config/env.h"
 #include "config/file.h"
 #include "config/options.h"
 
@@ -52,7 +55,8 @@ static int config_set_defaults(struct config *cfg, const char *www_default, char
         config_set_string(&cfg->db, "wsbroker.db") != 0 ||
         config_set_string(&cfg->www, www_default) != 0 ||
         config_set_string(&cfg->log_level, "info") != 0 ||
-        config_set_string(&cfg->durability, "full") != 0)
+        config_set_string(&cfg->durability, "full") != 0 ||
+        config_set_string(&cfg->log_format, "text") != 0)
         return config_fail(err, errlen, "out of memory");
     return 0;
 }
@@ -257,6 +261,8 @@ static enum config_result config_load_all(struct config *cfg, int argc, char **a
     if (early != CONFIG_RUN)
         return early;
     if (config_file != NULL && config_file_read(cfg, config_file, err, errlen) != 0)
+        return CONFIG_ERROR;
+    if (config_env_apply(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_args_apply(cfg, argc, argv, err, errlen) != 0)
         return CONFIG_ERROR;

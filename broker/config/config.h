@@ -64,6 +64,9 @@ struct config {
     struct config_list user_pattern;      /* granted to every JWT user, "{sub}" replaced */
     bool public_metrics;                  /* /metrics and /api/stats without an API key */
     long max_conns_per_ip;                /* WebSocket and SSE connections, 0 = no bound */
+    /* Operations (docs/operations.md): */
+    char *backup_dir; /* --backup-dir DIR for POST /api/backup; NULL: refused */
+    char *log_format; /* --log-format text|json, "text" */
 };
 
 enum config_result {

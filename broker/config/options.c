@@ -14,6 +14,7 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const durabilities[] = {"full", "os", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 
 const struct option_spec option_table[] = {
     {.flag = "config",
@@ -271,6 +272,20 @@ const struct option_spec option_table[] = {
      .max = LONG_MAX,
      .metavar = "N",
      .help = "WebSocket and SSE connections from one address; more get 503, 0 = no bound"},
+    {.flag = "backup-dir",
+     .key = "backup_dir",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, backup_dir),
+     .metavar = "DIR",
+     .help = "directory POST /api/backup (wsb backup) may write copies of the store into; "
+             "none: backups refused"},
+    {.flag = "log-format",
+     .key = "log_format",
+     .kind = OPTION_STRING,
+     .offset = offsetof(struct config, log_format),
+     .choices = log_formats,
+     .metavar = "FORMAT",
+     .help = "text, or json: one object per line with ts, level and msg"},
 };
 
 _Static_assert(sizeof(option_table) / sizeof(option_table[0]) == OPTION_COUNT,

@@ -16,7 +16,7 @@
 #include "config/config.h"
 
 /* Entries in option_table (checked against the table at compile time). */
-#define OPTION_COUNT 36
+#define OPTION_COUNT 38
 /* Room for "FILE: key" or "--flag", the subject of an error. */
 #define SUBJECT_MAX 1024
 

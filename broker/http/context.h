@@ -20,6 +20,7 @@
 struct core;
 struct store;
 struct api_call;
+struct admin_call;
 struct lws;
 struct session;
 
@@ -54,6 +55,7 @@ struct http_ctx {
  * zeroed again when a request's transaction completes. */
 struct http_conn {
     struct api_call *call;       /* an API call in progress (api.c's) */
+    struct admin_call *admin;    /* an admin call in progress (admin.c's) */
     void *sse;                   /* an SSE stream (sse.c's), from http_streams.open */
     struct session *sse_session; /* its core session */
     int64_t body_deadline_us;    /* http.c's: the body must be in by then (monotonic); 0: none */

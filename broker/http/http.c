@@ -3,8 +3,9 @@
  *
  * The router is the only file that knows every endpoint; the endpoints
  * know only reply.c and the context, so the calls go one way. A connection
- * carries at most one of an API call (`conn->call`) or an event stream
- * (`conn->sse`), which tells the later callbacks where they belong.
+ * carries at most one of an API call (`conn->call`), an admin call
+ * (`conn->admin`) or an event stream (`conn->sse`), which tells the later callbacks where they
+ * belong.
  *
  * Every request passes guard.c first (its target's length, Host, and for
  * a POST its Origin and body framing). After a refused framing the
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "http/admin.h"
 #include "http/api.h"
 #include "http/files.h"
 #include "http/guard.h"
@@ -65,8 +67,8 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
     return files_serve(ctx, wsi, uri);
 }
 
-/* A POST: its deadline and checks, then /api/publish (the only endpoint
- * that takes one). */
+/* A POST: its deadline and checks, then /api/publish or /api/backup (the
+ * endpoints that take one). */
 static int http_route_post(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                            struct http_conn *conn)
 {
@@ -88,9 +90,11 @@ static int http_route_post(struct http_ctx *ctx, struct lws *wsi, const char *ur
     case GUARD_ANSWERED:
         return rc;
     }
+    if (strcmp(uri, "/api/backup") == 0)
+        return admin_backup_begin(ctx, wsi, conn, body_len);
     if (strcmp(uri, "/api/publish") != 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
-                                "only /api/publish takes POST");
+                                "only /api/publish and /api/backup take POST");
     return api_publish_begin(ctx, wsi, conn, body_len);
 }
 
@@ -106,6 +110,7 @@ int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
         return reply_preflight(wsi, cfg);
     api_release(conn); /* a keep-alive request that left before its reply */
+    admin_release(conn);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
         return http_route_post(ctx, wsi, uri, conn);
     if (strcmp(uri, "/api/publish") == 0)
@@ -117,12 +122,16 @@ int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,
 int http_on_body(struct http_ctx *ctx, struct http_conn *conn, const void *in, size_t len)
 {
     (void)ctx;
+    if (conn->admin)
+        return admin_body(conn, in, len);
     return api_body(conn, in, len);
 }
 
 int http_on_body_done(struct http_ctx *ctx, struct http_conn *conn)
 {
     conn->body_deadline_us = 0; /* the body came in time */
+    if (conn->admin)
+        return admin_body_done(ctx, conn);
     return api_body_done(ctx, conn);
 }
 
@@ -130,6 +139,8 @@ int http_on_writeable(struct http_ctx *ctx, struct lws *wsi, struct http_conn *c
 {
     if (conn->sse)
         return sse_writeable(ctx, conn);
+    if (conn->admin)
+        return admin_writeable(ctx, wsi, conn);
     return api_writeable(ctx, wsi, conn);
 }
 
@@ -150,4 +161,5 @@ void http_on_closed(struct http_ctx *ctx, struct http_conn *conn)
 {
     sse_closed(ctx, conn);
     api_release(conn);
+    admin_release(conn);
 }

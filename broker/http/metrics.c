@@ -1,12 +1,29 @@
 /*
- * metrics.c: renders the counters of core.c and store.c (see metrics.h).
+ * metrics.c: renders the counters of core.c and store.c (see metrics.h),
+ * and the process figures every Prometheus client exports.
+ *
+ * Names follow Prometheus's conventions: base units (seconds, bytes), a
+ * counter ends in _total, and no gauge shares a counter's family name
+ * (`wsbroker_connections` is open connections, so the accepted ones are
+ * `wsbroker_connections_accepted_total`). The process_* figures come from
+ * /proc/self at each scrape; where /proc cannot be read they are left out.
  */
 #include "http/metrics.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "http/reply.h"
+
+#ifndef WSB_VERSION
+#define WSB_VERSION "0.0.0"
+#endif
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct metric {
     const char *name;
@@ -89,12 +106,21 @@ void metrics_render_stats(const struct core *core, const struct store *store,
     sbuf_add_str(out, "}}");
 }
 
-static void metric_line(struct sbuf *out, const struct metric *m)
+/* One family of one sample: HELP, TYPE, and the value as `value_text`. */
+static void metric_family(struct sbuf *out, const char *name, const char *type, const char *help,
+                          const char *value_text)
 {
     char line[512];
-    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m->name, m->help, m->name,
-             m->type, m->name, (unsigned long long)m->value);
+    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type,
+             name, value_text);
     sbuf_add_str(out, line);
+}
+
+static void metric_line(struct sbuf *out, const struct metric *m)
+{
+    char value[24];
+    snprintf(value, sizeof(value), "%llu", (unsigned long long)m->value);
+    metric_family(out, m->name, m->type, m->help, value);
 }
 
 static void commit_histogram(struct sbuf *out, const struct store_stats *st)
@@ -120,6 +146,80 @@ static void commit_histogram(struct sbuf *out, const struct store_stats *st)
     sbuf_add_str(out, line);
 }
 
+/* --- process_*, from /proc/self ------------------------------------------- */
+
+/* The system's boot time (seconds since the epoch), from /proc/stat. */
+static long long process_boot_time(void)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    char line[256];
+    long long btime = -1;
+    while (f && btime < 0 && fgets(line, sizeof(line), f))
+        if (sscanf(line, "btime %lld", &btime) != 1)
+            btime = -1;
+    if (f)
+        fclose(f);
+    return btime;
+}
+
+/* Open descriptors: the entries of /proc/self/fd, less the one reading it. */
+static long long process_open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    long long n = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(dir);
+    return n - 1;
+}
+
+/* A figure that may have a fraction (seconds). */
+static void process_line(struct sbuf *out, const char *name, const char *type, const char *help,
+                         double value)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%.15g", value);
+    metric_family(out, name, type, help, text);
+}
+
+/* CPU time, start time and memory from /proc/self/stat (fields 14, 15, 22,
+ * 23 and 24 of proc(5)), and the descriptors. */
+static void process_metrics(struct sbuf *out)
+{
+    char stat[1024];
+    FILE *f = fopen("/proc/self/stat", "re");
+    size_t len = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[len] = '\0';
+    const char *after_name = strrchr(stat, ')'); /* the name may hold spaces */
+    unsigned long long utime, stime, start, vsize, rss;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    long long boot = process_boot_time(), fds = process_open_fds();
+    if (!after_name || tick <= 0 || boot < 0 || fds < 0 ||
+        sscanf(after_name + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+               "%llu %llu %llu",
+               &utime, &stime, &start, &vsize, &rss) != 5)
+        return;
+    struct rlimit nofile;
+    process_line(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent.",
+                 (double)(utime + stime) / tick);
+    process_line(out, "process_start_time_seconds", "gauge",
+                 "Start time of the process since the Unix epoch.",
+                 (double)boot + (double)start / tick);
+    process_line(out, "process_resident_memory_bytes", "gauge", "Resident memory size.",
+                 (double)rss * (double)sysconf(_SC_PAGESIZE));
+    process_line(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size.",
+                 (double)vsize);
+    process_line(out, "process_open_fds", "gauge", "Open file descriptors.", (double)fds);
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        process_line(out, "process_max_fds", "gauge", "Limit of open file descriptors.",
+                     (double)nofile.rlim_cur);
+}
+
 void metrics_render_prometheus(const struct core *core, const struct store *store, struct sbuf *out)
 {
     const struct core_counters *c = core_get_counters(core);
@@ -137,7 +237,8 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
         {"wsbroker_store_db_bytes", "gauge", "Bytes of the store's pages in use.", st.db_bytes},
         {"wsbroker_store_live_topics", "gauge", "Topics holding at least one message.",
          st.live_topics},
-        {"wsbroker_connections_total", "counter", "Connections accepted.", c->connections_total},
+        {"wsbroker_connections_accepted_total", "counter", "Connections accepted.",
+         c->connections_total},
         {"wsbroker_messages_published_total", "counter", "Messages stored and fanned out.",
          c->messages_published},
         {"wsbroker_messages_delivered_total", "counter", "Messages queued to subscribers.",
@@ -159,9 +260,13 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
         {"wsbroker_store_refused_full_total", "counter",
          "Publishes refused at --max-db-size or --max-topics.", st.refused_full},
     };
+    sbuf_add_str(out, "# HELP wsbroker_build_info The broker's version.\n"
+                      "# TYPE wsbroker_build_info gauge\n"
+                      "wsbroker_build_info{version=\"" WSB_VERSION "\"} 1\n");
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
         metric_line(out, &metrics[i]);
     commit_histogram(out, &st);
+    process_metrics(out);
 }
 
 int metrics_serve(const struct http_ctx *ctx, struct lws *wsi, bool prometheus)
@@ -172,11 +277,10 @@ int metrics_serve(const struct http_ctx *ctx, struct lws *wsi, bool prometheus)
         metrics_render_prometheus(ctx->core, ctx->store, &b);
     else
         metrics_render_stats(ctx->core, ctx->store, &ctx->cfg->topic_rules, &b);
-    int rc = sbuf_failed(&b)
-                 ? -1
-                 : reply_send(wsi, ctx->cfg, HTTP_STATUS_OK,
-                              prometheus ? "text/plain; version=0.0.4" : "application/json", b.data,
-                              b.len);
+    int rc = sbuf_failed(&b) ? -1
+                             : reply_send(wsi, ctx->cfg, HTTP_STATUS_OK,
+                                          prometheus ? METRICS_CONTENT_TYPE : "application/json",
+                                          b.data, b.len);
     sbuf_free(&b);
     return rc;
 }

@@ -59,6 +59,16 @@
  *     to within a step, not per publish). Publishes to topics that hold a
  *     message are not refused for max_topics. A refusal is not a failure:
  *     the store stays healthy and the other requests of the batch run.
+ *   - Backup: a STORE_BACKUP writes a consistent copy of the store to a
+ *     new file: it holds every message committed before the request was
+ *     submitted, and is complete (a file a store can open) or absent. The
+ *     copy runs beside the other requests, never holding a batch up for
+ *     more than a slice, so it is the one exception to Order: it finishes
+ *     when the copy is complete. The copy gets an epoch of its own: a store
+ *     restored from it hands out again seqs the original store went on to
+ *     issue, and clients must be able to tell (docs/protocol.md section 3).
+ *     At close, a backup in progress is abandoned (status STORE_UNAVAILABLE)
+ *     and its partial file removed.
  *   - Wake: `wake` may be called from any engine thread, once per group of
  *     finished requests; the caller then takes them with store_take_done.
  *   - Threads: submit, take_done, epoch, last_seq, healthy and get_stats may

@@ -4,8 +4,10 @@
  * Owns: the ops table `store_engine_sqlite`, the jobs its store thread runs
  * (a batch: publishes in one transaction, then reads; housekeeping), and
  * the reads of the engine's atomics that any thread may make. The work
- * itself is in sqlite_write.c, sqlite_read.c and sqlite_housekeep.c.
+ * itself is in sqlite_write.c, sqlite_read.c, sqlite_housekeep.c and
+ * sqlite_backup.c.
  */
+#include "store/sqlite_backup.h"
 #include "store/sqlite_int.h"
 
 #include <stdio.h>
@@ -41,9 +43,15 @@ static bool engine_housekeep(void *engine)
     return sqlite_housekeep(engine);
 }
 
+static bool engine_backup_slice(void *engine, struct store_req *req, bool stopping)
+{
+    return sqlite_backup_slice(engine, req, stopping);
+}
+
 static const struct store_thread_jobs engine_jobs = {
     .run_batch = engine_run_batch,
     .housekeep = engine_housekeep,
+    .backup_slice = engine_backup_slice,
 };
 
 static int engine_open(struct store **out, const struct store_config *cfg, char *err, size_t errlen)

@@ -74,6 +74,7 @@ void store_req_free(struct store_req *req)
     if (!req->pubs_inline)
         free(req->pubs);
     free(req->pattern);
+    free(req->backup_path);
     for (size_t i = 0; i < req->n_msgs; i++)
         store_msg_clear(&req->msgs[i]);
     free(req->msgs);

@@ -10,7 +10,9 @@
  * The engine works on its own thread(s). The service thread submits
  * requests (store_submit) and later collects the finished ones
  * (store_take_done) after the engine called the `wake` callback given to
- * store_open. Requests finish in the order they were submitted.
+ * store_open. Requests finish in the order they were submitted, except a
+ * backup, which takes as long as the copy does and finishes when it is
+ * complete, while the requests behind it go on (engine.h).
  *
  * Publishes that are queued together are committed together (group
  * commit); a publish's result is only posted after the commit returned.
@@ -72,6 +74,7 @@ enum store_op {
     STORE_PUBLISH, /* commit pubs[0..n_pubs) in one transaction */
     STORE_REPLAY,  /* matches of `pattern` for a subscribe: since/last, up to `upto` */
     STORE_HISTORY, /* matches of `pattern` with seq > since, at most `limit` */
+    STORE_BACKUP,  /* a consistent copy of the whole store into `backup_path` */
 };
 
 /* STORE_FULL: a publish request that a bound of the store refused
@@ -128,6 +131,10 @@ struct store_req {
      * whoever asked has left: the read is skipped (STORE_OK, no messages). */
     const _Atomic bool *gone;
 
+    /* STORE_BACKUP */
+    char *backup_path; /* the copy's file; must not exist yet */
+    void *progress;    /* the engine's copy in progress (engine-owned) */
+
     /* results */
     enum store_status status;
     enum store_full_reason full_reason; /* PUBLISH with STORE_FULL: which bound */
@@ -143,6 +150,10 @@ struct store_req {
      * last, and when retention moved since the previous one). */
     bool has_total;
     uint64_t total;
+    /* results of a STORE_BACKUP */
+    uint64_t backup_seq;    /* the newest seq the copy holds */
+    uint64_t backup_bytes;  /* the copy's size */
+    char backup_error[160]; /* when it failed: why, one line */
 };
 
 /* Opens or creates the store (SQLite: the database file, its schema and
@@ -171,7 +182,7 @@ void store_submit(struct store *st, struct store_req *req);
 struct store_req *store_take_done(struct store *st);
 
 /* Frees a request and everything it owns (pubs and their strings, pattern,
- * result msgs). */
+ * backup_path, result msgs). */
 void store_req_free(struct store_req *req);
 
 /* Frees the strings and data of one message (not the struct itself). */

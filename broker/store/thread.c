@@ -32,16 +32,45 @@ static void store_thread_append(struct store_req **head, struct store_req **tail
     *tail = last;
 }
 
+/* Posts the finished chain first..last to the done list and wakes the caller. */
+static void store_thread_post(struct store_thread *t, struct store_req *first,
+                              struct store_req *last)
+{
+    pthread_mutex_lock(&t->lock);
+    store_thread_append(&t->done_head, &t->done_tail, first, last);
+    pthread_mutex_unlock(&t->lock);
+    if (t->wake)
+        t->wake(t->wake_arg);
+}
+
 /* Runs one batch and posts it, in submission order, to the done list. */
 static void store_thread_run_batch(struct store_thread *t, struct store_req *batch,
                                    struct store_req *tail, size_t n_reads)
 {
     t->jobs->run_batch(t->engine, batch, n_reads);
-    pthread_mutex_lock(&t->lock);
-    store_thread_append(&t->done_head, &t->done_tail, batch, tail);
-    pthread_mutex_unlock(&t->lock);
-    if (t->wake)
-        t->wake(t->wake_arg);
+    store_thread_post(t, batch, tail);
+}
+
+/* Takes the next queued backup when none runs (lock held). */
+static void store_thread_next_backup(struct store_thread *t)
+{
+    if (t->backup_running || !t->backup_head)
+        return;
+    t->backup_running = t->backup_head;
+    t->backup_head = t->backup_head->next;
+    if (!t->backup_head)
+        t->backup_tail = NULL;
+    t->backup_running->next = NULL;
+}
+
+/* One slice of the running backup; posts it once it finished. */
+static void store_thread_backup_slice(struct store_thread *t, bool stopping)
+{
+    struct store_req *req = t->backup_running;
+    if (!req || !t->jobs->backup_slice(t->engine, req, stopping))
+        return;
+    t->backup_running = NULL;
+    store_thread_post(t, req, req);
 }
 
 static void *store_thread_main(void *arg)
@@ -50,19 +79,25 @@ static void *store_thread_main(void *arg)
     int64_t next_housekeep = clock_mono_ms() + STORE_HOUSEKEEP_MS;
     for (;;) {
         pthread_mutex_lock(&t->lock);
-        while (!t->queue_head && !t->stopping && clock_mono_ms() < next_housekeep)
+        store_thread_next_backup(t);
+        while (!t->queue_head && !t->stopping && !t->backup_running &&
+               clock_mono_ms() < next_housekeep) {
             store_thread_wait_until(t, next_housekeep);
+            store_thread_next_backup(t);
+        }
         struct store_req *batch = t->queue_head;
         struct store_req *tail = t->queue_tail;
         size_t n_reads = t->queued_reads;
         t->queue_head = t->queue_tail = NULL;
         t->queued_reads = 0;
         bool stopping = t->stopping;
+        bool backups_queued = t->backup_head != NULL;
         pthread_mutex_unlock(&t->lock);
 
         if (batch)
             store_thread_run_batch(t, batch, tail, n_reads);
-        else if (stopping)
+        store_thread_backup_slice(t, stopping);
+        if (!batch && stopping && !t->backup_running && !backups_queued)
             break;
         if (!stopping && clock_mono_ms() >= next_housekeep) {
             bool again = t->jobs->housekeep(t->engine);
@@ -129,8 +164,11 @@ void store_thread_submit(struct store_thread *t, struct store_req *req)
 {
     req->next = NULL;
     pthread_mutex_lock(&t->lock);
-    store_thread_append(&t->queue_head, &t->queue_tail, req, req);
-    if (req->op != STORE_PUBLISH)
+    if (req->op == STORE_BACKUP)
+        store_thread_append(&t->backup_head, &t->backup_tail, req, req);
+    else
+        store_thread_append(&t->queue_head, &t->queue_tail, req, req);
+    if (req->op != STORE_PUBLISH && req->op != STORE_BACKUP)
         t->queued_reads++;
     pthread_cond_signal(&t->cond);
     pthread_mutex_unlock(&t->lock);

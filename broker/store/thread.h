@@ -13,6 +13,11 @@
  * About once a second, between batches, it calls the engine's housekeep
  * (again after a few ms while that reports work left behind).
  *
+ * A backup (STORE_BACKUP) is not part of a batch: it waits in a queue of
+ * its own, and the thread runs one backup at a time, one slice after each
+ * batch (and slice after slice while no batch is queued), until the engine
+ * says it is finished; then it alone is posted to the done list.
+ *
  * An engine embeds a struct store_thread; its fields are written only by
  * thread.c (the queues under `lock`).
  */
@@ -30,6 +35,9 @@ struct store_thread_jobs {
     void (*run_batch)(void *engine, struct store_req *batch, size_t n_reads);
     /* One housekeeping slice; true when it left work behind. */
     bool (*housekeep)(void *engine);
+    /* One slice of a backup (the first call starts it); true once it
+     * finished, its result set. With `stopping` it must finish at once. */
+    bool (*backup_slice)(void *engine, struct store_req *req, bool stopping);
 };
 
 struct store_thread {
@@ -44,7 +52,10 @@ struct store_thread {
     struct store_req *queue_head, *queue_tail;
     size_t queued_reads; /* requests in the queue that are not publishes */
     struct store_req *done_head, *done_tail;
+    struct store_req *backup_head, *backup_tail; /* backups not started yet */
     bool stopping;
+
+    struct store_req *backup_running; /* the thread's own: the backup in progress */
 };
 
 /* Starts the thread. On failure returns -1 with nothing left to undo. */

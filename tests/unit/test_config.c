@@ -1196,9 +1196,75 @@ static Suite *config_suite(void)
     return suite;
 }
 
+/* ---- WSBROKER_<KEY> from the environment (config/env.c) ---- */
+
+START_TEST(test_env_sets_keys_and_lists)
+{
+    setenv("WSBROKER_MAX_BACKLOG", "4096", 1);
+    setenv("WSBROKER_ALLOW_ORIGIN", " https://a.example ,https://b.example", 1);
+    setenv("WSBROKER_LOG_FORMAT", "json", 1);
+    struct config cfg;
+    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_RUN);
+    unsetenv("WSBROKER_MAX_BACKLOG");
+    unsetenv("WSBROKER_ALLOW_ORIGIN");
+    unsetenv("WSBROKER_LOG_FORMAT");
+    ck_assert_int_eq(cfg.max_backlog, 4096);
+    ck_assert_uint_eq(cfg.allow_origin.count, 2);
+    ck_assert_str_eq(cfg.allow_origin.items[0], "https://a.example");
+    ck_assert_str_eq(cfg.allow_origin.items[1], "https://b.example");
+    ck_assert_str_eq(cfg.log_format, "json");
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_env_order)
+{
+    char path[PATH_MAX];
+    write_file(path, sizeof(path), "env.json", "{\"port\": 1234, \"retain\": 7, \"db\": \"f.db\"}");
+    setenv("WSBROKER_PORT", "2345", 1);
+    setenv("WSBROKER_RETAIN", "8", 1);
+    struct config cfg;
+    enum config_result rc = load(&cfg, (const char *[]){"--config", path, "--retain", "9", NULL});
+    unsetenv("WSBROKER_PORT");
+    unsetenv("WSBROKER_RETAIN");
+    ck_assert_int_eq(rc, CONFIG_RUN);
+    ck_assert_int_eq(cfg.port, 2345); /* the environment over the file */
+    ck_assert_int_eq(cfg.retain, 9);  /* the flag over the environment */
+    ck_assert_str_eq(cfg.db, "f.db"); /* the file over the default */
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_env_bad_value_names_the_variable)
+{
+    setenv("WSBROKER_PORT", "70000", 1);
+    assert_load_error((const char *[]){NULL},
+                      "wsbroker: WSBROKER_PORT: expected an integer 1..65535, got \"70000\"");
+    unsetenv("WSBROKER_PORT");
+    setenv("WSBROKER_DURABILITY", "sometimes", 1);
+    struct config cfg;
+    ck_assert_int_eq(load(&cfg, (const char *[]){NULL}), CONFIG_ERROR);
+    unsetenv("WSBROKER_DURABILITY");
+    ck_assert_msg(strncmp(err, "wsbroker: WSBROKER_DURABILITY: ", 31) == 0, "err: %s", err);
+}
+END_TEST
+
+/* The environment's tests, as one more case of the suite: main adds it. */
+static TCase *config_env_case(void)
+{
+    TCase *tc = tcase_create("env");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, test_env_sets_keys_and_lists);
+    tcase_add_test(tc, test_env_order);
+    tcase_add_test(tc, test_env_bad_value_names_the_variable);
+    return tc;
+}
+
 int main(void)
 {
-    SRunner *runner = srunner_create(config_suite());
+    Suite *suite = config_suite();
+    suite_add_tcase(suite, config_env_case());
+    SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);

@@ -2,7 +2,8 @@
  * cli.h: what the files of the `wsb` command line tool share.
  *
  * Owns: the exit statuses of the tool (part of its documented behaviour),
- * the entry points of its subcommands (cli_pub.c, cli_sub.c, bench.c), and
+ * the entry points of its subcommands (cli_pub.c, cli_sub.c, cli_backup.c,
+ * bench.c), and
  * what wsb.c gives them: the options they share, connecting, printing a
  * message, and the interrupt flag.
  */
@@ -26,16 +27,20 @@ int cli_pub(int argc, char **argv);
 int cli_sub(int argc, char **argv);
 int cli_history(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_backup(int argc, char **argv);
 
 /* Parses a non-negative integer option value; 0 or -1. */
 int cli_parse_u64(const char *s, unsigned long long *out);
 
-/* Options every subcommand shares. */
+/* Options every subcommand shares. --url and --token may also come from
+ * WSB_URL and WSB_TOKEN; the flags win. */
 struct cli_common {
     const char *url;
     const char *token;
     int timeout_s;
     int verbose;
+    bool url_flag;   /* --url was given */
+    bool token_flag; /* --token was given */
 };
 
 enum {

@@ -2,7 +2,8 @@
  * wsb.c: the `wsb` command line tool: the subcommand dispatch and what the
  * subcommands share (options, connecting, printing a message, signals).
  * pub is in cli_pub.c, sub and history in cli_sub.c (docs/protocol.md
- * section 9), bench in bench.c; all on libwsb.
+ * section 9), backup in cli_backup.c, bench in bench.c; all but backup on
+ * libwsb.
  *
  * Output is made for pipes: `sub` and `history` print one message object
  * per line (a binary body as base64 with "encoding":"base64"), `pub` one
@@ -66,9 +67,11 @@ static int cli_common_option(struct cli_common *co, int opt, const char *arg)
     switch (opt) {
     case OPT_URL:
         co->url = arg;
+        co->url_flag = true;
         return 1;
     case OPT_TOKEN:
         co->token = arg;
+        co->token_flag = true;
         return 1;
     case OPT_TIMEOUT:
         if (cli_parse_u64(arg, &n) < 0 || n == 0 || n > 86400)
@@ -83,11 +86,25 @@ static int cli_common_option(struct cli_common *co, int opt, const char *arg)
     }
 }
 
+/* WSB_URL and WSB_TOKEN, for what no flag gave (containers and scripts
+ * set them once for every command). */
+static void cli_common_environment(struct cli_common *co)
+{
+    const char *url = getenv("WSB_URL");
+    const char *token = getenv("WSB_TOKEN");
+    if (url && url[0] && !co->url_flag)
+        co->url = url;
+    if (token && token[0] && !co->token_flag)
+        co->token = token;
+}
+
 int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *opts,
                     struct cli_common *co, const char *usage)
 {
     for (;;) {
         int opt = getopt_long(argc, argv, shortopts, opts, NULL);
+        if (opt == -1)
+            cli_common_environment(co);
         int handled = opt == -1 ? 0 : cli_common_option(co, opt, optarg);
         if (handled > 0)
             continue;
@@ -240,9 +257,11 @@ static const char main_usage[] =
     "  pub      publish messages (from the command line or stdin)\n"
     "  sub      subscribe and print messages, one JSON object per line\n"
     "  history  print stored messages\n"
+    "  backup   have the broker write a copy of its store (POST /api/backup)\n"
     "  bench    load generator: fan-out, throughput, latency, connections, reconnect\n"
     "\n"
-    "Run `wsb COMMAND --help` for the options of each. --url defaults to\n" WSB_DEFAULT_URL ".\n";
+    "Run `wsb COMMAND --help` for the options of each. --url defaults to $WSB_URL,\n"
+    "else " WSB_DEFAULT_URL "; --token to $WSB_TOKEN.\n";
 
 int main(int argc, char **argv)
 {
@@ -267,6 +286,8 @@ int main(int argc, char **argv)
         return cli_history(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cli_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return cli_backup(argc - 1, argv + 1);
     fprintf(stderr, "wsb: unknown command '%s'\n", cmd);
     fputs(main_usage, stderr);
     return CLI_USAGE;
