@@ -107,7 +107,8 @@ describe('configuration from the environment', () => {
             const [, flag, fallback] = m;
             const row = rows.get(flag);
             assert.ok(row, `docs/operations.md section 8 has no row for --${flag}`);
-            const key = flag.replace(/-/g, '_');
+            // The contract names --topic-rule's key topic_rules (it holds a list).
+            const key = flag === 'topic-rule' ? 'topic_rules' : flag.replace(/-/g, '_');
             if (flag !== 'config') {
                 assert.equal(row[1], `\`${key}\``, `--${flag}: config key`);
                 assert.equal(row[2], `\`WSBROKER_${key.toUpperCase()}\``, `--${flag}: environment variable`);
