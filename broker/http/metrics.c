@@ -56,53 +56,59 @@ static void append_topic_rules(struct sbuf *out, const struct topic_rules *rules
     sbuf_add_str(out, "]");
 }
 
+/* One "name":value member of a JSON object, the first without a comma. */
+struct stat_field {
+    const char *name;
+    uint64_t value;
+};
+
+static void append_fields(struct sbuf *out, const struct stat_field *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sbuf_add_str(out, i ? ",\"" : "\"");
+        sbuf_add_str(out, fields[i].name);
+        sbuf_add_str(out, "\":");
+        sbuf_add_u64(out, fields[i].value);
+    }
+}
+
 void metrics_render_stats(const struct core *core, const struct store *store,
                           const struct topic_rules *rules, struct sbuf *out)
 {
     const struct core_counters *c = core_get_counters(core);
     struct store_stats st;
     store_get_stats(store, &st);
-    sbuf_add_str(out, "{\"connections\":");
-    sbuf_add_u64(out, core_session_count(core));
-    sbuf_add_str(out, ",\"subscriptions\":");
-    sbuf_add_u64(out, core_subscription_count(core));
-    sbuf_add_str(out, ",\"topics\":");
-    sbuf_add_u64(out, core_topic_count(core));
-    sbuf_add_str(out, ",\"seq\":");
-    sbuf_add_u64(out, core_last_seq(core));
+    const struct stat_field gauges[] = {
+        {"connections", core_session_count(core)},
+        {"subscriptions", core_subscription_count(core)},
+        {"topics", core_topic_count(core)},
+        {"seq", core_last_seq(core)},
+    };
+    const struct stat_field counters[] = {
+        {"connections_total", c->connections_total},
+        {"messages_published", c->messages_published},
+        {"messages_delivered", c->messages_delivered},
+        {"messages_dropped", c->messages_dropped},
+        {"publish_duplicates", c->publish_duplicates},
+        {"slow_consumer_disconnects", c->slow_consumer_closes},
+        {"rate_limited", c->rate_limited},
+        {"errors", c->errors},
+        {"accept_pauses", c->accept_pauses},
+        {"store_commits", st.commits},
+        {"store_trimmed", st.trimmed},
+        {"store_db_bytes", st.db_bytes},
+        {"store_live_topics", st.live_topics},
+        {"store_refused_full", st.refused_full},
+    };
+    sbuf_add_str(out, "{");
+    append_fields(out, gauges, sizeof(gauges) / sizeof(gauges[0]));
     sbuf_add_str(out, ",\"epoch\":");
     sbuf_add_json_string(out, store_epoch(store));
     sbuf_add_str(out,
                  store_healthy(store) ? ",\"store_healthy\":true" : ",\"store_healthy\":false");
     append_topic_rules(out, rules);
-    sbuf_add_str(out, ",\"counters\":{\"connections_total\":");
-    sbuf_add_u64(out, c->connections_total);
-    sbuf_add_str(out, ",\"messages_published\":");
-    sbuf_add_u64(out, c->messages_published);
-    sbuf_add_str(out, ",\"messages_delivered\":");
-    sbuf_add_u64(out, c->messages_delivered);
-    sbuf_add_str(out, ",\"messages_dropped\":");
-    sbuf_add_u64(out, c->messages_dropped);
-    sbuf_add_str(out, ",\"publish_duplicates\":");
-    sbuf_add_u64(out, c->publish_duplicates);
-    sbuf_add_str(out, ",\"slow_consumer_disconnects\":");
-    sbuf_add_u64(out, c->slow_consumer_closes);
-    sbuf_add_str(out, ",\"rate_limited\":");
-    sbuf_add_u64(out, c->rate_limited);
-    sbuf_add_str(out, ",\"errors\":");
-    sbuf_add_u64(out, c->errors);
-    sbuf_add_str(out, ",\"accept_pauses\":");
-    sbuf_add_u64(out, c->accept_pauses);
-    sbuf_add_str(out, ",\"store_commits\":");
-    sbuf_add_u64(out, st.commits);
-    sbuf_add_str(out, ",\"store_trimmed\":");
-    sbuf_add_u64(out, st.trimmed);
-    sbuf_add_str(out, ",\"store_db_bytes\":");
-    sbuf_add_u64(out, st.db_bytes);
-    sbuf_add_str(out, ",\"store_live_topics\":");
-    sbuf_add_u64(out, st.live_topics);
-    sbuf_add_str(out, ",\"store_refused_full\":");
-    sbuf_add_u64(out, st.refused_full);
+    sbuf_add_str(out, ",\"counters\":{");
+    append_fields(out, counters, sizeof(counters) / sizeof(counters[0]));
     sbuf_add_str(out, "}}");
 }
 
