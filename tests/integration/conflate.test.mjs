@@ -9,16 +9,20 @@
 // conflates subscriptions that do not say `"conflate": false`.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { SANITIZED } from './lib/broker.mjs';
+import { REPO_ROOT, SANITIZED, onCleanup, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { schemaErrors, validateRequest } from './lib/schema.mjs';
 import { assertError, isMessage, publishMany, range, sharedBroker, uniqueTopic } from './lib/util.mjs';
 
 const MiB = 1024 * 1024;
+const WSB_BIN = process.env.WSB_BIN
+    ? path.resolve(process.env.WSB_BIN) : path.join(REPO_ROOT, 'build', 'bin', 'wsb');
 const TOPICS = 100;
 // What this test's share of a busy 2-core machine sustains: 5k msg/s for 5 s,
 // each message ~700 bytes, so that 17 MB go to the paused subscriber, far
@@ -187,4 +191,48 @@ describe('conflate=true topic rule', () => {
         assert.ok(dropped > 0, 'the rule conflated');
         assert.equal(plain.take(isMessage()).length, 8000, '"conflate": false gets every message');
     });
+});
+
+describe('wsb sub --conflate', () => {
+    const ctx = sharedBroker({ args: ['--max-backlog', String(MiB), '--retain', '5'] });
+
+    it('a reader that falls behind prints the newest of each topic with its count', { timeout: 60000 },
+        async (t) => {
+            const base = uniqueTopic('cli.cf');
+            const topics = range(10).map((i) => `${base}.t${i}`);
+            const proc = spawn(WSB_BIN, ['sub', '--url', ctx.broker.url, '--conflate', `${base}.*`],
+                { stdio: ['ignore', 'pipe', 'pipe'] });
+            onCleanup(t, () => proc.kill('SIGKILL'));
+            const lines = [];
+            let partial = '';
+            proc.stdout.setEncoding('utf8');
+            proc.stdout.on('data', (d) => {
+                const parts = (partial + d).split('\n');
+                partial = parts.pop();
+                lines.push(...parts.map((l) => JSON.parse(l)));
+            });
+            const pub = await connect(ctx.broker.url, { t });
+            // Subscribed once a message published now is printed; the ones
+            // before the subscription are not.
+            const hellos = [];
+            await waitFor(async () => {
+                hellos.push((await pub.ok({ op: 'publish', topic: topics[0], data: 'hello' })).seq);
+                return lines.length > 0;
+            }, { timeoutMs: 10000, what: 'wsb sub printing' });
+            await waitFor(() => lines.some((m) => m.seq === hellos.at(-1)), { what: 'the last hello' });
+            const seqs = new Map(topics.map((topic) => [topic, []]));
+            seqs.get(topics[0]).push(...hellos.filter((seq) => seq >= lines[0].seq));
+
+            proc.stdout.pause(); // the pipe fills, wsb stops reading its socket
+            const pad = crypto.randomBytes(750).toString('base64');
+            const more = await tick(pub, topics, 12000, { rate: 50000, pad });
+            for (const topic of topics) seqs.get(topic).push(...more.get(topic));
+            proc.stdout.resume();
+            const newest = [...seqs.values()].map((l) => l.at(-1));
+            await waitFor(() => newest.every((seq) => lines.some((m) => m.seq === seq)),
+                { timeoutMs: 30000, what: 'the newest message of every topic printed' });
+            const dropped = checkConflated(lines, seqs);
+            t.diagnostic(`wsb printed ${lines.length} lines, ${dropped} messages conflated`);
+            assert.ok(dropped > 0, 'wsb fell behind: something was conflated');
+        });
 });
