@@ -55,6 +55,20 @@ static void resume(struct fake_conn *c)
     settle();
 }
 
+/* a and b stop reading while n messages are published to topic, one
+ * turn each; then they read everything. */
+static void publish_behind(struct fake_conn *p, struct fake_conn *a, struct fake_conn *b,
+                           const char *topic, int n)
+{
+    a->paused = b->paused = true;
+    for (int id = 1; id <= n; id++) {
+        publish(p, topic, id);
+        settle();
+    }
+    resume(a);
+    resume(b);
+}
+
 static void drop(struct fake_conn **conns, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -135,14 +149,8 @@ START_TEST(test_conflate_plain_wins)
     subscribe(c1, "t.x", ",\"conflate\":true");
     subscribe(c2, "t.x", ",\"conflate\":true");
     subscribe(c2, "t.>", "");
-    c1->paused = c2->paused = true;
     size_t from1 = c1->n_frames, from2 = c2->n_frames;
-    for (int id = 1; id <= 5; id++) {
-        publish(p, "t.x", id);
-        settle();
-    }
-    resume(c1);
-    resume(c2);
+    publish_behind(p, c1, c2, "t.x", 5);
     struct got got[8];
     ck_assert_uint_eq(collect(c1, from1, got, 8), 5);
     ck_assert_uint_eq(collect(c2, from2, got, 8), 5);
@@ -249,14 +257,8 @@ START_TEST(test_conflate_topic_rule)
     struct fake_conn *p = connect_fake(), *ruled = connect_fake(), *plain = connect_fake();
     subscribe(ruled, "q.>", "");
     subscribe(plain, "q.>", ",\"conflate\":false");
-    ruled->paused = plain->paused = true;
     size_t from_r = ruled->n_frames, from_p = plain->n_frames;
-    for (int id = 1; id <= 6; id++) {
-        publish(p, "q.a", id);
-        settle();
-    }
-    resume(ruled);
-    resume(plain);
+    publish_behind(p, ruled, plain, "q.a", 6);
     struct got got[8];
     ck_assert_uint_eq(collect(ruled, from_r, got, 8), 2);
     ck_assert_uint_eq(got[1].conflated, 4);
