@@ -95,20 +95,22 @@ struct session {
     size_t n_subs;
 
     struct send_ring queue;
-    size_t queued_bytes;             /* bytes charged for `queue`: frames and entries */
-    size_t replay_bytes;             /* of which replay frames */
-    size_t reply_bytes;              /* of which replies */
-    size_t conflated_bytes;          /* of which conflated messages (not in the backlog) */
-    struct conflate_index conflated; /* replaceable slots of `queue` and `held` */
-    bool reading_paused;             /* reply_bytes passed SESSION_REPLY_MAX */
+    size_t queued_bytes; /* bytes charged for `queue`: frames and entries */
+    size_t replay_bytes; /* of which replay frames */
+    size_t reply_bytes;  /* of which replies */
+    bool reading_paused; /* reply_bytes passed SESSION_REPLY_MAX */
     size_t max_backlog;
     uint64_t last_seq_queued; /* once-per-connection stamp for live fan-out */
+    bool in_ready_list;       /* queued during this turn: the transport is woken as it ends */
+    struct session *ready_next;
+
+    /* Conflated subscriptions (docs/protocol.md section 11). */
+    size_t conflated_bytes;          /* of queued_bytes: conflated messages, not in the backlog */
+    struct conflate_index conflated; /* replaceable slots of `queue` and `held` */
     /* Fan-out's list of sessions whose matches of message `conflate_seq`
      * are all conflated so far (publish.c: a plain match wins). */
     uint64_t conflate_seq;
     struct session *conflate_next;
-    bool in_ready_list; /* queued during this turn: the transport is woken as it ends */
-    struct session *ready_next;
 
     bool replay_pending;   /* a subscribe's replay is being read */
     struct send_ring held; /* live frames held while replay_pending */
