@@ -191,6 +191,35 @@ START_TEST(test_conflate_replay_whole)
 }
 END_TEST
 
+/* Conflated messages held behind a paced replay are conflated there too,
+ * and sent after the whole replay. */
+START_TEST(test_conflate_held_behind_replay)
+{
+    struct fake_conn *p = connect_fake(), *c = connect_fake();
+    publish_many(p, "h", 1000);
+    c->paused = true;
+    size_t from = c->n_frames;
+    send_text(c, "{\"op\":\"subscribe\",\"id\":9,\"topic\":\"h\",\"since\":0,\"conflate\":true}");
+    settle();
+    ck_assert(c->s->replay_pending);
+    for (int id = 1; id <= 5; id++) {
+        publish(p, "h", id);
+        settle();
+    }
+    ck_assert_uint_eq(c->s->held.count, 1);
+    resume(c);
+    expect_frame(c, from, "ack", 9);
+    static struct got got[1100];
+    ck_assert_uint_eq(collect(c, from, got, 1100), 1001);
+    for (size_t i = 0; i < 1000; i++)
+        ck_assert_uint_eq(got[i].seq, i + 1);
+    ck_assert_uint_eq(got[1000].seq, 1005);
+    ck_assert_uint_eq(got[1000].conflated, 4);
+    struct fake_conn *all[] = {p, c};
+    drop(all, 2);
+}
+END_TEST
+
 /* After the socket drains, every topic's newest message has arrived, seqs
  * ascend per topic, and the counts add up to what was published. The
  * same connection's plain subscriber on another connection gets all. */
@@ -323,6 +352,7 @@ static Suite *conflate_suite(void)
     tcase_add_test(tc, test_conflate_never_4000);
     tcase_add_test(tc, test_conflate_plain_wins);
     tcase_add_test(tc, test_conflate_replay_whole);
+    tcase_add_test(tc, test_conflate_held_behind_replay);
     tcase_add_test(tc, test_conflate_newest_of_every_topic);
     tcase_add_test(tc, test_conflate_topic_rule);
     tcase_add_test(tc, test_conflate_after_unsubscribe_in_order);
