@@ -55,18 +55,44 @@ static void resume(struct fake_conn *c)
     settle();
 }
 
-/* a and b stop reading while n messages are published to topic, one
- * turn each; then they read everything. */
-static void publish_behind(struct fake_conn *p, struct fake_conn *a, struct fake_conn *b,
-                           const char *topic, int n)
+/* p publishes n messages to topic, one turn each. */
+static void publish_each(struct fake_conn *p, const char *topic, int n)
 {
-    a->paused = b->paused = true;
     for (int id = 1; id <= n; id++) {
         publish(p, topic, id);
         settle();
     }
+}
+
+/* a and b stop reading while n messages are published to topic; then they
+ * read everything. What each got is collected into got[0] and got[1]
+ * (at most 8), their counts into counts[0] and counts[1]. */
+static void publish_behind(struct fake_conn *p, struct fake_conn *a, struct fake_conn *b,
+                           const char *topic, int n, struct got got[2][8], size_t counts[2])
+{
+    size_t from_a = a->n_frames, from_b = b->n_frames;
+    a->paused = b->paused = true;
+    publish_each(p, topic, n);
     resume(a);
     resume(b);
+    counts[0] = collect(a, from_a, got[0], 8);
+    counts[1] = collect(b, from_b, got[1], 8);
+}
+
+/* What c got from frame `from` on: the ack, the replay of seqs 1..replayed
+ * whole, then one live message, seq `last`, that replaced `conflated`. */
+static void expect_replay_then(const struct fake_conn *c, size_t from, uint64_t replayed,
+                               uint64_t last, uint64_t conflated)
+{
+    expect_frame(c, from, "ack", 9);
+    static struct got got[1100];
+    ck_assert_uint_eq(collect(c, from, got, 1100), replayed + 1);
+    for (size_t i = 0; i < replayed; i++) {
+        ck_assert_uint_eq(got[i].seq, i + 1);
+        ck_assert_uint_eq(got[i].conflated, 0);
+    }
+    ck_assert_uint_eq(got[replayed].seq, last);
+    ck_assert_uint_eq(got[replayed].conflated, conflated);
 }
 
 static void drop(struct fake_conn **conns, size_t n)
@@ -87,10 +113,8 @@ START_TEST(test_conflate_replaces_in_place)
     c->paused = true;
     size_t from = c->n_frames;
     const char *order[] = {"a", "b", "a", "a", "b", "a"}; /* seqs 1..6 */
-    for (int i = 0; i < 6; i++) {
-        publish(p, order[i], i + 1);
-        settle();
-    }
+    for (int i = 0; i < 6; i++)
+        publish_each(p, order[i], 1);
     ck_assert_uint_eq(session_queue_count(c->s), 3);
     resume(c);
     struct got got[8];
@@ -149,74 +173,50 @@ START_TEST(test_conflate_plain_wins)
     subscribe(c1, "t.x", ",\"conflate\":true");
     subscribe(c2, "t.x", ",\"conflate\":true");
     subscribe(c2, "t.>", "");
-    size_t from1 = c1->n_frames, from2 = c2->n_frames;
-    publish_behind(p, c1, c2, "t.x", 5);
-    struct got got[8];
-    ck_assert_uint_eq(collect(c1, from1, got, 8), 5);
-    ck_assert_uint_eq(collect(c2, from2, got, 8), 5);
+    struct got got[2][8];
+    size_t counts[2];
+    publish_behind(p, c1, c2, "t.x", 5, got, counts);
+    ck_assert(counts[0] == 5 && counts[1] == 5);
     for (size_t i = 0; i < 5; i++)
-        ck_assert_uint_eq(got[i].conflated, 0);
+        ck_assert_uint_eq(got[0][i].conflated + got[1][i].conflated, 0);
     struct fake_conn *all[] = {p, c1, c2};
     drop(all, 3);
 }
 END_TEST
 
-/* A replay is sent whole; the live messages behind it are conflated. */
-START_TEST(test_conflate_replay_whole)
+/* c subscribes with a replay of `stored` messages and stops reading; then
+ * `live` messages come: the replay arrives whole, then the newest live one
+ * for all of them. A paced replay (2 KB messages, more than a chunk) is
+ * still pending when they come: they are held, and conflated there. */
+static void replay_then_live(const char *topic, int stored, bool paced, int live)
 {
     struct fake_conn *p = connect_fake(), *c = connect_fake();
-    for (int id = 1; id <= 5; id++)
-        publish(p, "r", id);
-    settle();
+    if (paced)
+        publish_many(p, topic, stored);
+    else
+        publish_each(p, topic, stored);
     c->paused = true;
     size_t from = c->n_frames;
-    send_text(c, "{\"op\":\"subscribe\",\"id\":9,\"topic\":\"r\",\"since\":0,\"conflate\":true}");
+    send_text(c, "{\"op\":\"subscribe\",\"id\":9,\"topic\":\"%s\",\"since\":0,\"conflate\":true}",
+              topic);
     settle();
-    for (int id = 6; id <= 8; id++) {
-        publish(p, "r", id);
-        settle();
-    }
+    ck_assert(c->s->replay_pending == paced);
+    publish_each(p, topic, live);
     resume(c);
-    expect_frame(c, from, "ack", 9);
-    struct got got[16];
-    ck_assert_uint_eq(collect(c, from, got, 16), 6);
-    for (size_t i = 0; i < 5; i++) {
-        ck_assert_uint_eq(got[i].seq, i + 1);
-        ck_assert_uint_eq(got[i].conflated, 0);
-    }
-    ck_assert_uint_eq(got[5].seq, 8);
-    ck_assert_uint_eq(got[5].conflated, 2);
+    expect_replay_then(c, from, (uint64_t)stored, (uint64_t)(stored + live), (uint64_t)live - 1);
     struct fake_conn *all[] = {p, c};
     drop(all, 2);
 }
+
+START_TEST(test_conflate_replay_whole)
+{
+    replay_then_live("r", 5, false, 3);
+}
 END_TEST
 
-/* Conflated messages held behind a paced replay are conflated there too,
- * and sent after the whole replay. */
 START_TEST(test_conflate_held_behind_replay)
 {
-    struct fake_conn *p = connect_fake(), *c = connect_fake();
-    publish_many(p, "h", 1000);
-    c->paused = true;
-    size_t from = c->n_frames;
-    send_text(c, "{\"op\":\"subscribe\",\"id\":9,\"topic\":\"h\",\"since\":0,\"conflate\":true}");
-    settle();
-    ck_assert(c->s->replay_pending);
-    for (int id = 1; id <= 5; id++) {
-        publish(p, "h", id);
-        settle();
-    }
-    ck_assert_uint_eq(c->s->held.count, 1);
-    resume(c);
-    expect_frame(c, from, "ack", 9);
-    static struct got got[1100];
-    ck_assert_uint_eq(collect(c, from, got, 1100), 1001);
-    for (size_t i = 0; i < 1000; i++)
-        ck_assert_uint_eq(got[i].seq, i + 1);
-    ck_assert_uint_eq(got[1000].seq, 1005);
-    ck_assert_uint_eq(got[1000].conflated, 4);
-    struct fake_conn *all[] = {p, c};
-    drop(all, 2);
+    replay_then_live("h", 1000, true, 5);
 }
 END_TEST
 
@@ -286,12 +286,12 @@ START_TEST(test_conflate_topic_rule)
     struct fake_conn *p = connect_fake(), *ruled = connect_fake(), *plain = connect_fake();
     subscribe(ruled, "q.>", "");
     subscribe(plain, "q.>", ",\"conflate\":false");
-    size_t from_r = ruled->n_frames, from_p = plain->n_frames;
-    publish_behind(p, ruled, plain, "q.a", 6);
-    struct got got[8];
-    ck_assert_uint_eq(collect(ruled, from_r, got, 8), 2);
-    ck_assert_uint_eq(got[1].conflated, 4);
-    ck_assert_uint_eq(collect(plain, from_p, got, 8), 6);
+    struct got got[2][8];
+    size_t counts[2];
+    publish_behind(p, ruled, plain, "q.a", 6, got, counts);
+    ck_assert_uint_eq(counts[0], 2);
+    ck_assert_uint_eq(got[0][1].conflated, 4);
+    ck_assert_uint_eq(counts[1], 6);
     struct fake_conn *all[] = {p, ruled, plain};
     drop(all, 3);
     topic_rules_free(&fx.cfg.topic_rules);
