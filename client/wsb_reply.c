@@ -95,6 +95,7 @@ int wsb_message_from_json(const char *text, size_t len, json_t *root, struct wsb
     m->seq = get_u64(root, "seq");
     m->ts = json_integer_value(json_object_get(root, "ts"));
     m->from = get_string(root, "from");
+    m->conflated = get_u64(root, "conflated");
     if (!m->topic || !m->seq)
         return -1;
     const char *encoding = get_string(root, "encoding");

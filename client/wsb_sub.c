@@ -128,7 +128,7 @@ static int sub_accepts(const struct sub *s, uint64_t seq)
 }
 
 /* Records a delivery (see the top of this file). */
-static void sub_note(struct sub *s, uint64_t seq)
+static void sub_note(struct sub *s, uint64_t seq, uint64_t conflated)
 {
     if (s->state == SUB_WAIT_ACK) {
         seen_add(s, seq);
@@ -140,6 +140,10 @@ static void sub_note(struct sub *s, uint64_t seq)
         sub_advance(s, seq);
         if (--s->replay_left == 0)
             sub_finish_replay(s);
+    } else if (conflated) {
+        /* It took an older message's place: messages of other topics with
+         * lower seqs may still follow, so it does not move `resume`. */
+        seen_add(s, seq);
     } else {
         sub_advance(s, seq);
     }
@@ -270,6 +274,8 @@ static void sub_send(wsb_client *c, struct sub *s)
     }
     if (s->o.presence)
         wsb_frame_str(&f, ",\"presence\":true");
+    if (s->o.conflate)
+        wsb_frame_str(&f, s->o.conflate > 0 ? ",\"conflate\":true" : ",\"conflate\":false");
     wsb_frame_str(&f, "}");
     if (wsb_req_set_frame(r, &f, 0) < 0 || wsb_req_track(c, r) < 0) {
         wsb_req_free(r);
@@ -355,7 +361,7 @@ void wsb_dispatch_message(wsb_client *c, const struct wsb_message *m)
     for (struct sub *s = c->subs; s; s = s->next) {
         if (s->dead || !topic_matches(s->pattern, m->topic) || !sub_accepts(s, m->seq))
             continue;
-        sub_note(s, m->seq);
+        sub_note(s, m->seq, m->conflated);
         if (s->o.on_message) {
             c->callback_depth++;
             s->o.on_message(c, m, s->o.arg);

@@ -52,16 +52,26 @@ struct fanout {
     bool encode_failed;
     uint64_t seq;
     const struct session *skip; /* the publisher, when echo is false */
+    int rule_conflates;         /* a topic rule conflates the name: 1, 0; -1 not looked up */
+    struct session *conflated;  /* sessions matched only by conflated subscriptions so far */
 };
 
-static void fanout_one(void *subscriber, void *arg)
+/* Whether sub's match of this message is conflated. A rule is looked up
+ * once per message, and only for subscriptions that defer to the rules. */
+static bool fanout_conflates(struct fanout *ctx, const struct subscription *sub)
 {
-    struct subscription *sub = subscriber;
-    struct fanout *ctx = arg;
-    struct session *s = sub->session;
-    if (s == ctx->skip || s->last_seq_queued == ctx->seq)
-        return;
-    s->last_seq_queued = ctx->seq;
+    if (sub->session->is_sse) /* SSE streams are never conflated */
+        return false;
+    if (sub->conflate == SUB_CONFLATED)
+        return true;
+    if (ctx->rule_conflates < 0)
+        ctx->rule_conflates = topic_rules_conflate(&ctx->core->cfg->topic_rules, ctx->msg->topic);
+    return ctx->rule_conflates == 1;
+}
+
+/* Queues the message for s, encoded on the first match. */
+static void fanout_send(struct fanout *ctx, struct session *s, bool conflated)
+{
     struct frame **slot = s->is_sse ? &ctx->sse_frame : &ctx->frame;
     if (!*slot && !ctx->encode_failed) {
         *slot = s->is_sse ? envelope_encode_sse(ctx->msg) : envelope_encode_message(ctx->msg);
@@ -72,16 +82,53 @@ static void fanout_one(void *subscriber, void *arg)
     }
     if (!*slot)
         return;
-    session_deliver(s, *slot);
+    if (conflated)
+        session_deliver_conflated(s, *slot, ctx->msg->topic);
+    else
+        session_deliver(s, *slot);
     ctx->core->counters.messages_delivered++;
+}
+
+static void fanout_one(void *subscriber, void *arg)
+{
+    struct subscription *sub = subscriber;
+    struct fanout *ctx = arg;
+    struct session *s = sub->session;
+    if (s == ctx->skip || s->last_seq_queued == ctx->seq)
+        return;
+    if (sub->conflate != SUB_PLAIN && fanout_conflates(ctx, sub)) {
+        /* Sent once the match is done, unless a plain match comes (a plain
+         * subscription wins, docs/protocol.md section 11). */
+        if (s->conflate_seq != ctx->seq) {
+            s->conflate_seq = ctx->seq;
+            s->conflate_next = ctx->conflated;
+            ctx->conflated = s;
+        }
+        return;
+    }
+    s->last_seq_queued = ctx->seq;
+    fanout_send(ctx, s, false);
+}
+
+/* The sessions that only conflated subscriptions matched. */
+static void fanout_send_conflated(struct fanout *ctx)
+{
+    for (struct session *s = ctx->conflated; s; s = s->conflate_next) {
+        if (s->last_seq_queued == ctx->seq)
+            continue;
+        s->last_seq_queued = ctx->seq;
+        fanout_send(ctx, s, true);
+    }
 }
 
 static void core_fanout(struct core *core, const struct store_msg *msg, const struct session *skip)
 {
     /* Encoded on the first match: a topic nobody follows costs no encoding
      * (a replay encodes it from the store when it is asked for). */
-    struct fanout ctx = {.core = core, .msg = msg, .seq = msg->seq, .skip = skip};
+    struct fanout ctx = {
+        .core = core, .msg = msg, .seq = msg->seq, .skip = skip, .rule_conflates = -1};
     topic_trie_match(core->subs, msg->topic, fanout_one, &ctx);
+    fanout_send_conflated(&ctx);
     if (ctx.frame) {
         frame_cache_put(&core->frames, msg->seq, ctx.frame);
         frame_unref(ctx.frame);

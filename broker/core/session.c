@@ -26,15 +26,24 @@ void session_ref(struct session *s)
     s->refs++;
 }
 
-static void ring_clear(struct send_ring *r)
+/* Releases what an entry holds: its frame, or its slot. */
+static void session_entry_free(struct session *s, struct send_entry e)
+{
+    if (e.kind == SEND_SLOT)
+        conflate_release(&s->conflated, e.slot);
+    else
+        frame_unref(e.frame);
+}
+
+static void ring_clear(struct session *s, struct send_ring *r)
 {
     for (size_t i = 0; i < r->count; i++)
-        frame_unref(r->entries[(r->head + i) % r->cap].frame);
+        session_entry_free(s, r->entries[(r->head + i) % r->cap]);
     free(r->entries);
     memset(r, 0, sizeof(*r));
 }
 
-static int ring_push(struct send_ring *r, struct frame *f, enum send_kind kind, uint32_t cost)
+static int ring_push(struct send_ring *r, struct send_entry entry)
 {
     if (r->count == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
@@ -48,7 +57,7 @@ static int ring_push(struct send_ring *r, struct frame *f, enum send_kind kind, 
         r->head = 0;
         r->cap = cap;
     }
-    r->entries[(r->head + r->count) % r->cap] = (struct send_entry){f, cost, (uint8_t)kind};
+    r->entries[(r->head + r->count) % r->cap] = entry;
     r->count++;
     return 0;
 }
@@ -66,8 +75,9 @@ void session_unref(struct session *s)
 {
     if (--s->refs > 0)
         return;
-    ring_clear(&s->queue);
-    ring_clear(&s->held);
+    ring_clear(s, &s->queue);
+    ring_clear(s, &s->held);
+    conflate_free(&s->conflated);
     struct deferred_request *d;
     while ((d = session_take_deferred(s)))
         free(d);
@@ -120,7 +130,8 @@ void session_wake_ready(void)
  * pauses reading instead (SESSION_REPLY_MAX); replay frames are paced. */
 static bool session_over_backlog(struct session *s)
 {
-    if (s->queued_bytes - s->replay_bytes - s->reply_bytes + s->held_bytes <= s->max_backlog)
+    size_t backlog = s->queued_bytes - s->replay_bytes - s->reply_bytes - s->conflated_bytes;
+    if (backlog + s->held_bytes <= s->max_backlog)
         return false;
     session_close(s, 4000, "slow consumer: backlog over the limit");
     return true;
@@ -132,7 +143,8 @@ static bool session_over_backlog(struct session *s)
  * memory it takes (a 20-byte pong takes a 256-byte pooled block). */
 static uint32_t session_frame_cost(const struct frame *f, enum send_kind kind)
 {
-    size_t bytes = kind == SEND_LIVE ? f->len : frame_memory(f);
+    bool shared = kind == SEND_LIVE || kind == SEND_CONFLATED;
+    size_t bytes = shared ? f->len : frame_memory(f);
     bytes += sizeof(struct send_entry);
     return bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
 }
@@ -151,14 +163,19 @@ void session_reply_written(struct session *s, size_t cost)
         session_pause_reading(s, false);
 }
 
-static void session_enqueue(struct session *s, struct frame *f, enum send_kind kind)
+/* Appends an entry to the send queue and charges it; releases it when the
+ * session is closed or out of memory. */
+static void session_enqueue_entry(struct session *s, struct send_entry e)
 {
-    uint32_t cost = session_frame_cost(f, kind);
-    if (!session_is_open(s) || ring_push(&s->queue, f, kind, cost) < 0) {
-        frame_unref(f);
+    if (!session_is_open(s) || ring_push(&s->queue, e) < 0) {
+        session_entry_free(s, e);
         return;
     }
+    uint32_t cost = e.kind == SEND_SLOT ? e.slot->cost : e.cost;
+    enum send_kind kind = e.kind;
     s->queued_bytes += cost;
+    if (kind == SEND_CONFLATED || kind == SEND_SLOT)
+        s->conflated_bytes += cost;
     if (kind == SEND_REPLAY)
         s->replay_bytes += cost;
     if (kind == SEND_REPLY) {
@@ -170,6 +187,13 @@ static void session_enqueue(struct session *s, struct frame *f, enum send_kind k
         return;
     if (s->queue.count == 1)
         session_list_ready(s);
+}
+
+static void session_enqueue(struct session *s, struct frame *f, enum send_kind kind)
+{
+    session_enqueue_entry(s, (struct send_entry){.frame = f,
+                                                 .cost = session_frame_cost(f, kind),
+                                                 .kind = (uint8_t)kind});
 }
 
 void session_send(struct session *s, struct frame *f)
@@ -191,7 +215,8 @@ void session_send_raw(struct session *s, struct frame *f)
  * not read must not make its held frames unbounded). */
 static void session_hold(struct session *s, struct frame *f, uint32_t cost)
 {
-    if (ring_push(&s->held, frame_ref(f), SEND_LIVE, cost) < 0) {
+    struct send_entry e = {.frame = frame_ref(f), .cost = cost, .kind = SEND_LIVE};
+    if (ring_push(&s->held, e) < 0) {
         frame_unref(f);
         return;
     }
@@ -210,7 +235,7 @@ void session_deliver(struct session *s, struct frame *f)
         session_hold(s, f, cost);
         return;
     }
-    if (ring_push(&s->queue, f, SEND_LIVE, cost) < 0)
+    if (ring_push(&s->queue, (struct send_entry){.frame = f, .cost = cost, .kind = SEND_LIVE}) < 0)
         return;
     frame_ref(f);
     s->queued_bytes += cost;
@@ -220,14 +245,70 @@ void session_deliver(struct session *s, struct frame *f)
         session_list_ready(s);
 }
 
+/* A newer message of a slot's topic takes the slot's place; the slot is
+ * charged for its new frame. */
+static void session_replace(struct session *s, struct conflate_slot *slot, struct frame *f)
+{
+    uint32_t old_cost = slot->cost;
+    conflate_replace(slot, f);
+    if (slot->held)
+        return;
+    s->queued_bytes = s->queued_bytes - old_cost + slot->cost;
+    s->conflated_bytes = s->conflated_bytes - old_cost + slot->cost;
+}
+
+/* Conflation happens only behind unsent frames: into an empty queue the
+ * message goes as it is (no slot, no index), so a connection that keeps
+ * up pays nothing for it. Held frames are always behind the replay. */
+void session_deliver_conflated(struct session *s, struct frame *f, const char *topic)
+{
+    if (!session_is_open(s))
+        return;
+    bool held = s->replay_pending;
+    if (!held && s->queue.count == 0) {
+        session_enqueue(s, frame_ref(f), SEND_CONFLATED);
+        return;
+    }
+    size_t len = strlen(topic);
+    struct conflate_slot *slot = conflate_find(&s->conflated, topic, len);
+    if (slot && slot->held == held) {
+        session_replace(s, slot, f);
+        return;
+    }
+    if (slot) /* queued before the replay: sent before it, as it is */
+        conflate_forget(&s->conflated, slot);
+    slot = conflate_add(&s->conflated, f, topic, len, held);
+    if (!slot) {
+        log_error("%s: out of memory queuing a conflated message", s->id);
+        return;
+    }
+    struct send_entry e = {.slot = slot, .kind = SEND_SLOT};
+    if (!held) {
+        session_enqueue_entry(s, e);
+    } else if (ring_push(&s->held, e) < 0) {
+        conflate_release(&s->conflated, slot);
+        log_error("%s: out of memory holding a conflated message", s->id);
+    }
+}
+
+void session_slot_written(struct session *s, struct conflate_slot *slot)
+{
+    s->queued_bytes -= slot->cost;
+    s->conflated_bytes -= slot->cost;
+    conflate_release(&s->conflated, slot);
+}
+
 void session_release_held(struct session *s)
 {
     while (s->held.count > 0) {
         struct send_entry e = ring_pop(&s->held);
-        s->held_bytes -= e.cost;
-        session_enqueue(s, e.frame, SEND_LIVE);
+        if (e.kind == SEND_SLOT)
+            e.slot->held = false;
+        else
+            s->held_bytes -= e.cost;
+        session_enqueue_entry(s, e);
     }
-    ring_clear(&s->held);
+    ring_clear(s, &s->held);
     s->held_bytes = 0;
 }
 
@@ -256,10 +337,10 @@ void session_close(struct session *s, uint16_t code, const char *reason)
     if (code == 4000) {
         if (s->dropped_counter)
             *s->dropped_counter += s->queue.count + s->held.count;
-        ring_clear(&s->queue);
-        s->queued_bytes = s->replay_bytes = s->reply_bytes = 0;
+        ring_clear(s, &s->queue);
+        s->queued_bytes = s->replay_bytes = s->reply_bytes = s->conflated_bytes = 0;
     }
-    ring_clear(&s->held);
+    ring_clear(s, &s->held);
     s->held_bytes = 0;
     s->transport->close(s->conn, code, reason);
     session_call_drained(s); /* a paced replay ends with the session */
@@ -334,6 +415,10 @@ struct subscription *session_add_sub(struct session *s, const char *pattern)
 
 void session_remove_sub(struct session *s, struct subscription *sub)
 {
+    /* A topic this subscription kept plain may be conflated from now on:
+     * its next message must not take the place of a slot queued before
+     * plain messages of that topic. */
+    conflate_forget_all(&s->conflated);
     for (struct subscription **p = &s->subs; *p; p = &(*p)->next) {
         if (*p == sub) {
             *p = sub->next;

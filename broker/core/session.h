@@ -5,7 +5,8 @@
  * shared frames and its byte count (the slow-consumer backlog), the frames
  * held back while a replay is being read and their bytes, the requests
  * deferred behind that replay, the call a paced replay waits for (the queue
- * drained), the inbound rate limiter and the close code. The broker logic
+ * drained), the conflation slots of its conflated subscriptions (conflate.h),
+ * the inbound rate limiter and the close code. The broker logic
  * lives in the rest of core/; this file only keeps the state consistent.
  * The socket is the transport's (transport.h): it drains the send queue
  * through the session_queue_* functions below. Service thread only.
@@ -23,10 +24,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/conflate.h"
 #include "core/transport.h"
 #include "proto/frame.h"
 
 struct session;
+
+/* Whether a subscription's live messages are conflated (docs/protocol.md
+ * section 11): fixed at subscribe, from its `conflate` or the topic rules. */
+enum sub_conflate {
+    SUB_PLAIN,     /* never */
+    SUB_CONFLATED, /* always */
+    SUB_BY_RULE    /* when a topic rule with conflate=true governs the name */
+};
 
 struct subscription {
     struct session *session;
@@ -34,16 +44,24 @@ struct subscription {
     char *pattern;
     uint64_t covers_after; /* this subscription delivers every match with seq > covers_after */
     bool presence;         /* member of the topic's presence set */
+    uint8_t conflate;      /* enum sub_conflate */
 };
 
 /* What a queued frame is, for the accounting: live messages count toward
  * the backlog limit, replies toward it and toward the reply bound, replay
- * frames (and pings, SSE comments) toward neither. */
-enum send_kind { SEND_LIVE, SEND_REPLY, SEND_REPLAY };
+ * frames (and pings, SSE comments) toward neither, nor do conflated
+ * messages (at most one per topic while backlogged). A SEND_SLOT entry holds
+ * a conflation slot (conflate.h) instead of a frame: the topic's newest
+ * message, replaced in place; a SEND_CONFLATED one a conflated message
+ * queued when nothing was waiting, which no slot needed. */
+enum send_kind { SEND_LIVE, SEND_REPLY, SEND_REPLAY, SEND_CONFLATED, SEND_SLOT };
 
 struct send_entry {
-    struct frame *frame;
-    uint32_t cost; /* bytes charged while queued (session_frame_cost) */
+    union {
+        struct frame *frame;        /* every kind but SEND_SLOT */
+        struct conflate_slot *slot; /* SEND_SLOT */
+    };
+    uint32_t cost; /* bytes charged while queued (session_frame_cost); a slot keeps its own */
     uint8_t kind;  /* enum send_kind */
 };
 
@@ -86,6 +104,14 @@ struct session {
     bool in_ready_list;       /* queued during this turn: the transport is woken as it ends */
     struct session *ready_next;
 
+    /* Conflated subscriptions (docs/protocol.md section 11). */
+    size_t conflated_bytes;          /* of queued_bytes: conflated messages, not in the backlog */
+    struct conflate_index conflated; /* replaceable slots of `queue` and `held` */
+    /* Fan-out's list of sessions whose matches of message `conflate_seq`
+     * are all conflated so far (publish.c: a plain match wins). */
+    uint64_t conflate_seq;
+    struct session *conflate_next;
+
     bool replay_pending;   /* a subscribe's replay is being read */
     struct send_ring held; /* live frames held while replay_pending */
     size_t held_bytes;     /* bytes in `held`: they count toward the backlog */
@@ -124,6 +150,11 @@ void session_send_raw(struct session *s, struct frame *f);
  * queued frames that are not replayed ones, and the held ones) passes the
  * limit. */
 void session_deliver(struct session *s, struct frame *f);
+/* Queues a live message of a conflated subscription of topic name `topic`
+ * (adds a reference), or holds it while a replay is pending. When an
+ * unsent message of the topic waits in a slot, this one takes its place
+ * and the slot counts one more dropped. Never a reason for 4000. */
+void session_deliver_conflated(struct session *s, struct frame *f, const char *topic);
 /* Moves the held frames to the send queue (after a replay). */
 void session_release_held(struct session *s);
 
@@ -149,10 +180,14 @@ void session_wake_ready(void);
 
 /* The transport's side of the send queue: the oldest frame (NULL when the
  * queue is empty), and dropping it once written. Inline: the coalesced
- * write visits every queued frame. */
+ * write visits every queued frame. A slot's frame is asked for when it is
+ * about to be written: its newest message, marked with its count. */
 static inline struct frame *session_queue_head(const struct session *s)
 {
-    return s->queue.count ? s->queue.entries[s->queue.head].frame : NULL;
+    if (!s->queue.count)
+        return NULL;
+    const struct send_entry *e = &s->queue.entries[s->queue.head];
+    return e->kind == SEND_SLOT ? conflate_frame(e->slot) : e->frame;
 }
 
 static inline size_t session_queue_count(const struct session *s)
@@ -162,17 +197,25 @@ static inline size_t session_queue_count(const struct session *s)
 
 /* A reply left the queue: reading resumes once half the bound is free. */
 void session_reply_written(struct session *s, size_t cost);
+/* A slot's message left the queue. */
+void session_slot_written(struct session *s, struct conflate_slot *slot);
 
 static inline void session_queue_pop(struct session *s)
 {
     struct send_entry e = s->queue.entries[s->queue.head];
     s->queue.head = (s->queue.head + 1) % s->queue.cap;
     s->queue.count--;
+    if (e.kind == SEND_SLOT) {
+        session_slot_written(s, e.slot);
+        return;
+    }
     s->queued_bytes -= e.cost;
     if (e.kind != SEND_LIVE) {
-        if (e.kind == SEND_REPLAY)
+        if (e.kind == SEND_CONFLATED)
+            s->conflated_bytes -= e.cost;
+        else if (e.kind == SEND_REPLAY)
             s->replay_bytes -= e.cost;
-        else
+        else if (e.kind == SEND_REPLY)
             session_reply_written(s, e.cost);
     }
     frame_unref(e.frame);

@@ -27,6 +27,18 @@ void core_unsubscribe_sub(struct core *core, struct session *s, struct subscript
     session_remove_sub(s, sub);
 }
 
+/* A subscription's `conflate`, or the topic rules' when it says none. */
+static enum sub_conflate core_sub_conflate(const struct core *core, const struct request *req)
+{
+    if (req->has_conflate)
+        return req->conflate ? SUB_CONFLATED : SUB_PLAIN;
+    const struct topic_rules *rules = &core->cfg->topic_rules;
+    for (size_t i = 0; i < rules->count; i++)
+        if (rules->items[i].conflate == 1)
+            return SUB_BY_RULE;
+    return SUB_PLAIN;
+}
+
 static bool core_epoch_differs(const struct core *core, const struct request *req)
 {
     return req->epoch && strcmp(req->epoch, store_epoch(core->store)) != 0;
@@ -78,6 +90,7 @@ void core_subscribe(struct core *core, struct session *s, struct request *req)
         core_reply_error_code(core, s, req, ERR_INTERNAL, "out of memory");
         return;
     }
+    sub->conflate = (uint8_t)core_sub_conflate(core, req);
     if (req->presence)
         presence_join(core->presence, sub);
     /* Nothing was ever stored when the newest seq is 0 (and upto = 0 would

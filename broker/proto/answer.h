@@ -58,6 +58,6 @@ struct frame *answer_conflict(const struct request_error *err, uint64_t last);
 
 /* What `welcome` lists in "features": what this broker supports,
  * configured or not (docs/protocol.md section 11). JSON strings. */
-#define ANSWER_FEATURES "\"expect_last\""
+#define ANSWER_FEATURES "\"conflate\",\"expect_last\""
 
 #endif

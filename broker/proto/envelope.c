@@ -190,8 +190,10 @@ static int parse_subscribe(struct request *req, struct request_error *err)
         read_uint(req, "since", UINT64_MAX >> 1, &req->has_since, &req->since, err) < 0 ||
         read_uint(req, "last", ENVELOPE_HISTORY_MAX * 1000ULL, &req->has_last, &last, err) < 0 ||
         read_string(req, "epoch", false, &req->epoch, err) < 0 ||
-        read_bool(req, "presence", false, &req->presence, err) < 0)
+        read_bool(req, "presence", false, &req->presence, err) < 0 ||
+        read_bool(req, "conflate", false, &req->conflate, err) < 0)
         return -1;
+    req->has_conflate = json_object_get(req->root, "conflate") != NULL;
     req->last = (uint32_t)last;
     if (req->has_since && req->has_last) {
         request_error_set(err, req, ERR_BAD_REQUEST, "give \"since\" or \"last\", not both");

@@ -57,6 +57,8 @@ struct request {
     bool has_last;
     uint32_t last;
     bool presence;
+    bool has_conflate; /* subscribe: conflated or not, else the topic rules decide */
+    bool conflate;
     bool echo;                    /* default true */
     const char *key;              /* NULL when absent */
     bool has_expect_last;         /* publish: conditional (docs/protocol.md section 11) */
@@ -120,6 +122,11 @@ size_t envelope_message_size(const char *topic, const char *from_user, bool is_b
 /* The `message` frame of a stored message: text JSON, or the binary framing
  * of section 2 for binary messages. NULL when out of memory. */
 struct frame *envelope_encode_message(const struct store_msg *msg);
+
+/* The message frame f (envelope_encode_message's) of a conflated
+ * subscription, copied with "conflated": n, the messages of its topic it
+ * replaced (docs/protocol.md section 11). NULL when out of memory. */
+struct frame *envelope_mark_conflated(const struct frame *f, uint64_t n);
 
 /* Appends a message as a JSON object (binary data as base64 with
  * "encoding":"base64"), for history replies. */

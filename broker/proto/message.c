@@ -6,14 +6,18 @@
  */
 #include "proto/envelope.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/binframe.h"
 
+#define MESSAGE_HEAD "{\"op\":\"message\""
+
 /* {"op":"message","topic":T,"seq":N,"ts":N[,"from":U]  (no closing brace) */
 static void append_message_head(struct sbuf *b, const struct store_msg *msg)
 {
-    sbuf_add_str(b, "{\"op\":\"message\",\"topic\":");
+    sbuf_add_str(b, MESSAGE_HEAD ",\"topic\":");
     sbuf_add_json_string(b, msg->topic);
     sbuf_add_str(b, ",\"seq\":");
     sbuf_add_u64(b, msg->seq);
@@ -62,6 +66,29 @@ struct frame *envelope_encode_message(const struct store_msg *msg)
     if (f)
         f->is_binary = msg->is_binary;
     return f;
+}
+
+/* The count goes right after "op", a place every message frame has at the
+ * same offset, so the shared frame is copied around it without parsing. */
+struct frame *envelope_mark_conflated(const struct frame *f, uint64_t n)
+{
+    const unsigned char *in = frame_payload((struct frame *)f);
+    size_t at = (f->is_binary ? 2 : 0) + sizeof(MESSAGE_HEAD) - 1;
+    char count[40];
+    size_t count_len = (size_t)snprintf(count, sizeof(count), ",\"conflated\":%" PRIu64, n);
+    struct frame *out = frame_new(f->len + count_len, f->is_binary);
+    if (!out)
+        return NULL;
+    unsigned char *p = frame_payload(out);
+    memcpy(p, in, at);
+    memcpy(p + at, count, count_len);
+    memcpy(p + at + count_len, in + at, f->len - at);
+    size_t envelope_len = f->is_binary ? (((size_t)in[0] << 8) | in[1]) + count_len : 0;
+    if (f->is_binary && binframe_put_prefix(p, envelope_len) < 0) {
+        frame_unref(out);
+        return NULL;
+    }
+    return out;
 }
 
 void envelope_append_message_json(struct sbuf *b, const struct store_msg *msg)

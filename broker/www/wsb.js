@@ -51,6 +51,8 @@ const textDecoder = new TextDecoder();
  * @property {*} data       JSON value, or an ArrayBuffer when `binary` is true
  * @property {boolean} [binary]
  * @property {string} [from] publisher's user, when authenticated
+ * @property {number} [conflated] a conflated subscription's message: how many older
+ *           messages of its topic it replaced while the client fell behind
  */
 
 /**
@@ -59,6 +61,9 @@ const textDecoder = new TextDecoder();
  * @property {string} [epoch]     epoch that `since` belongs to
  * @property {number} [last]      replay the newest `last` stored matches
  * @property {boolean} [presence] become a member of the topic (a name) and get join/leave
+ * @property {boolean} [conflate] while the client falls behind, the broker keeps only the
+ *           newest unsent message per topic (`m.conflated` counts the dropped ones); false
+ *           overrides a broker topic rule; unset: as the rules say. Live messages only.
  * @property {(ev: {topic: string, client: string, user: ?string}) => void} [onJoin]
  * @property {(ev: {topic: string, client: string, user: ?string}) => void} [onLeave]
  * @property {(ack: object, info: {resumed: boolean}) => void} [onSubscribe]
@@ -207,6 +212,8 @@ class Subscription {
         this.position = options.since ?? null;
         /** @private */
         this.epoch = options.epoch ?? null;
+        /** @private */
+        this.ahead = new Set();    // seqs of conflated messages above `position`
         /** @private */
         this.replayLeft = 0;       // replay messages still to come after the current ack
         /** @private */
@@ -653,6 +660,7 @@ export class WsbClient {
     _sendSubscribe(sub) {
         const msg = { op: 'subscribe', topic: sub.topic };
         if (sub.options.presence) msg.presence = true;
+        if (sub.options.conflate !== undefined) msg.conflate = Boolean(sub.options.conflate);
         if (sub.position !== null) {
             msg.since = sub.position;
             if (sub.epoch) msg.epoch = sub.epoch;
@@ -720,7 +728,16 @@ export class WsbClient {
             // older message (another subscription's replay) was seen already
             // or predates this subscription.
             if (sub.position !== null && msg.seq <= sub.position) continue;
-            sub.position = msg.seq;
+            if (sub.ahead.has(msg.seq)) continue;
+            // A message that replaced others (`conflated`) took the place of
+            // an older one: messages of other topics with lower seqs may
+            // still follow, so it does not move the position.
+            if (msg.conflated) {
+                sub.ahead.add(msg.seq);
+            } else {
+                sub.position = msg.seq;
+                for (const seq of sub.ahead) if (seq <= msg.seq) sub.ahead.delete(seq);
+            }
             sub.epoch = this.epoch;
             if (sub.replayLeft > 0 && --sub.replayLeft === 0) this._adoptAckSeq(sub);
             this._call(sub.onMessage, msg);

@@ -87,6 +87,9 @@ struct wsb_message {
     const char *data;
     size_t len;
     int binary;
+    /* A conflated subscription's message (WSB_CONFLATE): how many older
+     * messages of its topic it replaced while the client fell behind. */
+    uint64_t conflated;
 };
 
 /* A presence member, as listed by wsb_presence(). `user` is NULL when the
@@ -223,6 +226,9 @@ enum wsb_start {
     WSB_START_LAST     /* replay the newest `last` stored matches, then live */
 };
 
+/* wsb_sub_options.conflate */
+enum wsb_conflate { WSB_CONFLATE = 1, WSB_NO_CONFLATE = -1 };
+
 struct wsb_sub_options {
     enum wsb_start start;
     uint64_t since;              /* WSB_START_SINCE */
@@ -233,6 +239,11 @@ struct wsb_sub_options {
     wsb_reply_fn on_ack;         /* every subscribe ack (also after reconnects) or the error */
     wsb_presence_fn on_presence; /* join/leave events (with presence) */
     void *arg;                   /* passed to the three callbacks */
+    /* WSB_CONFLATE: while the client falls behind, the broker keeps only
+     * the newest unsent message per topic (wsb_message.conflated counts
+     * the dropped ones); WSB_NO_CONFLATE: never, whatever the broker's
+     * topic rules say; 0: as the topic rules say. Live messages only. */
+    int conflate;
 };
 
 /* Subscribes to a topic name or pattern. A message matching several

@@ -256,6 +256,28 @@ void expect_event_ids(const struct fake_conn *e, size_t n)
     }
 }
 
+void publish_large(struct fake_conn *a, const char *topic, int id, size_t len)
+{
+    char *text = malloc(len + 128);
+    ck_assert_ptr_nonnull(text);
+    int n = snprintf(text, 128, "{\"op\":\"publish\",\"id\":%d,\"topic\":\"%s\",\"data\":\"", id,
+                     topic);
+    memset(text + n, 'x', len);
+    memcpy(text + n + len, "\"}", 2);
+    core_session_receive(fx.core, a->s, (const unsigned char *)text, (size_t)n + len + 2, false);
+    free(text);
+    pump();
+}
+
+void publish_many(struct fake_conn *a, const char *topic, int n)
+{
+    for (int i = 1; i <= n; i++) {
+        publish_large(a, topic, i, 2000);
+        if (i % 100 == 0 || i == n)
+            settle();
+    }
+}
+
 int core_fixture_run(Suite *suite)
 {
     SRunner *sr = srunner_create(suite);

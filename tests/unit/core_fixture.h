@@ -78,6 +78,13 @@ void expect_joined_run(const struct fake_conn *b, size_t from, long ack_id, uint
 /* Asserts that the SSE stream e got the events with ids 1..n, in order. */
 void expect_event_ids(const struct fake_conn *e, size_t n);
 
+/* c publishes `len` bytes of JSON string data (larger than send_text takes). */
+void publish_large(struct fake_conn *c, const char *topic, int id, size_t len);
+/* Publishes n messages of 2 KB on `topic` from c, committed and fanned
+ * out: 1000 of them are several chunks of a paced replay, and more than
+ * its low-water mark. */
+void publish_many(struct fake_conn *c, const char *topic, int n);
+
 /* Runs one suite (CK_NORMAL); the exit status of a test program. */
 int core_fixture_run(Suite *suite);
 

@@ -11,31 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void publish_large(struct fake_conn *a, const char *topic, int id, size_t len)
-{
-    char *text = malloc(len + 128);
-    ck_assert_ptr_nonnull(text);
-    int n = snprintf(text, 128, "{\"op\":\"publish\",\"id\":%d,\"topic\":\"%s\",\"data\":\"", id,
-                     topic);
-    memset(text + n, 'x', len);
-    memcpy(text + n + len, "\"}", 2);
-    core_session_receive(fx.core, a->s, (const unsigned char *)text, (size_t)n + len + 2, false);
-    free(text);
-    pump();
-}
-
-/* Publishes n messages of 2 KB on `topic` from a, committed and fanned
- * out: 1000 of them are several chunks of a paced replay, and more than
- * its low-water mark. */
-static void publish_many(struct fake_conn *a, const char *topic, int n)
-{
-    for (int i = 1; i <= n; i++) {
-        publish_large(a, topic, i, 2000);
-        if (i % 100 == 0 || i == n)
-            settle();
-    }
-}
-
 /* What a paced replay may queue for a client that does not read: about a
  * chunk (1 MiB) above its low-water mark (256 KiB). */
 #define PACED_QUEUE_MAX (1536 * 1024)

@@ -45,6 +45,10 @@ static const char bench_usage[] =
     "  --topic T           topic, or topic prefix (default bench.SCENARIO)\n"
     "  --pattern           one topic per publisher (fanout: subscribers use T.>;\n"
     "                      throughput: as the compare.sh durable scenario)\n"
+    "  --conflate          fanout: conflated subscriptions (a message that replaced\n"
+    "                      N others counts N + 1 delivered)\n"
+    "  --slow-fraction F   fanout: this fraction of the subscribers stops reading\n"
+    "                      once subscribed (default 0); the rest must get it all\n"
     "  --key / --no-key    publish with / without an idempotency key\n"
     "                      (throughput: both, one phase each, unless one is given)\n"
     "  --connections N     connections scenario: how many (default 1000)\n"
@@ -87,7 +91,9 @@ enum {
     O_JSON,
     O_SOURCES,
     O_WARMUP,
-    O_RESET
+    O_RESET,
+    O_CONFLATE,
+    O_SLOW
 };
 
 static const struct option bench_opts[] = {{"url", required_argument, NULL, O_URL},
@@ -112,6 +118,8 @@ static const struct option bench_opts[] = {{"url", required_argument, NULL, O_UR
                                            {"source-addrs", required_argument, NULL, O_SOURCES},
                                            {"warmup", required_argument, NULL, O_WARMUP},
                                            {"reset", no_argument, NULL, O_RESET},
+                                           {"conflate", no_argument, NULL, O_CONFLATE},
+                                           {"slow-fraction", required_argument, NULL, O_SLOW},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
 
@@ -230,6 +238,11 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
     case O_RESET:
         cfg->reset = 1;
         return 0;
+    case O_CONFLATE:
+        cfg->conflate = 1;
+        return 0;
+    case O_SLOW:
+        return parse_double(arg, &cfg->slow_fraction, 0, 1);
     default:
         return -1;
     }

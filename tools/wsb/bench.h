@@ -80,6 +80,7 @@ struct bconn {
     uint64_t credits; /* paced mode: publishes allowed now */
     uint32_t inflight;
     uint64_t last_seq; /* subscriber: for order checks */
+    int slow;          /* a subscriber that stops reading once subscribed */
     int64_t *sent_us;  /* publisher: send time by id % ACK_RING */
     unsigned char *rx; /* the handshake, or a frame cut by the end of a read */
     size_t rx_len, rx_cap;
@@ -114,6 +115,9 @@ struct bench_config {
     int source_addrs; /* local addresses to spread connections over; 0 = auto */
     double warmup;    /* reconnect: seconds of publishing before the drop */
     int reset;        /* reconnect: drop with a TCP reset instead of a FIN */
+
+    int conflate;         /* fanout: subscribe with "conflate": true */
+    double slow_fraction; /* fanout: share of subscribers that stop reading */
 };
 
 struct bench_stats {

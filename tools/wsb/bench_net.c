@@ -83,9 +83,11 @@ static void assign_roles(struct bench *b)
 {
     int i = 0;
     /* Subscribers first, so they are ready before anyone publishes. */
+    int slow = (int)(b->cfg.slow_fraction * b->cfg.subscribers + 0.5);
     for (int k = 0; k < b->cfg.subscribers; k++, i++) {
         b->conns[i].role = ROLE_SUB;
         b->conns[i].index = k;
+        b->conns[i].slow = k < slow;
         b->conns[i].topic = b->cfg.pattern ? b->topics[0] : b->cfg.topic;
     }
     for (int k = 0; k < b->cfg.publishers; k++, i++) {

@@ -53,7 +53,8 @@ static uint64_t live_subscribers(const struct bench *b)
 {
     uint64_t n = 0;
     for (int i = 0; i < b->n_conns; i++)
-        n += b->conns[i].role == ROLE_SUB && b->conns[i].phase == BC_SUBSCRIBED;
+        n +=
+            b->conns[i].role == ROLE_SUB && b->conns[i].phase == BC_SUBSCRIBED && !b->conns[i].slow;
     return n;
 }
 
@@ -129,6 +130,9 @@ static void print_setup(const struct bench *b)
            c->rate > 0 ? "paced" : "flat out", c->size, c->window, c->duration);
     if (c->rate > 0)
         printf("offered rate %.0f msg/s\n", c->rate);
+    if (c->conflate || c->slow_fraction > 0)
+        printf("%s subscriptions, %.0f%% of the subscribers not reading\n",
+               c->conflate ? "conflated" : "plain", c->slow_fraction * 100);
 }
 
 static void row_u64(const char *name, const struct phase_result *r, int n, size_t off)
@@ -232,9 +236,10 @@ static void print_json(const struct bench *b, const struct phase_result *r, int 
     jquote_string(c->url_text, quoted, sizeof(quoted));
     printf("{\"scenario\":\"%s\",\"url\":%s,\"broker_pid\":%d,\"publishers\":%d,"
            "\"subscribers\":%d,\"rate\":%.0f,\"window\":%d,\"size\":%d,\"duration\":%.3f,"
-           "\"pattern\":%s,\"phases\":[",
+           "\"pattern\":%s,\"conflate\":%s,\"slow_fraction\":%.3f,\"phases\":[",
            c->scenario, quoted, (int)c->broker_pid, c->publishers, c->subscribers, c->rate,
-           c->window, c->size, c->duration, c->pattern ? "true" : "false");
+           c->window, c->size, c->duration, c->pattern ? "true" : "false",
+           c->conflate ? "true" : "false", c->slow_fraction);
     for (int i = 0; i < n; i++) {
         printf("%s{\"label\":\"%s\",\"seconds\":%.3f,\"sent\":%llu,\"acked\":%llu,"
                "\"refused\":%llu,\"acks_per_s\":%.1f,\"delivered\":%llu,\"expected\":%llu,"

@@ -77,6 +77,8 @@ static void on_subscribe_ack(struct bench *b, struct bconn *c, const char *buf, 
     } else if (c->phase == BC_OPEN) {
         c->phase = BC_SUBSCRIBED;
         b->st.subscribed++;
+        if (c->slow) /* the broker's queue for it fills from now on */
+            lws_rx_flow_control(c->wsi, 0);
         if (b->hooks)
             b->hooks->on_subscribed(b, c, memmem(buf, len, "\"recovered\":true", 16) != NULL,
                                     scan_u64(buf, len, "\"replayed\":"),
@@ -132,11 +134,16 @@ static void on_message(struct bench *b, struct bconn *c, const char *buf, size_t
         return;
     }
     const char *data = memmem(buf, len, "\"data\":{\"t\":", 12);
-    b->st.delivered++;
-    if (seq <= c->last_seq)
-        b->st.dups++;
-    else
-        c->last_seq = seq;
+    /* A conflated message stands for the ones it replaced too; it took an
+     * older one's place, so it is not held to the seq order. */
+    uint64_t conflated = b->cfg.conflate ? scan_u64(buf, len, "\"conflated\":") : 0;
+    b->st.delivered += 1 + conflated;
+    if (!conflated) {
+        if (seq <= c->last_seq)
+            b->st.dups++;
+        else
+            c->last_seq = seq;
+    }
     if (data) {
         uint64_t t = scan_u64(data, len - (size_t)(data - buf), "\"t\":");
         int64_t now = clock_wall_us();
@@ -303,6 +310,8 @@ static void add_subscribe(struct bench *b, struct bconn *c)
                       (unsigned long long)c->last_seq);
     if (c->resume && b->epoch[0])
         n += snprintf(sub + n, sizeof(sub) - (size_t)n, ",\"epoch\":\"%s\"", b->epoch);
+    if (b->cfg.conflate)
+        n += snprintf(sub + n, sizeof(sub) - (size_t)n, ",\"conflate\":true");
     n += snprintf(sub + n, sizeof(sub) - (size_t)n, "}");
     tx_frame(b, WSFRAME_TEXT, sub, (size_t)n);
 }

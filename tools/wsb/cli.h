@@ -58,6 +58,7 @@ enum {
     OPT_INSECURE,
     OPT_PRESENCE,
     OPT_EXPECT_LAST,
+    OPT_CONFLATE,
     CLI_OPT_HELP = -2,
     CLI_OPT_USAGE = -3
 };

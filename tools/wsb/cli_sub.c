@@ -12,7 +12,8 @@
 #include <string.h>
 
 static const char sub_usage[] =
-    "Usage: wsb sub [--url URL] [--token T] [--since S | --last N] [--count N] PATTERN...\n"
+    "Usage: wsb sub [--url URL] [--token T] [--since S | --last N] [--count N]\n"
+    "               [--conflate] PATTERN...\n"
     "Subscribe to topic names or patterns ('*' one segment, '>' the rest) and print\n"
     "every message as one JSON object per line: {\"topic\",\"seq\",\"ts\",\"data\"} (binary\n"
     "bodies as base64 with \"encoding\":\"base64\"). A message matching several\n"
@@ -24,6 +25,8 @@ static const char sub_usage[] =
     "  --last N         first replay the newest N stored matches of each pattern\n"
     "  --count N        exit after printing N messages\n"
     "  --presence       join the topic (a name) and report join/leave on stderr\n"
+    "  --conflate       while behind, only the newest message per topic; a message\n"
+    "                   that replaced others prints \"conflated\":N\n"
     "  --timeout S      seconds to wait for the first connection (default 10)\n"
     "  -v, --verbose    more diagnostics on stderr\n"
     "Exit status: 0 on --count reached or interrupt, 1 subscription refused,\n"
@@ -90,6 +93,7 @@ int cli_sub(int argc, char **argv)
                                          {"last", required_argument, NULL, OPT_LAST},
                                          {"count", required_argument, NULL, OPT_COUNT},
                                          {"presence", no_argument, NULL, OPT_PRESENCE},
+                                         {"conflate", no_argument, NULL, OPT_CONFLATE},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -120,6 +124,9 @@ int cli_sub(int argc, char **argv)
             break;
         case OPT_PRESENCE:
             so.presence = 1;
+            break;
+        case OPT_CONFLATE:
+            so.conflate = WSB_CONFLATE;
             break;
         case CLI_OPT_HELP:
             return CLI_OK;

@@ -225,6 +225,8 @@ void cli_print_message(FILE *out, const struct wsb_message *m)
         jquote_string(m->from, quoted, sizeof(quoted));
         fprintf(out, ",\"from\":%s", quoted);
     }
+    if (m->conflated)
+        fprintf(out, ",\"conflated\":%llu", (unsigned long long)m->conflated);
     if (m->binary) {
         char *b64 = malloc(base64_encoded_size(m->len));
         if (b64) {
