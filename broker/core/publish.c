@@ -70,25 +70,23 @@ static bool fanout_conflates(struct fanout *ctx, const struct subscription *sub)
 }
 
 /* Queues the message for s, encoded on the first match. */
-static void fanout_send(struct fanout *ctx, struct session *s, bool conflated)
+/* The message's frame for a plain (or an SSE) session, encoded on the first
+ * match; NULL when it cannot be encoded. */
+static struct frame *fanout_encode(struct fanout *ctx, bool sse)
 {
-    struct frame **slot = s->is_sse ? &ctx->sse_frame : &ctx->frame;
+    struct frame **slot = sse ? &ctx->sse_frame : &ctx->frame;
     if (!*slot && !ctx->encode_failed) {
-        *slot = s->is_sse ? envelope_encode_sse(ctx->msg) : envelope_encode_message(ctx->msg);
+        *slot = sse ? envelope_encode_sse(ctx->msg) : envelope_encode_message(ctx->msg);
         if (!*slot) {
             ctx->encode_failed = true;
             log_error("cannot encode message %" PRIu64, ctx->seq);
         }
     }
-    if (!*slot)
-        return;
-    if (conflated)
-        session_deliver_conflated(s, *slot, ctx->msg->topic);
-    else
-        session_deliver(s, *slot);
-    ctx->core->counters.messages_delivered++;
+    return *slot;
 }
 
+/* Once per delivery: a plain subscription's path is kept to its checks and
+ * the queue append (the frame exists after the first match). */
 static void fanout_one(void *subscriber, void *arg)
 {
     struct subscription *sub = subscriber;
@@ -107,7 +105,11 @@ static void fanout_one(void *subscriber, void *arg)
         return;
     }
     s->last_seq_queued = ctx->seq;
-    fanout_send(ctx, s, false);
+    struct frame *f = s->is_sse ? ctx->sse_frame : ctx->frame;
+    if (!f && !(f = fanout_encode(ctx, s->is_sse)))
+        return;
+    session_deliver(s, f);
+    ctx->core->counters.messages_delivered++;
 }
 
 /* The sessions that only conflated subscriptions matched. */
@@ -117,7 +119,11 @@ static void fanout_send_conflated(struct fanout *ctx)
         if (s->last_seq_queued == ctx->seq)
             continue;
         s->last_seq_queued = ctx->seq;
-        fanout_send(ctx, s, true);
+        struct frame *f = s->is_sse ? ctx->sse_frame : ctx->frame;
+        if (!f && !(f = fanout_encode(ctx, s->is_sse)))
+            return;
+        session_deliver_conflated(s, f, ctx->msg->topic);
+        ctx->core->counters.messages_delivered++;
     }
 }
 
