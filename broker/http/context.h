@@ -22,6 +22,7 @@ struct store;
 struct api_call;
 struct lws;
 struct session;
+struct credentials;
 
 /* An SSE stream is a connection of the transport layer (net/), which
  * writes the stream's queued events and owns its lifetime. net/ calls into
@@ -46,8 +47,9 @@ struct http_ctx {
     struct core *core;
     struct store *store;
     const struct http_streams *streams;
-    char www_root[4096]; /* realpath of cfg->www, "" when missing */
-    struct peers peers;  /* per client address: body bytes, publish rate */
+    char www_root[4096];             /* realpath of cfg->www, "" when missing */
+    struct peers peers;              /* per client address: body bytes, publish rate */
+    const struct credentials *creds; /* NULL: no auth configured (access.h) */
 };
 
 /* Lives in lws's per-connection user data; zeroed by lws, and freed and

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/credentials.h"
 #include "core/core.h"
 #include "net/conn.h"
 #include "net/evloop.h"
@@ -34,6 +35,7 @@ struct server {
     const struct config *cfg;
     struct store *store;
     struct core *core;
+    struct credentials *creds; /* NULL: no auth configured */
     struct lws_context *context;
     struct evloop *loop;
     _Atomic(struct lws_context *) wake_context;
@@ -296,6 +298,31 @@ static void server_on_signal(int sig)
         lws_cancel_service(signal_context);
 }
 
+static bool server_bind_is_loopback(const char *bind)
+{
+    return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
+           strcmp(bind, "localhost") == 0;
+}
+
+/* Auth (docs/auth.md): the credentials are read once here and only read
+ * afterwards; without auth, a broker others can reach says so once. */
+static int server_load_credentials(struct server *srv, char *err, size_t errlen)
+{
+    const struct config *cfg = srv->cfg;
+    if (!config_auth_configured(cfg)) {
+        if (!server_bind_is_loopback(cfg->bind))
+            log_warn("no auth configured and bound to %s: anyone who reaches port %d can publish "
+                     "and read every topic (docs/auth.md)",
+                     cfg->bind, cfg->port);
+        return 0;
+    }
+    if (credentials_load(&srv->creds, cfg, err, errlen) < 0)
+        return -1;
+    core_set_credentials(srv->core, srv->creds);
+    http_ctx_set_credentials(&srv->http, srv->creds);
+    return 0;
+}
+
 int server_start(struct server *srv, struct store *store, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
@@ -311,6 +338,8 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
                                              .writeable = server_sse_writeable,
                                              .closed = server_sse_closed};
     http_ctx_init(&srv->http, cfg, srv->core, store, &srv->sse_streams);
+    if (server_load_credentials(srv, err, errlen) < 0)
+        return -1;
     lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR, server_log_emit);
 
     /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
@@ -380,6 +409,7 @@ static void server_service(struct server *srv, int max_ms)
     conn_read_more(srv->context);
     int64_t now_ms = clock_mono_ms();
     heartbeat_tick(&srv->heartbeat, now_ms, conn_send_ping, conn_drop);
+    core_access_tick(srv->core);
     session_wake_ready();
     memtrim_tick(now_ms);
 }
@@ -404,8 +434,11 @@ static bool sessions_gone(struct server *srv)
 
 void server_run(struct server *srv)
 {
-    while (!stop_requested)
-        server_service(srv, heartbeat_wait_ms(&srv->heartbeat, clock_mono_ms()));
+    while (!stop_requested) {
+        int wait_ms = heartbeat_wait_ms(&srv->heartbeat, clock_mono_ms());
+        int access_ms = core_access_wait_ms(srv->core);
+        server_service(srv, wait_ms < access_ms ? wait_ms : access_ms);
+    }
     notify_stopping(); /* before the drain, which may take seconds */
     log_info("shutting down: finishing %zu store requests, closing %zu connections",
              core_pending_store(srv->core), core_session_count(srv->core));
@@ -424,5 +457,6 @@ void server_free(struct server *srv)
     evloop_free(srv->loop, &srv->context);
     listener_close(&srv->listener);
     core_free(srv->core);
+    credentials_free(srv->creds);
     free(srv);
 }
