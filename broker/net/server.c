@@ -298,6 +298,20 @@ static void server_on_signal(int sig)
         lws_cancel_service(signal_context);
 }
 
+/* --tls-cert and --tls-key: every connection on the port speaks TLS
+ * (wss:// and https://). Accepted sockets are adopted with
+ * lws_adopt_socket_vhost, whose flags allow TLS on a vhost that has a
+ * certificate; a plain connection fails the handshake and is closed. The
+ * files are read once here: a renewed certificate needs a restart. */
+static void server_tls_options(const struct config *cfg, struct lws_context_creation_info *info)
+{
+    if (!cfg->tls_cert)
+        return;
+    info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info->ssl_cert_filepath = cfg->tls_cert;
+    info->ssl_private_key_filepath = cfg->tls_key;
+}
+
 static bool server_bind_is_loopback(const char *bind)
 {
     return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
@@ -361,6 +375,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     info.timeout_secs = 30;
     info.pt_serv_buf_size = 65536;
     info.token_limits = guard_token_limits();
+    server_tls_options(cfg, &info);
 
     void *loops[1];
     srv->loop = evloop_new();
@@ -379,7 +394,8 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
         srv->context = lws_create_context(&info);
     }
     if (!srv->context) {
-        snprintf(err, errlen, "wsbroker: cannot create the libwebsockets context");
+        snprintf(err, errlen, "wsbroker: cannot create the libwebsockets context%s",
+                 cfg->tls_cert ? " (are --tls-cert and --tls-key a readable PEM pair?)" : "");
         return -1;
     }
     struct lws_vhost *vhost = lws_get_vhost_by_name(srv->context, "default");
