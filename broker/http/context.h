@@ -30,9 +30,9 @@ struct credentials;
  * calling net/: the arrows stay one way. */
 struct http_streams {
     void *owner; /* passed to full() */
-    /* True when no stream may open now (the descriptors are spoken for):
-     * the request is answered 503. */
-    bool (*full)(void *owner);
+    /* True when no stream may open now for wsi's peer (the descriptors
+     * are spoken for, or --max-conns-per-ip): the request is answered 503. */
+    bool (*full)(void *owner, struct lws *wsi);
     /* Makes wsi a stream: its core session (NULL when out of memory), and
      * the stream itself in *stream. */
     struct session *(*open)(struct core *core, struct lws *wsi, void **stream);

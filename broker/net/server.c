@@ -22,6 +22,7 @@
 #include "net/conn.h"
 #include "net/evloop.h"
 #include "net/heartbeat.h"
+#include "net/ipcount.h"
 #include "common/clock.h"
 #include "common/wsframe.h"
 #include "http/guard.h"
@@ -47,6 +48,8 @@ struct server {
     size_t max_streams;              /* WebSockets and SSE streams, below the descriptor limit */
     struct http_streams sse_streams; /* what http/ gets to open SSE streams */
     int64_t streams_warned_ms;       /* when a refusal for want of descriptors was last logged */
+    struct ipcount per_ip;           /* open streams per address (--max-conns-per-ip) */
+    int64_t per_ip_warned_ms;        /* when a refusal for that bound was last logged */
 };
 
 /* Descriptors kept free of WebSockets and SSE streams, so that HTTP requests
@@ -59,6 +62,9 @@ struct server {
 struct server_conn {
     struct conn *ws;       /* a WebSocket connection */
     struct http_conn http; /* an HTTP API call or SSE stream */
+    /* The address a WebSocket or SSE stream is counted under in per_ip;
+     * "" when not counted. */
+    char counted_addr[IPCOUNT_ADDR_MAX];
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -86,12 +92,31 @@ static void server_vet_peer_close(void *payload, size_t len)
     code[1] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff);
 }
 
+/* --max-conns-per-ip: a stream is counted under its peer's address while
+ * it is open. */
+static void server_count_stream(struct server *srv, struct lws *wsi, struct server_conn *conn)
+{
+    if (srv->per_ip.max <= 0 || !lws_get_peer_simple(wsi, conn->counted_addr, IPCOUNT_ADDR_MAX))
+        return;
+    ipcount_add(&srv->per_ip, conn->counted_addr);
+}
+
+static void server_uncount_stream(struct server *srv, struct server_conn *conn)
+{
+    if (conn->counted_addr[0] == '\0')
+        return;
+    ipcount_remove(&srv->per_ip, conn->counted_addr);
+    conn->counted_addr[0] = '\0';
+}
+
 /* SSE streams are connections of this layer (http/context.h says why the
  * HTTP module is handed these). */
 static struct session *server_sse_open(struct core *core, struct lws *wsi, void **stream)
 {
     struct conn *c = conn_open_sse(core, wsi);
     *stream = c;
+    if (c)
+        server_count_stream(lws_context_user(lws_get_context(wsi)), wsi, lws_wsi_user(wsi));
     return c ? c->session : NULL;
 }
 
@@ -124,10 +149,29 @@ static bool server_upgrade_allowed(struct server *srv, struct lws *wsi)
     return true;
 }
 
-/* A new WebSocket or SSE stream would eat into the descriptor reserve. */
-static bool server_streams_full(void *owner)
+/* The peer of wsi has --max-conns-per-ip streams open already. */
+static bool server_peer_full(struct server *srv, struct lws *wsi)
+{
+    char addr[IPCOUNT_ADDR_MAX];
+    if (srv->per_ip.max <= 0 || !lws_get_peer_simple(wsi, addr, sizeof(addr)) ||
+        !ipcount_full(&srv->per_ip, addr))
+        return false;
+    int64_t now = clock_mono_ms();
+    if (now - srv->per_ip_warned_ms >= 10000) {
+        srv->per_ip_warned_ms = now;
+        log_warn("refusing a connection from %s: it has %ld open (--max-conns-per-ip)", addr,
+                 srv->per_ip.max);
+    }
+    return true;
+}
+
+/* A new WebSocket or SSE stream from wsi's peer would eat into the
+ * descriptor reserve or pass --max-conns-per-ip. */
+static bool server_streams_full(void *owner, struct lws *wsi)
 {
     struct server *srv = owner;
+    if (server_peer_full(srv, wsi))
+        return true;
     if (core_session_count(srv->core) < srv->max_streams)
         return false;
     int64_t now = clock_mono_ms();
@@ -148,7 +192,7 @@ static int server_filter_upgrade(struct server *srv, struct lws *wsi)
         return 1;
     if (!server_upgrade_allowed(srv, wsi))
         return 1;
-    if (server_streams_full(srv)) {
+    if (server_streams_full(srv, wsi)) {
         lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many open connections");
         return 1;
     }
@@ -190,6 +234,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         conn->ws = conn_open_ws(srv->core, wsi);
         if (!conn->ws)
             return -1;
+        server_count_stream(srv, wsi, conn);
         heartbeat_touch(&srv->heartbeat, conn->ws, clock_mono_ms());
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -213,6 +258,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             conn_closed(conn->ws, srv->core);
         }
         conn->ws = NULL;
+        server_uncount_stream(srv, conn);
         return 0;
     case LWS_CALLBACK_HTTP:
         if (!srv->accepting)
@@ -228,6 +274,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return http_on_timer(&srv->http, wsi, &conn->http);
     case LWS_CALLBACK_CLOSED_HTTP:
         http_on_closed(&srv->http, &conn->http);
+        server_uncount_stream(srv, conn);
         break;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -360,6 +407,10 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
      * policy re-arms a timer per connection in O(connections). */
     memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
     heartbeat_init(&srv->heartbeat, cfg->heartbeat);
+    if (ipcount_init(&srv->per_ip, cfg->max_conns_per_ip) < 0) {
+        snprintf(err, errlen, "wsbroker: out of memory");
+        return -1;
+    }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -474,5 +525,6 @@ void server_free(struct server *srv)
     listener_close(&srv->listener);
     core_free(srv->core);
     credentials_free(srv->creds);
+    ipcount_free(&srv->per_ip);
     free(srv);
 }
