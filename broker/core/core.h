@@ -59,7 +59,7 @@ void core_free(struct core *core);
 struct credentials;
 void core_set_credentials(struct core *core, const struct credentials *creds);
 /* A token that came with the upgrade (`?token=`): the session is granted
- * what it allows, or gets `error` and close 4001. */
+ * what it allows, or gets `error` and close 4001. Ignored without auth. */
 void core_session_token(struct core *core, struct session *s, const char *token, size_t len);
 /* Moves on the sessions whose silence, token or grace ran out (sends
  * `token_expired`, closes with 4001 or 4003); cheap when nothing is due.
