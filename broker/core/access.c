@@ -150,6 +150,14 @@ void core_session_token(struct core *core, struct session *s, const char *token,
     session_close(s, 4001, "invalid token");
 }
 
+void core_session_expires(struct core *core, struct session *s, int64_t expires)
+{
+    if (!core->creds || expires <= 0)
+        return;
+    s->access = ACCESS_GRANTED;
+    s->access_due_ms = expires * 1000;
+}
+
 void access_auth(struct core *core, struct session *s, const struct request *req)
 {
     if (!core->creds) {
