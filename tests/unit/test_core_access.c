@@ -17,11 +17,11 @@
 
 static struct credentials *creds;
 
-/* The fixture with auth on: one API key and, when `anonymous`, anonymous
- * subscribe rights on pub.>. */
-static void setup_auth(bool anonymous)
+/* Auth on: one API key and, when `anonymous`, anonymous subscribe rights
+ * on pub.>. */
+static void use_credentials(bool anonymous)
 {
-    setup();
+    credentials_free(creds);
     fx.cfg.api_key.items[0] = API_KEY;
     fx.cfg.api_key.count = 1;
     fx.cfg.anonymous.items[0] = "pub.>";
@@ -32,14 +32,19 @@ static void setup_auth(bool anonymous)
     core_set_credentials(fx.core, creds);
 }
 
-static void setup_anonymous(void)
+static void setup_auth(void)
 {
-    setup_auth(true);
+    setup();
+    creds = NULL;
+    use_credentials(true);
 }
 
-static void setup_closed(void)
+/* Subscribes c to `topic` and expects the ack as frame `frame`. */
+static void subscribe_ok(struct fake_conn *c, const char *topic, int id, size_t frame)
 {
-    setup_auth(false);
+    send_text(c, "{\"op\":\"subscribe\",\"id\":%d,\"topic\":\"%s\"}", id, topic);
+    expect_frame(c, frame, "ack", id);
+    ck_assert_uint_eq(c->close_code, 0);
 }
 
 static void teardown_auth(void)
@@ -62,9 +67,7 @@ static void expect_string(const struct fake_conn *c, size_t i, const char *key, 
 START_TEST(test_anonymous_within_patterns)
 {
     struct fake_conn *a = connect_fake();
-    send_text(a, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"pub.x\"}");
-    expect_frame(a, 1, "ack", 1);
-    ck_assert_uint_eq(a->close_code, 0);
+    subscribe_ok(a, "pub.x", 1, 1);
     /* publishing needs --anonymous-publish: outside the grants, closed */
     publish(a, "pub.x", 2);
     ck_assert_uint_eq(a->close_code, 4001);
@@ -83,9 +86,8 @@ START_TEST(test_api_key_allows_everything)
     ck_assert(json_is_null(json_object_get(ack, "user")));
     ck_assert(json_is_null(json_object_get(ack, "exp")));
     json_decref(ack);
-    send_text(b, "{\"op\":\"subscribe\",\"id\":1,\"topic\":\"pub.>\"}");
-    send_text(a, "{\"op\":\"subscribe\",\"id\":2,\"topic\":\"$sys.x\"}");
-    expect_frame(a, 2, "ack", 2);
+    subscribe_ok(b, "pub.>", 1, 1);
+    subscribe_ok(a, "$sys.x", 2, 2);
     publish(a, "pub.k", 3);
     settle();
     pump();
@@ -108,9 +110,7 @@ START_TEST(test_bad_auth_keeps_anonymous)
     send_text(a, "{\"op\":\"auth\",\"id\":1,\"token\":\"wrong\"}");
     expect_frame(a, 1, "error", 1);
     expect_string(a, 1, "code", "unauthorized");
-    send_text(a, "{\"op\":\"subscribe\",\"id\":2,\"topic\":\"pub.y\"}");
-    expect_frame(a, 2, "ack", 2);
-    ck_assert_uint_eq(a->close_code, 0);
+    subscribe_ok(a, "pub.y", 2, 2);
     disconnect_fake(a);
     free_fake(a);
 }
@@ -118,6 +118,7 @@ END_TEST
 
 START_TEST(test_no_anonymous_first_request_closes)
 {
+    use_credentials(false);
     struct fake_conn *a = connect_fake();
     send_text(a, "{\"op\":\"ping\",\"id\":1}");
     ck_assert_uint_eq(a->close_code, 4001);
@@ -136,14 +137,11 @@ END_TEST
 static Suite *core_access_suite(void)
 {
     Suite *s = suite_create("core_access");
-    TCase *tc = tcase_create("anonymous");
-    tcase_add_checked_fixture(tc, setup_anonymous, teardown_auth);
+    TCase *tc = tcase_create("core_access");
+    tcase_add_checked_fixture(tc, setup_auth, teardown_auth);
     tcase_add_test(tc, test_anonymous_within_patterns);
     tcase_add_test(tc, test_api_key_allows_everything);
     tcase_add_test(tc, test_bad_auth_keeps_anonymous);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("closed");
-    tcase_add_checked_fixture(tc, setup_closed, teardown_auth);
     tcase_add_test(tc, test_no_anonymous_first_request_closes);
     suite_add_tcase(s, tc);
     return s;
