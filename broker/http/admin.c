@@ -66,17 +66,6 @@ static void admin_call_refuse(struct admin_call *call, unsigned int status, cons
     admin_call_ready(call, status);
 }
 
-/* Whether this request may take a backup. The hook for authentication
- * (docs/protocol.md section 6): once --api-key exists, a backup needs it
- * (Authorization: Bearer KEY), as /metrics does; until then whoever
- * reaches the port may, within --backup-dir. */
-static bool api_backup_allowed(const struct http_ctx *ctx, struct lws *wsi)
-{
-    (void)ctx;
-    (void)wsi;
-    return true;
-}
-
 /* --- the target file ------------------------------------------------------ */
 
 struct admin_target {
@@ -204,9 +193,6 @@ int admin_backup_begin(const struct http_ctx *ctx, struct lws *wsi, struct http_
                        size_t body_len)
 {
     const struct config *cfg = ctx->cfg;
-    if (!api_backup_allowed(ctx, wsi))
-        return reply_send_error(wsi, cfg, HTTP_STATUS_UNAUTHORIZED, ERR_UNAUTHORIZED,
-                                "a backup needs the API key");
     if (!cfg->backup_dir)
         return reply_send_error(wsi, cfg, HTTP_STATUS_FORBIDDEN, ERR_FORBIDDEN,
                                 "backups are off: start the broker with --backup-dir DIR");

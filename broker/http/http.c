@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "http/access.h"
 #include "http/admin.h"
 #include "http/api.h"
 #include "http/files.h"
@@ -40,10 +41,19 @@ void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *
     peers_init(&ctx->peers, (size_t)cfg->http_body_budget, (size_t)cfg->http_body_budget_per_ip);
 }
 
+void http_ctx_set_credentials(struct http_ctx *ctx, const struct credentials *creds)
+{
+    ctx->creds = creds;
+}
+
 static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                           struct http_conn *conn)
 {
     const struct config *cfg = ctx->cfg;
+    int rc = 0;
+    int64_t expires;
+    if (http_access_get(ctx, wsi, uri, &expires, &rc) < 0)
+        return rc;
     if (strcmp(uri, "/api/history") == 0)
         return api_history(ctx, wsi, conn);
     if (strcmp(uri, "/api/presence") == 0)
@@ -53,7 +63,7 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
     if (strcmp(uri, "/metrics") == 0)
         return metrics_serve(ctx, wsi, true);
     if (strcmp(uri, "/sse") == 0)
-        return sse_open(ctx, wsi, conn);
+        return sse_open(ctx, wsi, conn, expires);
     if (strncmp(uri, "/api/", 5) == 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_NOT_FOUND, "not_found", "no such endpoint");
     if (strcmp(uri, "/healthz") == 0)
@@ -91,11 +101,15 @@ static int http_route_post(struct http_ctx *ctx, struct lws *wsi, const char *ur
         return rc;
     }
     if (strcmp(uri, "/api/backup") == 0)
-        return admin_backup_begin(ctx, wsi, conn, body_len);
+        return http_access_admin(ctx, wsi, &rc) < 0 ? rc
+                                                    : admin_backup_begin(ctx, wsi, conn, body_len);
     if (strcmp(uri, "/api/publish") != 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "only /api/publish and /api/backup take POST");
-    return api_publish_begin(ctx, wsi, conn, body_len);
+    struct http_access access;
+    if (http_access_resolve(ctx, wsi, false, &access, &rc) < 0)
+        return rc;
+    return api_publish_begin(ctx, wsi, conn, body_len, &access);
 }
 
 int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,

@@ -55,7 +55,7 @@ static void sse_arm_heartbeat(const struct http_ctx *ctx, struct lws *wsi)
     lws_set_timer_usecs(wsi, (lws_usec_t)ctx->cfg->heartbeat * LWS_USEC_PER_SEC);
 }
 
-int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
+int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn, int64_t expires)
 {
     const struct config *cfg = ctx->cfg;
     char topics[SSE_MAX_TOPICS][TOPIC_MAX_LEN + 8];
@@ -79,7 +79,7 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
     if (n_topics == 0 || has_since < 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "give 1..16 topic= parameters and an optional numeric since");
-    if (ctx->streams->full(ctx->streams->owner))
+    if (ctx->streams->full(ctx->streams->owner, wsi))
         return reply_send_error(wsi, cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
                                 "too many open connections; retry later");
     if (sse_headers(ctx, wsi) < 0)
@@ -99,6 +99,7 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
         patterns[i] = topics[i];
     core_sse_subscribe(ctx->core, conn->sse_session, patterns, (size_t)n_topics, has_since > 0,
                        since);
+    core_session_expires(ctx->core, conn->sse_session, expires);
     sse_arm_heartbeat(ctx, wsi);
     return 0;
 }

@@ -14,6 +14,7 @@ import { describe, it } from 'node:test';
 import { REPO_ROOT, onCleanup, scaled, startBroker } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { history, publishOk } from './lib/http_api.mjs';
+import { SECRET, claims, hs256 } from './lib/jwt.mjs';
 import { assertHttpError, httpRequest, range, uniqueTopic } from './lib/util.mjs';
 
 const WSB_BIN = process.env.WSB_BIN
@@ -128,6 +129,21 @@ describe('backup', () => {
             assert.deepEqual(await fs.readdir(outside), [], 'nothing written outside');
             const inDbDir = await startBroker({ t, args: ['--backup-dir', '.'] }); // cwd: the db's directory
             assertHttpError(await postBackup(inDbDir, { path: 'x.db' }), 403, 'forbidden');
+        });
+
+    it('with auth configured a backup needs the API key: 401 without, 403 with a token, 200 with the key',
+        async (t) => {
+            const dir = await tempDir(t);
+            const broker = await startBroker({ t, args: ['--backup-dir', dir, '--api-key', 'k-admin', '--auth-secret', SECRET] });
+            assertHttpError(await postBackup(broker, { path: 'a.db' }), 401, 'unauthorized');
+            const token = hs256(claims({ sub: 'u', subscribe: ['>'], publish: ['>'] }));
+            const asUser = await httpRequest(`${broker.http}/api/backup`, {
+                method: 'POST', body: { path: 'a.db' }, headers: { authorization: `Bearer ${token}` } });
+            assertHttpError(asUser, 403, 'forbidden');
+            const asAdmin = await httpRequest(`${broker.http}/api/backup`, {
+                method: 'POST', body: { path: 'a.db' }, headers: { authorization: 'Bearer k-admin' } });
+            assert.equal(asAdmin.status, 200, asAdmin.text);
+            assert.deepEqual(await fs.readdir(dir), ['a.db']);
         });
 
     it('wsb backup FILE takes the broker from WSB_URL and prints the answer', async (t) => {
