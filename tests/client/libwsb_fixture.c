@@ -123,6 +123,9 @@ void on_event(wsb_client *c, const struct wsb_event *e, void *user)
     case WSB_EVENT_GAVE_UP:
         ev->gave_up++;
         break;
+    case WSB_EVENT_TOKEN_EXPIRED:
+        ev->expired++;
+        break;
     }
 }
 

@@ -62,7 +62,7 @@ struct wsb_sub_options collect_opts(struct collector *col);
 
 /* Client events, counted. */
 struct events {
-    int connected, disconnected, gaps, errors, gave_up;
+    int connected, disconnected, gaps, errors, gave_up, expired;
 };
 
 /* A wsb_options.on_event that counts into `user` (a struct events, or
