@@ -32,7 +32,9 @@ static const char bench_usage[] =
     "\n"
     "Options:\n"
     "  --url URL           broker (default " WSB_DEFAULT_URL ")\n"
-    "  --token T           JWT or API key for every connection\n"
+    "  --token T           JWT or API key for every connection (shows in ps)\n"
+    "  --token-file F      read the token from F (default: $WSB_TOKEN)\n"
+    "  --cacert FILE       PEM file of the CAs to trust for wss://\n"
     "  --duration S        seconds of publishing, or of holding (default 10);\n"
     "                      reconnect: of publishing after the drop\n"
     "  --publishers P      publishing connections (default 1)\n"
@@ -87,7 +89,9 @@ enum {
     O_JSON,
     O_SOURCES,
     O_WARMUP,
-    O_RESET
+    O_RESET,
+    O_TOKEN_FILE,
+    O_CACERT
 };
 
 static const struct option bench_opts[] = {{"url", required_argument, NULL, O_URL},
@@ -112,6 +116,8 @@ static const struct option bench_opts[] = {{"url", required_argument, NULL, O_UR
                                            {"source-addrs", required_argument, NULL, O_SOURCES},
                                            {"warmup", required_argument, NULL, O_WARMUP},
                                            {"reset", no_argument, NULL, O_RESET},
+                                           {"token-file", required_argument, NULL, O_TOKEN_FILE},
+                                           {"cacert", required_argument, NULL, O_CACERT},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
 
@@ -229,6 +235,12 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
         return parse_double(arg, &cfg->warmup, 0, 3600);
     case O_RESET:
         cfg->reset = 1;
+        return 0;
+    case O_TOKEN_FILE:
+        cfg->token_file = arg;
+        return 0;
+    case O_CACERT:
+        cfg->cacert = arg;
         return 0;
     default:
         return -1;
@@ -388,6 +400,13 @@ int cli_bench(int argc, char **argv)
         b->cfg.subscribers = 0;
     else if (key_mode < 0)
         key_mode = 0;
+    char *token;
+    if (cli_token_resolve(b->cfg.token, b->cfg.token_file, &token, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsb bench: %s\n", err[0] ? err : "out of memory");
+        free(b);
+        return CLI_USAGE;
+    }
+    b->cfg.token = token;
     lws_set_log_level(0, NULL);
     find_broker(b);
     int rc = CLI_FAIL;
@@ -402,5 +421,6 @@ int cli_bench(int argc, char **argv)
     if (sc->release)
         sc->release(b);
     free(b);
+    free(token);
     return rc;
 }

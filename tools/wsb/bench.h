@@ -95,7 +95,9 @@ struct bench_config {
     const char *scenario;
     struct wsb_url url;
     const char *url_text;
-    const char *token;
+    const char *token;      /* --token, or what cli_token_resolve found */
+    const char *token_file; /* --token-file */
+    const char *cacert;     /* --cacert */
     int insecure;
     int publishers;
     int subscribers;
