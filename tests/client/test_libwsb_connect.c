@@ -115,25 +115,6 @@ START_TEST(test_blocking_call_times_out)
 }
 END_TEST
 
-/* Starts b; 1 when this broker build refuses one of b's flags as "not
- * supported yet" (the test then has nothing to run against). */
-static int start_or_skip(struct broker *b, const char *what)
-{
-    if (broker_start(b) == 0)
-        return 0;
-    char buf[512] = "";
-    FILE *f = fopen(b->log, "r");
-    if (f) {
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        buf[n] = '\0';
-        fclose(f);
-    }
-    ck_assert_msg(strstr(buf, "not supported") != NULL, "broker did not start: %s", buf);
-    fprintf(stderr, "%s: the broker does not support it yet; skipped\n", what);
-    broker_cleanup(b);
-    return 1;
-}
-
 START_TEST(test_auth_api_key)
 {
     struct broker b = {0};
@@ -141,7 +122,7 @@ START_TEST(test_auth_api_key)
     char err[256];
     b.extra[0] = "--api-key";
     b.extra[1] = "sekrit";
-    if (start_or_skip(&b, "test_auth_api_key"))
+    if (broker_start_or_skip(&b, "test_auth_api_key"))
         return;
     /* With the key as token, everything is allowed. */
     struct wsb_options o = {.url = b.url, .token = "sekrit", .timeout_ms = 3000};
@@ -193,7 +174,7 @@ START_TEST(test_silent_broker_is_detected)
     struct events ev = {0};
     b.extra[0] = "--heartbeat";
     b.extra[1] = "1";
-    if (start_or_skip(&b, "test_silent_broker_is_detected"))
+    if (broker_start_or_skip(&b, "test_silent_broker_is_detected"))
         return;
     wsb_client *c = client_for(b.url, &ev);
     broker_kill(&b, SIGSTOP); /* the TCP connection stays up, nothing answers */

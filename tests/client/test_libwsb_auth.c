@@ -1,0 +1,252 @@
+/*
+ * test_libwsb_auth.c: tokens in libwsb (docs/auth.md, "Clients"): the
+ * token on the upgrade URL, token_fn asked before every connection and on
+ * expiry, WSB_EVENT_TOKEN_EXPIRED, WSB_EEXPIRED, a 4003 close, wsb_auth().
+ *
+ * Expiry happens on the real broker only when the clock says so, so its
+ * client side is tested against fake_broker.c, which expires on cue; the
+ * real broker with --auth-secret checks grants and a refresh that keeps a
+ * connection past its first token's exp.
+ */
+#include "fake_broker.h"
+#include "libwsb_fixture.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SECRET "0123456789abcdef0123456789abcdef-test"
+
+/* A token_fn giving "tok-1", "tok-2", ...; arg counts the calls. */
+static int numbered_token(wsb_client *c, char *buf, size_t size, void *arg)
+{
+    int *calls = arg;
+    (void)c;
+    snprintf(buf, size, "tok-%d", ++*calls);
+    return 0;
+}
+
+static wsb_client *fake_client(struct fake_broker *f, struct events *ev, int *calls)
+{
+    char err[256];
+    struct wsb_options o = {.url = f->url,
+                            .token = "static",
+                            .timeout_ms = 3000,
+                            .reconnect_min_ms = 20,
+                            .reconnect_max_ms = 100,
+                            .on_event = on_event,
+                            .user = ev,
+                            .token_fn = calls ? numbered_token : NULL,
+                            .token_arg = calls};
+    wsb_client *c = wsb_client_new(&o, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_eq(wsb_client_connect(c), WSB_OK);
+    return c;
+}
+
+START_TEST(test_token_on_the_upgrade_url)
+{
+    struct fake_broker f = {0};
+    struct events ev = {0};
+    char path[512];
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    wsb_client *c = fake_client(&f, &ev, NULL);
+    fake_broker_path(&f, 0, path, sizeof(path));
+    ck_assert_str_eq(path, "/ws?token=static");
+    wsb_client_free(c);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+START_TEST(test_expiry_is_an_event_then_wsb_auth)
+{
+    struct fake_broker f = {.expire_after_welcome = 1};
+    struct events ev = {0};
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    wsb_client *c = fake_client(&f, &ev, NULL);
+    ck_assert(pump_flag(c, NULL, &ev.expired, 3000));
+    ck_assert(!fake_broker_saw(&f, "\"op\":\"auth\""));
+
+    struct wsb_reply *r = NULL;
+    ck_assert_int_eq(wsb_auth_sync(c, "fresh", &r), WSB_OK);
+    ck_assert_str_eq(r->user, "u");
+    ck_assert_int_eq(r->exp, 2000000000);
+    wsb_reply_free(r);
+    ck_assert(fake_broker_saw(&f, "\"token\":\"fresh\""));
+    wsb_client_free(c);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+START_TEST(test_expiry_asks_token_fn_and_sends_auth)
+{
+    struct fake_broker f = {.expire_after_welcome = 1};
+    struct events ev = {0};
+    int calls = 0;
+    char path[512];
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    wsb_client *c = fake_client(&f, &ev, &calls);
+    fake_broker_path(&f, 0, path, sizeof(path));
+    ck_assert_str_eq(path, "/ws?token=tok-1"); /* token_fn wins over token */
+    ck_assert(pump_flag(c, NULL, &ev.expired, 3000));
+    ck_assert_int_eq(calls, 2);
+    long long deadline = harness_now_ms() + 3000;
+    while (!fake_broker_saw(&f, "\"token\":\"tok-2\"") && harness_now_ms() < deadline)
+        wsb_client_service(c, 20);
+    ck_assert(fake_broker_saw(&f, "\"op\":\"auth\""));
+    ck_assert(fake_broker_saw(&f, "\"token\":\"tok-2\""));
+    ck_assert_int_eq(wsb_ping_sync(c), WSB_OK);
+    ck_assert_int_eq(ev.errors, 0); /* the refresh was accepted */
+    wsb_client_free(c);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+START_TEST(test_request_refused_as_expired)
+{
+    struct fake_broker f = {.expire_requests = 1};
+    struct events ev = {0};
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    wsb_client *c = fake_client(&f, &ev, NULL);
+    struct wsb_publish p = {.topic = "t", .json = "1"};
+    struct wsb_reply *r = NULL;
+    ck_assert_int_eq(wsb_publish_sync(c, &p, NULL, &r), WSB_EEXPIRED);
+    ck_assert_str_eq(r->code, "token_expired");
+    wsb_reply_free(r);
+    ck_assert_str_eq(wsb_strerror(WSB_EEXPIRED), "token expired: present a fresh one");
+    wsb_client_free(c);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+START_TEST(test_close_4003_reconnects_with_a_fresh_token)
+{
+    struct fake_broker f = {.close_4003_first = 1};
+    struct events ev = {0};
+    int calls = 0;
+    char path[512];
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    wsb_client *c = fake_client(&f, &ev, &calls);
+    ck_assert(pump_flag(c, NULL, &ev.disconnected, 3000));
+    long long deadline = harness_now_ms() + 3000;
+    while (ev.connected < 2 && harness_now_ms() < deadline)
+        wsb_client_service(c, 20);
+    ck_assert_int_eq(ev.connected, 2);
+    ck_assert_int_eq(ev.gave_up, 0);
+    fake_broker_path(&f, 1, path, sizeof(path));
+    ck_assert_str_eq(path, "/ws?token=tok-2");
+    wsb_client_free(c);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+START_TEST(test_close_4003_without_token_fn_gives_up)
+{
+    struct fake_broker f = {.close_4003_first = 1};
+    struct events ev = {0};
+    char err[256];
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    wsb_client *c = fake_client(&f, &ev, NULL);
+    ck_assert(pump_flag(c, NULL, &ev.gave_up, 3000));
+    ck_assert_int_eq(fake_broker_conns(&f), 1);
+    wsb_client_last_error(c, err, sizeof(err));
+    ck_assert_msg(strstr(err, "4003") != NULL, "last error: %s", err);
+    wsb_client_free(c);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+/* ---- against the real broker ---- */
+
+static void alice_token(char *out, size_t len, long long exp)
+{
+    char claims[256];
+    snprintf(claims, sizeof(claims),
+             "{\"sub\":\"alice\",\"exp\":%lld,\"subscribe\":[\"chat.>\"],"
+             "\"publish\":[\"chat.>\"]}",
+             exp);
+    token_hs256(SECRET, claims, out, len);
+}
+
+/* Gives alice a token valid for 3 s from now. */
+static int alice_short_token(wsb_client *c, char *buf, size_t size, void *arg)
+{
+    (void)c;
+    (void)arg;
+    alice_token(buf, size, (long long)time(NULL) + 3);
+    return 0;
+}
+
+START_TEST(test_jwt_grants_and_refresh)
+{
+    struct broker b = {0};
+    struct events ev = {0};
+    char err[256], token[1024];
+    b.extra[0] = "--auth-secret";
+    b.extra[1] = SECRET;
+    b.extra[2] = "--auth-grace";
+    b.extra[3] = "1";
+    if (broker_start_or_skip(&b, "test_jwt_grants_and_refresh"))
+        return;
+    alice_token(token, sizeof(token), (long long)time(NULL) + 60);
+    struct wsb_options o = {.url = b.url, .token = token, .timeout_ms = 3000};
+    wsb_client *c = wsb_client_new(&o, err, sizeof(err));
+    ck_assert_int_eq(wsb_client_connect(c), WSB_OK);
+    ck_assert_uint_gt(publish_text(c, "chat.x", "1"), 0);
+    struct wsb_publish p = {.topic = "news.x", .json = "1"};
+    struct wsb_reply *r = NULL;
+    ck_assert_int_eq(wsb_publish_sync(c, &p, NULL, &r), WSB_EBROKER);
+    ck_assert_str_eq(r->code, "forbidden");
+    wsb_reply_free(r);
+    ck_assert_int_eq(wsb_auth_sync(c, token, &r), WSB_OK);
+    ck_assert_str_eq(r->user, "alice");
+    wsb_reply_free(r);
+    wsb_client_free(c);
+
+    /* An expired token is refused at the upgrade. */
+    alice_token(token, sizeof(token), (long long)time(NULL) - 10);
+    c = wsb_client_new(&o, err, sizeof(err));
+    ck_assert_int_eq(wsb_client_connect(c), WSB_EAUTH);
+    wsb_client_free(c);
+
+    /* Tokens of 3 s from token_fn: the client renews each on expiry and
+     * the connection outlives them. */
+    o.token = NULL;
+    o.token_fn = alice_short_token;
+    o.on_event = on_event;
+    o.user = &ev;
+    c = wsb_client_new(&o, err, sizeof(err));
+    ck_assert_int_eq(wsb_client_connect(c), WSB_OK);
+    ck_assert(pump_flag(c, NULL, &ev.expired, 8000));
+    long long deadline = harness_now_ms() + 2500; /* past the grace period */
+    while (harness_now_ms() < deadline)
+        wsb_client_service(c, 50);
+    ck_assert_int_eq(ev.disconnected, 0);
+    ck_assert_uint_gt(publish_text(c, "chat.x", "2"), 0);
+    wsb_client_free(c);
+    broker_cleanup(&b);
+}
+END_TEST
+
+static Suite *libwsb_auth_suite(void)
+{
+    Suite *s = suite_create("libwsb_auth");
+    TCase *tc = tcase_create("auth");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_token_on_the_upgrade_url);
+    tcase_add_test(tc, test_expiry_is_an_event_then_wsb_auth);
+    tcase_add_test(tc, test_expiry_asks_token_fn_and_sends_auth);
+    tcase_add_test(tc, test_request_refused_as_expired);
+    tcase_add_test(tc, test_close_4003_reconnects_with_a_fresh_token);
+    tcase_add_test(tc, test_close_4003_without_token_fn_gives_up);
+    tcase_add_test(tc, test_jwt_grants_and_refresh);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return fixture_run_suite(libwsb_auth_suite(), 0);
+}
