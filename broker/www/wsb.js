@@ -13,7 +13,11 @@
  *   socket is sent again, with the same key, after the reconnect;
  * - sends Uint8Array/ArrayBuffer data as binary frames and delivers binary
  *   messages as ArrayBuffer;
- * - history, presence (join/leave callbacks and the presence request), ping.
+ * - history, presence (join/leave callbacks and the presence request), ping;
+ * - tokens (docs/auth.md): `?token=` on every connection, a token function
+ *   asked again before each one and when the broker says `token_expired`
+ *   (the fresh token then goes out with `auth`), and auth() to refresh by
+ *   hand.
  *
  *     import { WsbClient } from '/wsb.js';
  *     const client = new WsbClient();              // ws(s)://<this host>/ws
@@ -37,8 +41,9 @@ const textDecoder = new TextDecoder();
  * @property {number} [backoffMin=250]     first reconnect delay cap, ms
  * @property {number} [backoffMax=10000]   largest reconnect delay, ms
  * @property {number} [connectTimeout=10000] ms to wait for `welcome` before retrying
- * @property {string|(() => string|Promise<string>)} [token] JWT sent as `?token=`
- *           (a function is called before every connection attempt)
+ * @property {string|(() => string|Promise<string>)} [token] JWT or API key sent as
+ *           `?token=`; a function (async allowed) is called before every connection
+ *           attempt and when the token expires, so that each gets a fresh token
  * @property {string[]} [protocols=['wsb.v1']] WebSocket sub-protocols to offer
  * @property {string} [keyPrefix] prefix of generated publish keys (default: random)
  */
@@ -320,7 +325,13 @@ export class WsbClient {
     /**
      * Listens to a client event; returns a function that removes the listener.
      * Events: "state" ({state, delay}), "welcome" (the welcome object),
-     * "disconnect" ({code, reason}), "error" (a WsbError without request id).
+     * "disconnect" ({code, reason}), "error" (a WsbError without request id),
+     * "tokenExpired" (a WsbError `token_expired`: the connection closes with
+     * 4003 after the broker's grace period unless auth() is called; with a
+     * token function the client has already asked it and sent the result).
+     * A close 4001 (refused credentials), or 4003 without a token function,
+     * ends the client as close() does, the pending requests rejected with
+     * `unauthorized` or `token_expired`: the same token would be refused again.
      * @param {string} event
      * @param {Function} fn
      * @returns {() => void}
@@ -350,20 +361,24 @@ export class WsbClient {
      * rejected with code "closed". connect() may be called again later.
      */
     close() {
-        this._openAttempt++; // an attempt still waiting for its token is abandoned
-        this._setState('closed');
-        clearTimeout(this._timers.reconnect);
         const ws = this._ws;
         if (ws) {
             this._detach(ws);
             ws.close(1000);
         }
-        this._stopTimers();
-        const pending = [...this._inflight.values(), ...this._queue];
-        this._inflight.clear();
-        this._queue = [];
-        for (const req of pending) req.reject(new WsbError('closed', 'the client was closed'));
-        for (const w of this._openWaiters.splice(0)) w.reject(new WsbError('closed', 'the client was closed'));
+        this._stop(() => new WsbError('closed', 'the client was closed'));
+    }
+
+    /**
+     * Presents a fresh token (the `auth` request): its grants replace the
+     * connection's, and it is the token of every later reconnect unless a
+     * token function is configured. Resolves with the ack ({user, exp}).
+     * @param {string} token
+     * @returns {Promise<{user?: string, exp?: number}>}
+     */
+    auth(token) {
+        if (typeof this.opts.token !== 'function') this.opts.token = token;
+        return this._request({ op: 'auth', token });
     }
 
     /**
@@ -488,6 +503,23 @@ export class WsbClient {
         this._timers.welcome = setTimeout(() => this._drop(ws, 'no welcome'), this.opts.connectTimeout);
     }
 
+    /**
+     * No more connections: pending requests and connect() waiters are
+     * rejected with makeError().
+     * @private
+     */
+    _stop(makeError) {
+        this._openAttempt++; // an attempt still waiting for its token is abandoned
+        this._setState('closed');
+        clearTimeout(this._timers.reconnect);
+        this._stopTimers();
+        const pending = [...this._inflight.values(), ...this._queue];
+        this._inflight.clear();
+        this._queue = [];
+        for (const req of pending) req.reject(makeError());
+        for (const w of this._openWaiters.splice(0)) w.reject(makeError());
+    }
+
     /** @private */
     _detach(ws) {
         ws.onmessage = ws.onclose = ws.onerror = null;
@@ -523,6 +555,12 @@ export class WsbClient {
         this._welcomedAt = 0;
         this._emit('disconnect', { code, reason });
         if (this.state === 'closed') return;
+        const refused = code === 4001 || (code === 4003 && typeof this.opts.token !== 'function');
+        if (refused) {
+            const errorCode = code === 4001 ? 'unauthorized' : 'token_expired';
+            this._stop(() => new WsbError(errorCode, reason || `closed with ${code}`));
+            return;
+        }
         this._scheduleReconnect();
     }
 
@@ -635,12 +673,29 @@ export class WsbClient {
     _onReply(msg) {
         const req = msg.id !== undefined ? this._inflight.get(msg.id) : undefined;
         if (!req) {
-            if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
+            if (msg.op === 'error' && msg.code === 'token_expired') this._onTokenExpired(msg);
+            else if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
             return;
         }
         this._inflight.delete(msg.id);
         if (msg.op === 'error') req.reject(new WsbError(msg.code, msg.message, msg.last));
         else req.resolve(msg);
+    }
+
+    /**
+     * The token expired: tell the application, and with a token function
+     * send the fresh token it gives before the broker's grace runs out.
+     * @private
+     */
+    async _onTokenExpired(msg) {
+        this._emit('tokenExpired', new WsbError(msg.code, msg.message));
+        if (typeof this.opts.token !== 'function') return;
+        try {
+            const token = await this.opts.token();
+            if (this.state === 'open') await this._request({ op: 'auth', token }, null, false);
+        } catch (err) {
+            this._emit('error', err instanceof WsbError ? err : new WsbError('unauthorized', err.message));
+        }
     }
 
     // --------------------------------------------------------- subscriptions

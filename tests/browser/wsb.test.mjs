@@ -2,14 +2,19 @@
 // against the real broker: pure helpers (topic matching, backoff), publish
 // and subscribe, binary frames, history, presence, ping, exactly-once
 // publish retry after a lost ack, resume after a cut socket (seq
-// continuity), queued publishes while disconnected, and reconnects across
-// broker restarts (same store, and a new store with another epoch).
+// continuity), queued publishes while disconnected, reconnects across
+// broker restarts (same store, and a new store with another epoch), and
+// tokens: a token function asked per connection and on `token_expired`,
+// auth(), closes 4001 and 4003 (against a scripted WebSocket in the page,
+// since the real broker expires tokens only when the clock says so), and
+// grants on a broker with --auth-secret.
 //
 // The page is the broker's /healthz (any page of its origin works); the
 // tests import /wsb.js into it and drive WsbClient objects with
 // page.evaluate. Test state lives in window.t.
 
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName } from './lib/harness.mjs';
 
@@ -372,5 +377,185 @@ describe('wsb.js across broker restarts', () => {
         assert.notEqual(st.welcomes[2], st.welcomes[1], 'a new epoch');
         assert.equal(st.acks[2].recovered, false, 'the broker says the resume could not be exact');
         assert.equal(st.seq, third.seq);
+    });
+});
+
+/**
+ * Replaces the page's WebSocket with a scripted broker (window.t.sockets
+ * holds every socket made): each connection gets a welcome; `ping`,
+ * `auth` and the rest get acks. A test makes the broker speak with
+ * socket.deliver(obj) and close with socket.close(code).
+ */
+async function scriptedPage(browser, broker) {
+    const page = await wsbPage(browser, broker);
+    await page.evaluate(() => {
+        window.t.sockets = [];
+        class ScriptedSocket {
+            static OPEN = 1;
+            constructor(url) {
+                this.url = url;
+                this.readyState = 0;
+                this.sent = [];
+                window.t.sockets.push(this);
+                setTimeout(() => {
+                    this.readyState = 1;
+                    this.deliver({ op: 'welcome', v: 1, client: `c${window.t.sockets.length}`, epoch: 'e', seq: 0, heartbeat: 25 });
+                });
+            }
+            deliver(obj) {
+                setTimeout(() => this.onmessage?.({ data: JSON.stringify(obj) }));
+            }
+            send(text) {
+                const m = JSON.parse(text);
+                this.sent.push(m);
+                if (m.op === 'auth') this.deliver({ op: 'ack', id: m.id, user: 'u', exp: 2000000000 });
+                else if (m.op === 'ping') this.deliver({ op: 'pong', id: m.id });
+                else this.deliver({ op: 'ack', id: m.id, seq: m.id });
+            }
+            close(code = 1000, reason = '') {
+                if (this.readyState === 3) return;
+                this.readyState = 3;
+                setTimeout(() => this.onclose?.({ code, reason }));
+            }
+        }
+        window.WebSocket = ScriptedSocket;
+    });
+    return page;
+}
+
+/** An HS256 JWT over `claims` (docs/auth.md), signed with `secret`. */
+function signHs256(secret, claims) {
+    const part = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
+    const signing = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+    return `${signing}.${createHmac('sha256', secret).update(signing).digest('base64url')}`;
+}
+
+describe('wsb.js tokens', () => {
+    const secret = '0123456789abcdef0123456789abcdef-browser';
+    let broker;
+    let browser;
+
+    before(async () => {
+        broker = await startBroker();
+        browser = await launchBrowser();
+    });
+
+    after(async () => {
+        await browser?.close();
+        await broker?.cleanup();
+    });
+
+    it('a token function is asked before every connection and on token_expired; the fresh token goes out with auth', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            let n = 0;
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', {
+                backoffMin: 10, backoffMax: 20,
+                token: async () => `tok-${++n}`,
+            });
+            const expired = [];
+            c.on('tokenExpired', (e) => expired.push(e.code));
+            await c.connect();
+            const first = window.t.sockets[0];
+            first.deliver({ op: 'error', code: 'token_expired', message: 'token expired' });
+            while (!first.sent.some((m) => m.op === 'auth')) await new Promise((resolve) => setTimeout(resolve, 5));
+            const auth = first.sent.find((m) => m.op === 'auth');
+            first.close(1006); // a dropped connection: the next one asks again
+            while (window.t.sockets.length < 2 || c.state !== 'open') await new Promise((resolve) => setTimeout(resolve, 5));
+            const urls = window.t.sockets.map((s) => new URL(s.url).searchParams.get('token'));
+            c.close();
+            return { urls, auth: auth.token, expired };
+        });
+        assert.deepEqual(r.expired, ['token_expired']);
+        assert.equal(r.auth, 'tok-2');
+        assert.deepEqual(r.urls, ['tok-1', 'tok-3']);
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('auth() sends the token and keeps it for reconnects; 4001 and a 4003 without a token function end the client', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', { token: 'old', backoffMin: 10, backoffMax: 20 });
+            await c.connect();
+            const ack = await c.auth('new');
+            window.t.sockets[0].close(1006);
+            while (window.t.sockets.length < 2 || c.state !== 'open') await new Promise((resolve) => setTimeout(resolve, 5));
+            const second = new URL(window.t.sockets[1].url).searchParams.get('token');
+            // Its ack comes after the socket began closing: the client ignores it.
+            const pending = c.publish('t', 1).catch((err) => err.code);
+            window.t.sockets[1].close(4003, 'token expired');
+            const code4003 = await pending;
+            const state4003 = c.state;
+
+            const d = new window.wsb.WsbClient('ws://broker.test/ws', { token: 'bad', backoffMin: 10 });
+            await d.connect();
+            const count = window.t.sockets.length;
+            const waiter = new Promise((resolve) => d.on('state', (s) => s.state === 'closed' && resolve()));
+            window.t.sockets[count - 1].close(4001, 'bad token');
+            await waiter;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            return { user: ack.user, second, code4003, state4003, state4001: d.state,
+                     reconnected: window.t.sockets.length !== count };
+        });
+        assert.equal(r.user, 'u');
+        assert.equal(r.second, 'new');
+        assert.equal(r.code4003, 'token_expired');
+        assert.equal(r.state4003, 'closed');
+        assert.equal(r.state4001, 'closed');
+        assert.equal(r.reconnected, false, 'a refused token is not presented again');
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('a 4003 with a token function reconnects with a fresh token', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            let n = 0;
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', {
+                backoffMin: 10, backoffMax: 20, token: () => `tok-${++n}`,
+            });
+            await c.connect();
+            window.t.sockets[0].close(4003, 'token expired');
+            while (window.t.sockets.length < 2 || c.state !== 'open') await new Promise((resolve) => setTimeout(resolve, 5));
+            const rtt = await c.ping();
+            c.close();
+            return { token: new URL(window.t.sockets[1].url).searchParams.get('token'), rtt: typeof rtt };
+        });
+        assert.deepEqual(r, { token: 'tok-2', rtt: 'number' });
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('against a broker with --auth-secret: the grants of the token apply', async (t) => {
+        let authBroker;
+        try {
+            authBroker = await startBroker({ args: ['--auth-secret', secret] });
+        } catch (err) {
+            if (!/not supported/.test(err.message)) throw err;
+            t.skip('the broker does not support --auth-secret yet');
+            return;
+        }
+        try {
+            const page = await wsbPage(browser, authBroker);
+            const exp = Math.floor(Date.now() / 1000) + 60;
+            const token = signHs256(secret, { sub: 'alice', exp, subscribe: ['chat.>'], publish: ['chat.>'] });
+            const r = await page.evaluate(async (token) => {
+                const c = new window.wsb.WsbClient(undefined, { token: async () => token });
+                const got = [];
+                c.subscribe('chat.>', (m) => got.push(m.from));
+                await c.connect();
+                await c.publish('chat.room', 'hi');
+                const refused = await c.publish('news.x', 1).then(() => 'stored', (err) => err.code);
+                while (got.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+                c.close();
+                return { got, refused };
+            }, token);
+            assert.deepEqual(r, { got: ['alice'], refused: 'forbidden' });
+            assertNoPageErrors(page);
+            await page.close();
+        } finally {
+            await authBroker.cleanup();
+        }
     });
 });

@@ -42,10 +42,11 @@ export function uniqueName(prefix) {
  * One wsbroker process. start() and restart() resolve when /healthz is 200.
  */
 export class Broker {
-    constructor({ port, dir, dbName = 'x.db' }) {
+    constructor({ port, dir, dbName = 'x.db', args = [] }) {
         this.port = port;
         this.dir = dir;
         this.dbName = dbName;
+        this.args = args; // more flags for every start, e.g. ['--auth-secret', S]
         this.httpUrl = `http://127.0.0.1:${port}`;
         this.wsUrl = `ws://127.0.0.1:${port}/ws`;
         this.proc = null;
@@ -58,7 +59,7 @@ export class Broker {
 
     async start() {
         const args = ['--bind', '127.0.0.1', '--port', String(this.port), '--db', this.dbPath,
-            '--www', WWW_DIR, '--log-level', 'info'];
+            '--www', WWW_DIR, '--log-level', 'info', ...this.args];
         const proc = spawn(BROKER_BIN, args, { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
         this.proc = proc;
         this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -128,10 +129,13 @@ export class Broker {
     }
 }
 
-/** Starts a broker in a new temporary directory; removed by cleanup(). */
-export async function startBroker() {
+/**
+ * Starts a broker in a new temporary directory; removed by cleanup().
+ * `args` are more flags of the broker.
+ */
+export async function startBroker({ args = [] } = {}) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsb-browser-'));
-    const broker = new Broker({ port: await freePort(), dir });
+    const broker = new Broker({ port: await freePort(), dir, args });
     try {
         await broker.start();
     } catch (err) {
