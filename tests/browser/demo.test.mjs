@@ -3,8 +3,9 @@
 // HTTP (and by scripts/ticker.sh), two pages edit one document and see each
 // other's text and presence, a page whose socket is cut resumes without
 // missing what was published meanwhile, notifications arrive over SSE (from
-// HTTP and from the page's own form), and screenshots of the whole page
-// (desktop and phone) go to tests/artifacts/.
+// HTTP and from the page's own form), a ?token= in the page URL reaches the
+// client, and screenshots of the whole page (desktop and phone) go to
+// tests/artifacts/.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -66,6 +67,13 @@ describe('demo page', () => {
         const page = await openDemo(t);
         await page.locator('#conn[data-state="open"]').waitFor();
         assert.match(await page.locator('#conn').innerText(), /connected/);
+    });
+
+    it('a ?token= in the page URL is handed to the client; the page says how', async (t) => {
+        const page = await openDemo(t, '?token=demo-token'); // a broker without auth ignores it
+        const url = await page.evaluate(() => window.__wsb.client._ws.url);
+        assert.equal(new URL(url).searchParams.get('token'), 'demo-token');
+        assert.match(await page.locator('.page-foot').innerText(), /\?token=JWT/);
     });
 
     it('ticker rows update from prices.> with up/down colouring', async (t) => {
