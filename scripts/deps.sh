@@ -6,7 +6,8 @@
 # deploy/Dockerfile's build stage runs it; "test": also Node.js (for the
 # integration suite and the JS package), clang (sanitizer runtime, fuzzers)
 # and the tools of tests/packaging (systemd-analyze, groff, curl, python3)
-# and of the tests that edit a store file (sqlite3); "bench": the brokers
+# and of the tests that edit a store file (sqlite3), and openssl (the TLS
+# tests make their certificates at run time); "bench": the brokers
 # tests/bench/compare.sh runs beside wsbroker, gnuplot and valgrind.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ if [ "$mode" = "release" ] || [ "$mode" = "test" ]; then
     want+=(help2man dpkg-dev file)
 fi
 if [ "$mode" = "test" ]; then
-    want+=(clang libclang-rt-14-dev systemd groff-base curl python3 sqlite3)
+    want+=(clang libclang-rt-14-dev systemd groff-base curl python3 sqlite3 openssl)
 fi
 if [ "$mode" = "bench" ]; then
     want+=(mosquitto nats-server gnuplot-nox valgrind)

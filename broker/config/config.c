@@ -209,40 +209,13 @@ static int config_check_auth(const struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* Auth, TLS, Redis and --max-conns-per-ip are parsed and validated but not
- * wired up yet (docs/auth.md): refuse to start rather than run silently
- * without them. Delete this function and its one call when they land. auth_grace counts as set when
- * it differs from its default (setting it to 5 changes nothing). */
+/* Redis is parsed and validated but not wired up yet: refuse to start
+ * rather than run silently without it. */
 static int config_reject_unsupported(const struct config *cfg, char *err, size_t errlen)
 {
-    const char *flag = NULL;
-    if (cfg->auth_secret != NULL)
-        flag = "auth-secret";
-    else if (cfg->api_key.count > 0)
-        flag = "api-key";
-    else if (cfg->anonymous.count > 0)
-        flag = "anonymous";
-    else if (cfg->tls_cert != NULL)
-        flag = "tls-cert";
-    else if (cfg->tls_key != NULL)
-        flag = "tls-key";
-    else if (cfg->redis != NULL)
-        flag = "redis";
-    else if (cfg->auth_grace != DEFAULT_AUTH_GRACE)
-        flag = "auth-grace";
-    else if (cfg->auth_public_key != NULL)
-        flag = "auth-public-key";
-    else if (cfg->anonymous_publish.count > 0)
-        flag = "anonymous-publish";
-    else if (cfg->user_pattern.count > 0)
-        flag = "user-pattern";
-    else if (cfg->public_metrics)
-        flag = "public-metrics";
-    else if (cfg->max_conns_per_ip != 0)
-        flag = "max-conns-per-ip";
-    if (flag == NULL)
+    if (cfg->redis == NULL)
         return 0;
-    return config_fail(err, errlen, "--%s: not supported yet", flag);
+    return config_fail(err, errlen, "--redis: not supported yet");
 }
 
 /* ------------------------------------------------------------ public */

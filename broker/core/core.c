@@ -162,6 +162,12 @@ void core_submit_external(struct core *core, struct store_req *sr, core_done_fn 
 
 static void core_dispatch(struct core *core, struct session *s, struct request *req)
 {
+    if (req->op == OP_AUTH) {
+        access_auth(core, s, req);
+        return;
+    }
+    if (!access_allows(core, s, req))
+        return;
     switch (req->op) {
     case OP_SUBSCRIBE:
         core_subscribe(core, s, req);
@@ -179,8 +185,6 @@ static void core_dispatch(struct core *core, struct session *s, struct request *
         core_presence(core, s, req);
         break;
     case OP_AUTH:
-        core_reply_error_code(core, s, req, ERR_BAD_REQUEST,
-                              "authentication is not configured on this broker");
         break;
     case OP_PING:
         core_ping(core, s, req);
@@ -295,6 +299,7 @@ struct session *core_session_open(struct core *core, const struct transport *tra
     struct session *s = core_add_session(core, transport, conn);
     if (!s)
         return NULL;
+    access_session_start(core, s);
     struct answer_welcome welcome = {
         .client = s->id,
         .epoch = store_epoch(core->store),

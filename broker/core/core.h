@@ -54,6 +54,19 @@ typedef void (*core_done_fn)(void *arg, struct store_req *sr);
 struct core *core_new(const struct config *cfg, struct store *store);
 void core_free(struct core *core);
 
+/* Turns auth on (core/access.c): `creds` outlives the core. Without this
+ * call every session may do everything. */
+struct credentials;
+void core_set_credentials(struct core *core, const struct credentials *creds);
+/* A token that came with the upgrade (`?token=`): the session is granted
+ * what it allows, or gets `error` and close 4001. */
+void core_session_token(struct core *core, struct session *s, const char *token, size_t len);
+/* Moves on the sessions whose silence, token or grace ran out (sends
+ * `token_expired`, closes with 4001 or 4003); cheap when nothing is due.
+ * Called every turn of the event loop, at most this many ms apart: */
+void core_access_tick(struct core *core);
+int core_access_wait_ms(const struct core *core);
+
 /* A WebSocket was established: creates its session, which reaches the
  * connection `conn` through `transport`, and sends `welcome`. */
 struct session *core_session_open(struct core *core, const struct transport *transport, void *conn);

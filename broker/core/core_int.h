@@ -28,8 +28,10 @@ struct core {
     int64_t last_ts;
     uint64_t client_counter;
     struct core_counters counters;
-    struct frame_cache frames;  /* recent message frames, shared by replays */
-    struct pool publish_blocks; /* free publish blocks (publish.c) */
+    struct frame_cache frames;       /* recent message frames, shared by replays */
+    struct pool publish_blocks;      /* free publish blocks (publish.c) */
+    const struct credentials *creds; /* NULL: no auth configured (access.c) */
+    int64_t access_tick_ms;          /* when access.c next visits deadlines */
 };
 
 /* What a store request was for, kept until its result arrives. */
@@ -124,6 +126,16 @@ int replay_add(struct replay *r, struct subscription *sub, uint64_t since, uint3
 /* Every read is added: the session holds live frames and defers requests
  * until the replay is sent. Without reads the replay is just freed. */
 void replay_start(struct replay *r);
+
+/* access.c: what a session's credential allows. */
+enum access_state { ACCESS_OPEN, ACCESS_ANONYMOUS, ACCESS_GRANTED, ACCESS_EXPIRED };
+/* A new session starts anonymous (OPEN without auth configured). */
+void access_session_start(struct core *core, struct session *s);
+/* Whether `req` (not auth) may run; when not, it is answered or the
+ * session closed. */
+bool access_allows(struct core *core, struct session *s, const struct request *req);
+/* The `auth` op. */
+void access_auth(struct core *core, struct session *s, const struct request *req);
 
 /* requests.c */
 void core_history(struct core *core, struct session *s, struct request *req);

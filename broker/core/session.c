@@ -73,7 +73,7 @@ void session_unref(struct session *s)
         free(d);
     while (s->subs)
         session_remove_sub(s, s->subs);
-    free(s->user);
+    principal_free(&s->principal);
     free(s);
 }
 

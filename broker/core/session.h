@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/credentials.h"
 #include "core/transport.h"
 #include "proto/frame.h"
 
@@ -68,7 +69,7 @@ struct session {
     const struct transport *transport;
     void *conn;  /* the transport's connection; NULL once it is gone */
     char id[16]; /* "c-" + 10 hex digits */
-    char *user;  /* authenticated user, NULL when anonymous */
+    char *user;  /* authenticated user (principal.user), NULL when anonymous */
     uint32_t refs;
     struct session *prev, *next; /* core's list of live sessions */
     bool is_sse;                 /* an SSE stream: message events only, no replies */
@@ -101,6 +102,12 @@ struct session {
     int64_t rate_refill_ms;
     int64_t refusal_window_ms; /* start of the current 10 s refusal window */
     uint32_t refusals;
+
+    /* What its credential allows (core/access.c writes these). */
+    uint8_t access;              /* enum access_state */
+    const struct grants *grants; /* NULL: everything (no auth configured) */
+    struct principal principal;  /* the presented credential, when there is one */
+    int64_t access_due_ms;       /* 0, or when the access state moves on (access.c) */
 
     uint64_t *dropped_counter; /* counts frames dropped by a 4000 close */
     uint16_t close_code;       /* != 0: close once the queue is written */

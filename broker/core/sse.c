@@ -9,8 +9,10 @@
 struct session *core_sse_open(struct core *core, const struct transport *transport, void *conn)
 {
     struct session *s = core_add_session(core, transport, conn);
-    if (s)
+    if (s) {
         s->is_sse = true;
+        access_session_start(core, s);
+    }
     return s;
 }
 

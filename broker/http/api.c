@@ -51,6 +51,7 @@ struct api_call {
     size_t body_reserved; /* the declared length, until the body is parsed */
     bool body_done;       /* BODY_COMPLETION was handled */
     bool is_batch;
+    struct http_access access; /* what its credential may publish, and its user */
     /* the reply, once known */
     bool ready;
     unsigned int status;
@@ -82,6 +83,7 @@ static void api_call_unref(struct api_call *call)
         return;
     api_call_drop_body(call);
     sbuf_free(&call->reply);
+    http_access_free(&call->access);
     free(call);
 }
 
@@ -156,7 +158,7 @@ static int api_parse_expect_last(json_t *obj, struct store_pub *pub, struct requ
 /* Fills pub from one message object {"topic","data","key"?,"encoding"?};
  * `raw` is the object's bytes in the body (its p is NULL when unknown). */
 static int api_parse_message(const struct http_ctx *ctx, json_t *obj, const struct jspan *raw,
-                             struct store_pub *pub, struct request_error *err)
+                             const char *user, struct store_pub *pub, struct request_error *err)
 {
     json_t *topic = json_object_get(obj, "topic"), *data = json_object_get(obj, "data");
     json_t *key = json_object_get(obj, "key"), *encoding = json_object_get(obj, "encoding");
@@ -198,7 +200,7 @@ static int api_parse_message(const struct http_ctx *ctx, json_t *obj, const stru
             data_raw.p = NULL;
         bytes = api_data_text(data, &data_raw, &len);
     }
-    return core_prepare_pub(ctx->core, pub, name, NULL, binary, bytes, len, key_text, err);
+    return core_prepare_pub(ctx->core, pub, name, user, binary, bytes, len, key_text, err);
 }
 
 /* 409: an expect_last of the request did not hold; nothing was stored. */
@@ -323,15 +325,26 @@ static void api_publish(const struct http_ctx *ctx, struct api_call *call)
         json_t *obj = messages ? json_array_get(messages, i) : root;
         struct jspan unknown = {NULL, NULL};
         sr->n_pubs = i + 1;
-        if (api_parse_message(ctx, obj, raws ? &raws[i] : &unknown, &sr->pubs[i], &err) < 0)
+        if (api_parse_message(ctx, obj, raws ? &raws[i] : &unknown, call->access.principal.user,
+                              &sr->pubs[i], &err) < 0)
             break;
+        if (!http_access_may_publish(&call->access, sr->pubs[i].msg.topic)) {
+            request_error_set(&err, NULL, ERR_FORBIDDEN, "publish to %s is not allowed",
+                              sr->pubs[i].msg.topic);
+            break;
+        }
         err.code = NULL;
     }
     free(raws);
     json_decref(root);
     if (err.code) {
         store_req_free(sr);
-        api_call_error(call, api_status_for(err.code), err.code, err.message);
+        unsigned int status = strcmp(err.code, ERR_FORBIDDEN) == 0 && !call->access.has_credential
+                                  ? HTTP_STATUS_UNAUTHORIZED
+                                  : api_status_for(err.code);
+        api_call_error(call, status,
+                       status == HTTP_STATUS_UNAUTHORIZED ? ERR_UNAUTHORIZED : err.code,
+                       err.message);
         return;
     }
     call->refs++;
@@ -476,17 +489,23 @@ size_t api_body_max(const struct http_ctx *ctx)
 }
 
 int api_publish_begin(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn,
-                      size_t body_len)
+                      size_t body_len, struct http_access *access)
 {
     int slot;
     int admitted = api_admit(ctx, wsi, body_len, &slot);
-    if (admitted != 1)
+    if (admitted != 1) {
+        http_access_free(access);
         return admitted;
+    }
     conn->call = api_call_new(wsi);
     if (!conn->call) {
+        http_access_free(access);
         peers_release_body(&ctx->peers, slot, body_len);
         return -1;
     }
+    conn->call->access = *access;
+    if (access->grants == &access->principal.grants)
+        conn->call->access.grants = &conn->call->access.principal.grants;
     conn->call->peers = &ctx->peers;
     conn->call->peer_slot = slot;
     conn->call->body_reserved = body_len;

@@ -14,6 +14,7 @@
 
 #include <libwebsockets.h>
 
+#include "http/access.h"
 #include "http/context.h"
 
 /* The largest body /api/publish takes (a batch near max_message each). */
@@ -21,9 +22,10 @@ size_t api_body_max(const struct http_ctx *ctx);
 
 /* POST /api/publish with a body of `body_len` bytes: admits it (the
  * address's --max-rate, the body budgets) and starts a call whose body
- * follows, or answers the refusal at once. */
+ * follows, or answers the refusal at once. The call takes over `access`
+ * (what the request's credential may publish, and its user). */
 int api_publish_begin(struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn,
-                      size_t body_len);
+                      size_t body_len, struct http_access *access);
 
 /* GET /api/history: answered when the store has read it. */
 int api_history(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);

@@ -22,6 +22,7 @@ struct store;
 struct api_call;
 struct lws;
 struct session;
+struct credentials;
 
 /* An SSE stream is a connection of the transport layer (net/), which
  * writes the stream's queued events and owns its lifetime. net/ calls into
@@ -29,9 +30,9 @@ struct session;
  * calling net/: the arrows stay one way. */
 struct http_streams {
     void *owner; /* passed to full() */
-    /* True when no stream may open now (the descriptors are spoken for):
-     * the request is answered 503. */
-    bool (*full)(void *owner);
+    /* True when no stream may open now for wsi's peer (the descriptors
+     * are spoken for, or --max-conns-per-ip): the request is answered 503. */
+    bool (*full)(void *owner, struct lws *wsi);
     /* Makes wsi a stream: its core session (NULL when out of memory), and
      * the stream itself in *stream. */
     struct session *(*open)(struct core *core, struct lws *wsi, void **stream);
@@ -46,8 +47,9 @@ struct http_ctx {
     struct core *core;
     struct store *store;
     const struct http_streams *streams;
-    char www_root[4096]; /* realpath of cfg->www, "" when missing */
-    struct peers peers;  /* per client address: body bytes, publish rate */
+    char www_root[4096];             /* realpath of cfg->www, "" when missing */
+    struct peers peers;              /* per client address: body bytes, publish rate */
+    const struct credentials *creds; /* NULL: no auth configured (access.h) */
 };
 
 /* Lives in lws's per-connection user data; zeroed by lws, and freed and

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "http/access.h"
 #include "http/api.h"
 #include "http/files.h"
 #include "http/guard.h"
@@ -38,10 +39,18 @@ void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *
     peers_init(&ctx->peers, (size_t)cfg->http_body_budget, (size_t)cfg->http_body_budget_per_ip);
 }
 
+void http_ctx_set_credentials(struct http_ctx *ctx, const struct credentials *creds)
+{
+    ctx->creds = creds;
+}
+
 static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri,
                           struct http_conn *conn)
 {
     const struct config *cfg = ctx->cfg;
+    int rc = 0;
+    if (http_access_get(ctx, wsi, uri, &rc) < 0)
+        return rc;
     if (strcmp(uri, "/api/history") == 0)
         return api_history(ctx, wsi, conn);
     if (strcmp(uri, "/api/presence") == 0)
@@ -91,7 +100,10 @@ static int http_route_post(struct http_ctx *ctx, struct lws *wsi, const char *ur
     if (strcmp(uri, "/api/publish") != 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "only /api/publish takes POST");
-    return api_publish_begin(ctx, wsi, conn, body_len);
+    struct http_access access;
+    if (http_access_resolve(ctx, wsi, false, &access, &rc) < 0)
+        return rc;
+    return api_publish_begin(ctx, wsi, conn, body_len, &access);
 }
 
 int http_handle_request(struct http_ctx *ctx, struct lws *wsi, const char *uri,

@@ -20,6 +20,8 @@
 /* Sets up the context (resolves the web root). */
 void http_ctx_init(struct http_ctx *ctx, const struct config *cfg, struct core *core,
                    struct store *store, const struct http_streams *streams);
+/* Turns auth on for the HTTP API (http/access.h); `creds` outlives ctx. */
+void http_ctx_set_credentials(struct http_ctx *ctx, const struct credentials *creds);
 
 /* LWS_CALLBACK_HTTP: answers the request (API calls may answer later).
  * Each function returns what the callback must return (non-zero closes the

@@ -79,7 +79,7 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
     if (n_topics == 0 || has_since < 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_BAD_REQUEST, ERR_BAD_REQUEST,
                                 "give 1..16 topic= parameters and an optional numeric since");
-    if (ctx->streams->full(ctx->streams->owner))
+    if (ctx->streams->full(ctx->streams->owner, wsi))
         return reply_send_error(wsi, cfg, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
                                 "too many open connections; retry later");
     if (sse_headers(ctx, wsi) < 0)

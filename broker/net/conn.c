@@ -62,9 +62,19 @@ static struct conn *conn_open(struct core *core, struct lws *wsi, bool is_sse)
     return c;
 }
 
+/* The longest `?token=` the upgrade URL carries: lws cuts a query
+ * argument at the guard's limit (http/guard.h), so a longer token arrives
+ * cut and fails verification. */
+#define CONN_TOKEN_MAX 2100
+
 struct conn *conn_open_ws(struct core *core, struct lws *wsi)
 {
-    return conn_open(core, wsi, false);
+    struct conn *c = conn_open(core, wsi, false);
+    char arg[CONN_TOKEN_MAX];
+    const char *token = c ? lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg)) : NULL;
+    if (token)
+        core_session_token(core, c->session, token, strlen(token));
+    return c;
 }
 
 struct conn *conn_open_sse(struct core *core, struct lws *wsi)

@@ -17,10 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/credentials.h"
 #include "core/core.h"
 #include "net/conn.h"
 #include "net/evloop.h"
 #include "net/heartbeat.h"
+#include "net/ipcount.h"
 #include "common/clock.h"
 #include "common/wsframe.h"
 #include "http/guard.h"
@@ -34,6 +36,7 @@ struct server {
     const struct config *cfg;
     struct store *store;
     struct core *core;
+    struct credentials *creds; /* NULL: no auth configured */
     struct lws_context *context;
     struct evloop *loop;
     _Atomic(struct lws_context *) wake_context;
@@ -45,6 +48,8 @@ struct server {
     size_t max_streams;              /* WebSockets and SSE streams, below the descriptor limit */
     struct http_streams sse_streams; /* what http/ gets to open SSE streams */
     int64_t streams_warned_ms;       /* when a refusal for want of descriptors was last logged */
+    struct ipcount per_ip;           /* open streams per address (--max-conns-per-ip) */
+    int64_t per_ip_warned_ms;        /* when a refusal for that bound was last logged */
 };
 
 /* Descriptors kept free of WebSockets and SSE streams, so that HTTP requests
@@ -57,6 +62,9 @@ struct server {
 struct server_conn {
     struct conn *ws;       /* a WebSocket connection */
     struct http_conn http; /* an HTTP API call or SSE stream */
+    /* The address a WebSocket or SSE stream is counted under in per_ip;
+     * "" when not counted. */
+    char counted_addr[IPCOUNT_ADDR_MAX];
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -84,12 +92,31 @@ static void server_vet_peer_close(void *payload, size_t len)
     code[1] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff);
 }
 
+/* --max-conns-per-ip: a stream is counted under its peer's address while
+ * it is open. */
+static void server_count_stream(struct server *srv, struct lws *wsi, struct server_conn *conn)
+{
+    if (srv->per_ip.max <= 0 || !lws_get_peer_simple(wsi, conn->counted_addr, IPCOUNT_ADDR_MAX))
+        return;
+    ipcount_add(&srv->per_ip, conn->counted_addr);
+}
+
+static void server_uncount_stream(struct server *srv, struct server_conn *conn)
+{
+    if (conn->counted_addr[0] == '\0')
+        return;
+    ipcount_remove(&srv->per_ip, conn->counted_addr);
+    conn->counted_addr[0] = '\0';
+}
+
 /* SSE streams are connections of this layer (http/context.h says why the
  * HTTP module is handed these). */
 static struct session *server_sse_open(struct core *core, struct lws *wsi, void **stream)
 {
     struct conn *c = conn_open_sse(core, wsi);
     *stream = c;
+    if (c)
+        server_count_stream(lws_context_user(lws_get_context(wsi)), wsi, lws_wsi_user(wsi));
     return c ? c->session : NULL;
 }
 
@@ -122,10 +149,29 @@ static bool server_upgrade_allowed(struct server *srv, struct lws *wsi)
     return true;
 }
 
-/* A new WebSocket or SSE stream would eat into the descriptor reserve. */
-static bool server_streams_full(void *owner)
+/* The peer of wsi has --max-conns-per-ip streams open already. */
+static bool server_peer_full(struct server *srv, struct lws *wsi)
+{
+    char addr[IPCOUNT_ADDR_MAX];
+    if (srv->per_ip.max <= 0 || !lws_get_peer_simple(wsi, addr, sizeof(addr)) ||
+        !ipcount_full(&srv->per_ip, addr))
+        return false;
+    int64_t now = clock_mono_ms();
+    if (now - srv->per_ip_warned_ms >= 10000) {
+        srv->per_ip_warned_ms = now;
+        log_warn("refusing a connection from %s: it has %ld open (--max-conns-per-ip)", addr,
+                 srv->per_ip.max);
+    }
+    return true;
+}
+
+/* A new WebSocket or SSE stream from wsi's peer would eat into the
+ * descriptor reserve or pass --max-conns-per-ip. */
+static bool server_streams_full(void *owner, struct lws *wsi)
 {
     struct server *srv = owner;
+    if (server_peer_full(srv, wsi))
+        return true;
     if (core_session_count(srv->core) < srv->max_streams)
         return false;
     int64_t now = clock_mono_ms();
@@ -146,7 +192,7 @@ static int server_filter_upgrade(struct server *srv, struct lws *wsi)
         return 1;
     if (!server_upgrade_allowed(srv, wsi))
         return 1;
-    if (server_streams_full(srv)) {
+    if (server_streams_full(srv, wsi)) {
         lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many open connections");
         return 1;
     }
@@ -188,6 +234,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         conn->ws = conn_open_ws(srv->core, wsi);
         if (!conn->ws)
             return -1;
+        server_count_stream(srv, wsi, conn);
         heartbeat_touch(&srv->heartbeat, conn->ws, clock_mono_ms());
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -211,6 +258,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             conn_closed(conn->ws, srv->core);
         }
         conn->ws = NULL;
+        server_uncount_stream(srv, conn);
         return 0;
     case LWS_CALLBACK_HTTP:
         if (!srv->accepting)
@@ -226,6 +274,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return http_on_timer(&srv->http, wsi, &conn->http);
     case LWS_CALLBACK_CLOSED_HTTP:
         http_on_closed(&srv->http, &conn->http);
+        server_uncount_stream(srv, conn);
         break;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -296,6 +345,45 @@ static void server_on_signal(int sig)
         lws_cancel_service(signal_context);
 }
 
+/* --tls-cert and --tls-key: every connection on the port speaks TLS
+ * (wss:// and https://). Accepted sockets are adopted with
+ * lws_adopt_socket_vhost, whose flags allow TLS on a vhost that has a
+ * certificate; a plain connection fails the handshake and is closed. The
+ * files are read once here: a renewed certificate needs a restart. */
+static void server_tls_options(const struct config *cfg, struct lws_context_creation_info *info)
+{
+    if (!cfg->tls_cert)
+        return;
+    info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info->ssl_cert_filepath = cfg->tls_cert;
+    info->ssl_private_key_filepath = cfg->tls_key;
+}
+
+static bool server_bind_is_loopback(const char *bind)
+{
+    return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
+           strcmp(bind, "localhost") == 0;
+}
+
+/* Auth (docs/auth.md): the credentials are read once here and only read
+ * afterwards; without auth, a broker others can reach says so once. */
+static int server_load_credentials(struct server *srv, char *err, size_t errlen)
+{
+    const struct config *cfg = srv->cfg;
+    if (!config_auth_configured(cfg)) {
+        if (!server_bind_is_loopback(cfg->bind))
+            log_warn("no auth configured and bound to %s: anyone who reaches port %d can publish "
+                     "and read every topic (docs/auth.md)",
+                     cfg->bind, cfg->port);
+        return 0;
+    }
+    if (credentials_load(&srv->creds, cfg, err, errlen) < 0)
+        return -1;
+    core_set_credentials(srv->core, srv->creds);
+    http_ctx_set_credentials(&srv->http, srv->creds);
+    return 0;
+}
+
 int server_start(struct server *srv, struct store *store, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
@@ -311,12 +399,18 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
                                              .writeable = server_sse_writeable,
                                              .closed = server_sse_closed};
     http_ctx_init(&srv->http, cfg, srv->core, store, &srv->sse_streams);
+    if (server_load_credentials(srv, err, errlen) < 0)
+        return -1;
     lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR, server_log_emit);
 
     /* Pings and dropping silent peers are heartbeat.c's: lws's own idle
      * policy re-arms a timer per connection in O(connections). */
     memset(&srv->idle_policy, 0, sizeof(srv->idle_policy));
     heartbeat_init(&srv->heartbeat, cfg->heartbeat);
+    if (ipcount_init(&srv->per_ip, cfg->max_conns_per_ip) < 0) {
+        snprintf(err, errlen, "wsbroker: out of memory");
+        return -1;
+    }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -332,6 +426,7 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     info.timeout_secs = 30;
     info.pt_serv_buf_size = 65536;
     info.token_limits = guard_token_limits();
+    server_tls_options(cfg, &info);
 
     void *loops[1];
     srv->loop = evloop_new();
@@ -350,7 +445,8 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
         srv->context = lws_create_context(&info);
     }
     if (!srv->context) {
-        snprintf(err, errlen, "wsbroker: cannot create the libwebsockets context");
+        snprintf(err, errlen, "wsbroker: cannot create the libwebsockets context%s",
+                 cfg->tls_cert ? " (are --tls-cert and --tls-key a readable PEM pair?)" : "");
         return -1;
     }
     struct lws_vhost *vhost = lws_get_vhost_by_name(srv->context, "default");
@@ -380,6 +476,7 @@ static void server_service(struct server *srv, int max_ms)
     conn_read_more(srv->context);
     int64_t now_ms = clock_mono_ms();
     heartbeat_tick(&srv->heartbeat, now_ms, conn_send_ping, conn_drop);
+    core_access_tick(srv->core);
     session_wake_ready();
     memtrim_tick(now_ms);
 }
@@ -404,8 +501,11 @@ static bool sessions_gone(struct server *srv)
 
 void server_run(struct server *srv)
 {
-    while (!stop_requested)
-        server_service(srv, heartbeat_wait_ms(&srv->heartbeat, clock_mono_ms()));
+    while (!stop_requested) {
+        int wait_ms = heartbeat_wait_ms(&srv->heartbeat, clock_mono_ms());
+        int access_ms = core_access_wait_ms(srv->core);
+        server_service(srv, wait_ms < access_ms ? wait_ms : access_ms);
+    }
     notify_stopping(); /* before the drain, which may take seconds */
     log_info("shutting down: finishing %zu store requests, closing %zu connections",
              core_pending_store(srv->core), core_session_count(srv->core));
@@ -424,5 +524,7 @@ void server_free(struct server *srv)
     evloop_free(srv->loop, &srv->context);
     listener_close(&srv->listener);
     core_free(srv->core);
+    credentials_free(srv->creds);
+    ipcount_free(&srv->per_ip);
     free(srv);
 }

@@ -73,6 +73,24 @@ struct frame *answer_ack(uint64_t id)
     return end_reply(&b);
 }
 
+struct frame *answer_auth_ack(uint64_t id, const char *user, int64_t exp)
+{
+    struct sbuf b;
+    sbuf_init(&b);
+    begin_ack(&b, id);
+    sbuf_add_str(&b, ",\"user\":");
+    if (user)
+        sbuf_add_json_string(&b, user);
+    else
+        sbuf_add_str(&b, "null");
+    sbuf_add_str(&b, ",\"exp\":");
+    if (exp > 0)
+        sbuf_add_u64(&b, (uint64_t)exp);
+    else
+        sbuf_add_str(&b, "null");
+    return end_reply(&b);
+}
+
 struct frame *answer_publish_ack(uint64_t id, uint64_t seq, bool duplicate)
 {
     char stack[REPLY_STACK_BYTES];

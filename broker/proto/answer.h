@@ -32,6 +32,9 @@ struct frame *answer_welcome(const struct answer_welcome *w);
 struct frame *answer_pong(uint64_t id);
 /* {"op":"ack","id":N}: unsubscribe. */
 struct frame *answer_ack(uint64_t id);
+/* The `auth` ack: the token's user (null for an API key) and `exp` (null
+ * when it never expires). */
+struct frame *answer_auth_ack(uint64_t id, const char *user, int64_t exp);
 struct frame *answer_publish_ack(uint64_t id, uint64_t seq, bool duplicate);
 struct frame *answer_subscribe_ack(uint64_t id, const char *topic, size_t replayed, bool recovered,
                                    uint64_t seq);
@@ -58,6 +61,6 @@ struct frame *answer_conflict(const struct request_error *err, uint64_t last);
 
 /* What `welcome` lists in "features": what this broker supports,
  * configured or not (docs/protocol.md section 11). JSON strings. */
-#define ANSWER_FEATURES "\"expect_last\""
+#define ANSWER_FEATURES "\"expect_last\",\"auth\""
 
 #endif
