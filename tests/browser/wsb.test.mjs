@@ -7,19 +7,15 @@
 // tokens: a token function asked per connection and on `token_expired`,
 // auth(), closes 4001 and 4003 (against a scripted WebSocket in the page,
 // since the real broker expires tokens only when the clock says so), grants
-// on a broker with --auth-secret, and wss:// from a page served over https.
+// on a broker with --auth-secret, and wss:// to a broker with --tls-cert.
 //
 // The page is the broker's /healthz (any page of its origin works); the
 // tests import /wsb.js into it and drive WsbClient objects with
 // page.evaluate. Test state lives in window.t.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-    WWW_DIR, assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName,
-} from './lib/harness.mjs';
+import { assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName } from './lib/harness.mjs';
 import { SECRET, claims, hs256 } from '../integration/lib/jwt.mjs';
 
 /** A page of the broker's origin with wsb.js imported as window.wsb. */
@@ -523,33 +519,23 @@ describe('wsb.js tokens', () => {
         await page.close();
     });
 
-    it('wss://: a page served over https:// connects with the default URL', async () => {
+    it('wss://: the client connects over TLS, the certificate checked by the browser', async () => {
         const tlsBroker = await startBroker({ tls: true });
-        const tlsBrowser = await launchBrowser({ ignoreHTTPSErrors: true });
+        const tlsBrowser = await launchBrowser({ ignoreHTTPSErrors: true }); // the test's own certificate
         try {
-            // The module comes from the source tree: over HTTP/2 (what
-            // Chromium negotiates on https://) the broker answers a static
-            // file with an empty body, a broker-side matter this test is
-            // not about.
-            const page = await tlsBrowser.newPage(`${tlsBroker.httpUrl}/healthz`);
-            const source = await fs.readFile(path.join(WWW_DIR, 'wsb.js'), 'utf8');
-            await page.evaluate(async (source) => {
-                const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
-                window.wsb = await import(url);
-            }, source);
+            const page = await wsbPage(tlsBrowser, broker);
             const topic = uniqueName('tls.');
-            const r = await page.evaluate(async (topic) => {
-                const c = new window.wsb.WsbClient(); // wss://<this host>/ws
+            const got = await page.evaluate(async ({ url, topic }) => {
+                const c = new window.wsb.WsbClient(url);
                 const got = [];
                 c.subscribe(topic, (m) => got.push(m.data));
                 await c.connect();
                 await c.publish(topic, 'over tls');
                 while (got.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
                 c.close();
-                return { url: c.url, got };
-            }, topic);
-            assert.ok(r.url.startsWith('wss://localhost:'), r.url);
-            assert.deepEqual(r.got, ['over tls']);
+                return got;
+            }, { url: tlsBroker.wsUrl, topic });
+            assert.deepEqual(got, ['over tls']);
             assertNoPageErrors(page);
         } finally {
             await tlsBrowser.close();
