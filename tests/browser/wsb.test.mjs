@@ -33,6 +33,49 @@ function pageWait(page, fn, arg) {
     return page.waitForFunction(fn, arg, { timeout: scaled(10000) });
 }
 
+/**
+ * Replaces the page's WebSocket with a scripted broker (window.t.sockets
+ * holds every socket made): each connection gets a welcome; `ping`,
+ * `auth` and the rest get acks. A test makes the broker speak with
+ * socket.deliver(obj) and close with socket.close(code).
+ */
+async function scriptedPage(browser, broker) {
+    const page = await wsbPage(browser, broker);
+    await page.evaluate(() => {
+        window.t.sockets = [];
+        class ScriptedSocket {
+            static OPEN = 1;
+            constructor(url) {
+                this.url = url;
+                this.readyState = 0;
+                this.sent = [];
+                window.t.sockets.push(this);
+                setTimeout(() => {
+                    this.readyState = 1;
+                    this.deliver({ op: 'welcome', v: 1, client: `c${window.t.sockets.length}`, epoch: 'e', seq: 0, heartbeat: 25 });
+                });
+            }
+            deliver(obj) {
+                setTimeout(() => this.onmessage?.({ data: JSON.stringify(obj) }));
+            }
+            send(text) {
+                const m = JSON.parse(text);
+                this.sent.push(m);
+                if (m.op === 'auth') this.deliver({ op: 'ack', id: m.id, user: 'u', exp: 2000000000 });
+                else if (m.op === 'ping') this.deliver({ op: 'pong', id: m.id });
+                else this.deliver({ op: 'ack', id: m.id, seq: m.id });
+            }
+            close(code = 1000, reason = '') {
+                if (this.readyState === 3) return;
+                this.readyState = 3;
+                setTimeout(() => this.onclose?.({ code, reason }));
+            }
+        }
+        window.WebSocket = ScriptedSocket;
+    });
+    return page;
+}
+
 describe('wsb.js', () => {
     let broker;
     let browser;
@@ -319,123 +362,6 @@ describe('wsb.js', () => {
         assert.ok(r.ack2.seq > r.ack1.seq);
         assert.deepEqual(r.got, ['before connect', 'while closed']);
     });
-});
-
-describe('wsb.js across broker restarts', () => {
-    let broker;
-    let browser;
-    let page;
-
-    before(async () => {
-        broker = await startBroker();
-        browser = await launchBrowser();
-        page = await wsbPage(browser, broker);
-    });
-
-    after(async () => {
-        if (page) assertNoPageErrors(page);
-        await browser?.close();
-        await broker?.cleanup();
-    });
-
-    it('reconnects with backoff after a restart and resumes; a new store (epoch) replays from its start', async () => {
-        const topic = uniqueName('r.');
-        const first = await broker.publish(topic, 'm1');
-        await page.evaluate(async (topic) => {
-            const c = new window.wsb.WsbClient(undefined, { backoffMin: 100, backoffMax: 800 });
-            const st = { c, got: [], acks: [], welcomes: [], states: [] };
-            window.t.restart = st;
-            c.on('welcome', (w) => st.welcomes.push(w.epoch));
-            c.on('state', (s) => st.states.push(s.state));
-            c.subscribe(topic, (m) => st.got.push([m.seq, m.data]), { last: 10, onSubscribe: (ack) => st.acks.push(ack) });
-            await c.connect();
-        }, topic);
-        await pageWait(page, () => window.t.restart.got.length === 1);
-
-        await broker.restart(); // SIGTERM: the broker closes with 1001; same database
-        const second = await broker.publish(topic, 'm2');
-        await pageWait(page, () => window.t.restart.got.length === 2);
-        let st = await page.evaluate(() => ({ ...window.t.restart, c: null }));
-        assert.deepEqual(st.got, [[first.seq, 'm1'], [second.seq, 'm2']]);
-        assert.equal(st.welcomes.length, 2);
-        assert.equal(st.welcomes[0], st.welcomes[1], 'same store, same epoch');
-        assert.equal(st.acks[1].recovered, true);
-        assert.ok(st.states.includes('reconnecting'));
-
-        // A new database: another epoch, seqs start again. The old position
-        // means nothing there, so everything the new store has is delivered.
-        await broker.restart({ dbName: 'other.db' });
-        const third = await broker.publish(topic, 'm3');
-        assert.ok(third.seq < second.seq, `a new store numbers from 1 (got ${third.seq})`);
-        await pageWait(page, () => window.t.restart.got.length === 3);
-        st = await page.evaluate(() => {
-            const out = { ...window.t.restart, c: null, seq: window.t.restart.c._subs.values().next().value.seq };
-            window.t.restart.c.close();
-            return out;
-        });
-        assert.deepEqual(st.got[2], [third.seq, 'm3']);
-        assert.notEqual(st.welcomes[2], st.welcomes[1], 'a new epoch');
-        assert.equal(st.acks[2].recovered, false, 'the broker says the resume could not be exact');
-        assert.equal(st.seq, third.seq);
-    });
-});
-
-/**
- * Replaces the page's WebSocket with a scripted broker (window.t.sockets
- * holds every socket made): each connection gets a welcome; `ping`,
- * `auth` and the rest get acks. A test makes the broker speak with
- * socket.deliver(obj) and close with socket.close(code).
- */
-async function scriptedPage(browser, broker) {
-    const page = await wsbPage(browser, broker);
-    await page.evaluate(() => {
-        window.t.sockets = [];
-        class ScriptedSocket {
-            static OPEN = 1;
-            constructor(url) {
-                this.url = url;
-                this.readyState = 0;
-                this.sent = [];
-                window.t.sockets.push(this);
-                setTimeout(() => {
-                    this.readyState = 1;
-                    this.deliver({ op: 'welcome', v: 1, client: `c${window.t.sockets.length}`, epoch: 'e', seq: 0, heartbeat: 25 });
-                });
-            }
-            deliver(obj) {
-                setTimeout(() => this.onmessage?.({ data: JSON.stringify(obj) }));
-            }
-            send(text) {
-                const m = JSON.parse(text);
-                this.sent.push(m);
-                if (m.op === 'auth') this.deliver({ op: 'ack', id: m.id, user: 'u', exp: 2000000000 });
-                else if (m.op === 'ping') this.deliver({ op: 'pong', id: m.id });
-                else this.deliver({ op: 'ack', id: m.id, seq: m.id });
-            }
-            close(code = 1000, reason = '') {
-                if (this.readyState === 3) return;
-                this.readyState = 3;
-                setTimeout(() => this.onclose?.({ code, reason }));
-            }
-        }
-        window.WebSocket = ScriptedSocket;
-    });
-    return page;
-}
-
-describe('wsb.js tokens', () => {
-    let broker;
-    let browser;
-
-    before(async () => {
-        broker = await startBroker();
-        browser = await launchBrowser();
-    });
-
-    after(async () => {
-        await browser?.close();
-        await broker?.cleanup();
-    });
 
     it('a token function is asked before every connection and on token_expired; the fresh token goes out with auth', async () => {
         const page = await scriptedPage(browser, broker);
@@ -562,5 +488,64 @@ describe('wsb.js tokens', () => {
         assert.deepEqual(r, { got: ['alice'], refused: 'forbidden' });
         assertNoPageErrors(page);
         await page.close();
+    });
+});
+
+describe('wsb.js across broker restarts', () => {
+    let broker;
+    let browser;
+    let page;
+
+    before(async () => {
+        broker = await startBroker();
+        browser = await launchBrowser();
+        page = await wsbPage(browser, broker);
+    });
+
+    after(async () => {
+        if (page) assertNoPageErrors(page);
+        await browser?.close();
+        await broker?.cleanup();
+    });
+
+    it('reconnects with backoff after a restart and resumes; a new store (epoch) replays from its start', async () => {
+        const topic = uniqueName('r.');
+        const first = await broker.publish(topic, 'm1');
+        await page.evaluate(async (topic) => {
+            const c = new window.wsb.WsbClient(undefined, { backoffMin: 100, backoffMax: 800 });
+            const st = { c, got: [], acks: [], welcomes: [], states: [] };
+            window.t.restart = st;
+            c.on('welcome', (w) => st.welcomes.push(w.epoch));
+            c.on('state', (s) => st.states.push(s.state));
+            c.subscribe(topic, (m) => st.got.push([m.seq, m.data]), { last: 10, onSubscribe: (ack) => st.acks.push(ack) });
+            await c.connect();
+        }, topic);
+        await pageWait(page, () => window.t.restart.got.length === 1);
+
+        await broker.restart(); // SIGTERM: the broker closes with 1001; same database
+        const second = await broker.publish(topic, 'm2');
+        await pageWait(page, () => window.t.restart.got.length === 2);
+        let st = await page.evaluate(() => ({ ...window.t.restart, c: null }));
+        assert.deepEqual(st.got, [[first.seq, 'm1'], [second.seq, 'm2']]);
+        assert.equal(st.welcomes.length, 2);
+        assert.equal(st.welcomes[0], st.welcomes[1], 'same store, same epoch');
+        assert.equal(st.acks[1].recovered, true);
+        assert.ok(st.states.includes('reconnecting'));
+
+        // A new database: another epoch, seqs start again. The old position
+        // means nothing there, so everything the new store has is delivered.
+        await broker.restart({ dbName: 'other.db' });
+        const third = await broker.publish(topic, 'm3');
+        assert.ok(third.seq < second.seq, `a new store numbers from 1 (got ${third.seq})`);
+        await pageWait(page, () => window.t.restart.got.length === 3);
+        st = await page.evaluate(() => {
+            const out = { ...window.t.restart, c: null, seq: window.t.restart.c._subs.values().next().value.seq };
+            window.t.restart.c.close();
+            return out;
+        });
+        assert.deepEqual(st.got[2], [third.seq, 'm3']);
+        assert.notEqual(st.welcomes[2], st.welcomes[1], 'a new epoch');
+        assert.equal(st.acks[2].recovered, false, 'the broker says the resume could not be exact');
+        assert.equal(st.seq, third.seq);
     });
 });

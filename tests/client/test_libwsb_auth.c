@@ -28,133 +28,138 @@ static int numbered_token(wsb_client *c, char *buf, size_t size, void *arg)
     return 0;
 }
 
-static wsb_client *fake_client(struct fake_broker *f, struct events *ev, int *calls)
+/* A client connected to the fake broker: what each test below starts from.
+ * The test sets the script (f's script fields) before scripted_begin. */
+struct scripted {
+    struct fake_broker f;
+    struct events ev;
+    int calls; /* of numbered_token */
+    wsb_client *c;
+    char path[512];
+};
+
+/* Starts the fake broker and connects a client with token "static", and
+ * with numbered_token as its token_fn when with_token_fn is set. */
+static void scripted_begin(struct scripted *s, int with_token_fn)
 {
     char err[256];
-    struct wsb_options o = {.url = f->url,
+    ck_assert_int_eq(fake_broker_start(&s->f), 0);
+    struct wsb_options o = {.url = s->f.url,
                             .token = "static",
                             .timeout_ms = 3000,
                             .reconnect_min_ms = 20,
                             .reconnect_max_ms = 100,
                             .on_event = on_event,
-                            .user = ev,
-                            .token_fn = calls ? numbered_token : NULL,
-                            .token_arg = calls};
-    wsb_client *c = wsb_client_new(&o, err, sizeof(err));
-    ck_assert_msg(c != NULL, "%s", err);
-    ck_assert_int_eq(wsb_client_connect(c), WSB_OK);
-    return c;
+                            .user = &s->ev,
+                            .token_fn = with_token_fn ? numbered_token : NULL,
+                            .token_arg = &s->calls};
+    s->c = wsb_client_new(&o, err, sizeof(err));
+    ck_assert_msg(s->c != NULL, "%s", err);
+    ck_assert_int_eq(wsb_client_connect(s->c), WSB_OK);
+}
+
+static void scripted_end(struct scripted *s)
+{
+    wsb_client_free(s->c);
+    fake_broker_stop(&s->f);
+}
+
+/* The upgrade path of the fake broker's connection i. */
+static const char *scripted_path(struct scripted *s, int i)
+{
+    fake_broker_path(&s->f, i, s->path, sizeof(s->path));
+    return s->path;
+}
+
+/* Services the client until the fake broker saw needle in a frame, or 3 s. */
+static int scripted_wait_frame(struct scripted *s, const char *needle)
+{
+    long long deadline = harness_now_ms() + 3000;
+    while (!fake_broker_saw(&s->f, needle) && harness_now_ms() < deadline)
+        wsb_client_service(s->c, 20);
+    return fake_broker_saw(&s->f, needle);
 }
 
 START_TEST(test_token_on_the_upgrade_url)
 {
-    struct fake_broker f = {0};
-    struct events ev = {0};
-    char path[512];
-    ck_assert_int_eq(fake_broker_start(&f), 0);
-    wsb_client *c = fake_client(&f, &ev, NULL);
-    fake_broker_path(&f, 0, path, sizeof(path));
-    ck_assert_str_eq(path, "/ws?token=static");
-    wsb_client_free(c);
-    fake_broker_stop(&f);
+    struct scripted s = {0};
+    scripted_begin(&s, 0);
+    ck_assert_str_eq(scripted_path(&s, 0), "/ws?token=static");
+    scripted_end(&s);
 }
 END_TEST
 
 START_TEST(test_expiry_is_an_event_then_wsb_auth)
 {
-    struct fake_broker f = {.expire_after_welcome = 1};
-    struct events ev = {0};
-    ck_assert_int_eq(fake_broker_start(&f), 0);
-    wsb_client *c = fake_client(&f, &ev, NULL);
-    ck_assert(pump_flag(c, NULL, &ev.expired, 3000));
-    ck_assert(!fake_broker_saw(&f, "\"op\":\"auth\""));
+    struct scripted s = {.f = {.expire_after_welcome = 1}};
+    scripted_begin(&s, 0);
+    ck_assert(pump_flag(s.c, NULL, &s.ev.expired, 3000));
+    ck_assert(!fake_broker_saw(&s.f, "\"op\":\"auth\""));
 
     struct wsb_reply *r = NULL;
-    ck_assert_int_eq(wsb_auth_sync(c, "fresh", &r), WSB_OK);
+    ck_assert_int_eq(wsb_auth_sync(s.c, "fresh", &r), WSB_OK);
     ck_assert_str_eq(r->user, "u");
     ck_assert_int_eq(r->exp, 2000000000);
     wsb_reply_free(r);
-    ck_assert(fake_broker_saw(&f, "\"token\":\"fresh\""));
-    wsb_client_free(c);
-    fake_broker_stop(&f);
+    ck_assert(fake_broker_saw(&s.f, "\"token\":\"fresh\""));
+    scripted_end(&s);
 }
 END_TEST
 
 START_TEST(test_expiry_asks_token_fn_and_sends_auth)
 {
-    struct fake_broker f = {.expire_after_welcome = 1};
-    struct events ev = {0};
-    int calls = 0;
-    char path[512];
-    ck_assert_int_eq(fake_broker_start(&f), 0);
-    wsb_client *c = fake_client(&f, &ev, &calls);
-    fake_broker_path(&f, 0, path, sizeof(path));
-    ck_assert_str_eq(path, "/ws?token=tok-1"); /* token_fn wins over token */
-    ck_assert(pump_flag(c, NULL, &ev.expired, 3000));
-    ck_assert_int_eq(calls, 2);
-    long long deadline = harness_now_ms() + 3000;
-    while (!fake_broker_saw(&f, "\"token\":\"tok-2\"") && harness_now_ms() < deadline)
-        wsb_client_service(c, 20);
-    ck_assert(fake_broker_saw(&f, "\"op\":\"auth\""));
-    ck_assert(fake_broker_saw(&f, "\"token\":\"tok-2\""));
-    ck_assert_int_eq(wsb_ping_sync(c), WSB_OK);
-    ck_assert_int_eq(ev.errors, 0); /* the refresh was accepted */
-    wsb_client_free(c);
-    fake_broker_stop(&f);
+    struct scripted s = {.f = {.expire_after_welcome = 1}};
+    scripted_begin(&s, 1);
+    ck_assert_str_eq(scripted_path(&s, 0), "/ws?token=tok-1"); /* token_fn wins over token */
+    ck_assert(pump_flag(s.c, NULL, &s.ev.expired, 3000));
+    ck_assert_int_eq(s.calls, 2);
+    ck_assert(scripted_wait_frame(&s, "\"token\":\"tok-2\""));
+    ck_assert(fake_broker_saw(&s.f, "\"op\":\"auth\""));
+    ck_assert_int_eq(wsb_ping_sync(s.c), WSB_OK);
+    ck_assert_int_eq(s.ev.errors, 0); /* the refresh was accepted */
+    scripted_end(&s);
 }
 END_TEST
 
 START_TEST(test_request_refused_as_expired)
 {
-    struct fake_broker f = {.expire_requests = 1};
-    struct events ev = {0};
-    ck_assert_int_eq(fake_broker_start(&f), 0);
-    wsb_client *c = fake_client(&f, &ev, NULL);
+    struct scripted s = {.f = {.expire_requests = 1}};
+    scripted_begin(&s, 0);
     struct wsb_publish p = {.topic = "t", .json = "1"};
     struct wsb_reply *r = NULL;
-    ck_assert_int_eq(wsb_publish_sync(c, &p, NULL, &r), WSB_EEXPIRED);
+    ck_assert_int_eq(wsb_publish_sync(s.c, &p, NULL, &r), WSB_EEXPIRED);
     ck_assert_str_eq(r->code, "token_expired");
     wsb_reply_free(r);
     ck_assert_str_eq(wsb_strerror(WSB_EEXPIRED), "token expired: present a fresh one");
-    wsb_client_free(c);
-    fake_broker_stop(&f);
+    scripted_end(&s);
 }
 END_TEST
 
 START_TEST(test_close_4003_reconnects_with_a_fresh_token)
 {
-    struct fake_broker f = {.close_4003_first = 1};
-    struct events ev = {0};
-    int calls = 0;
-    char path[512];
-    ck_assert_int_eq(fake_broker_start(&f), 0);
-    wsb_client *c = fake_client(&f, &ev, &calls);
-    ck_assert(pump_flag(c, NULL, &ev.disconnected, 3000));
+    struct scripted s = {.f = {.close_4003_first = 1}};
+    scripted_begin(&s, 1);
+    ck_assert(pump_flag(s.c, NULL, &s.ev.disconnected, 3000));
     long long deadline = harness_now_ms() + 3000;
-    while (ev.connected < 2 && harness_now_ms() < deadline)
-        wsb_client_service(c, 20);
-    ck_assert_int_eq(ev.connected, 2);
-    ck_assert_int_eq(ev.gave_up, 0);
-    fake_broker_path(&f, 1, path, sizeof(path));
-    ck_assert_str_eq(path, "/ws?token=tok-2");
-    wsb_client_free(c);
-    fake_broker_stop(&f);
+    while (s.ev.connected < 2 && harness_now_ms() < deadline)
+        wsb_client_service(s.c, 20);
+    ck_assert_int_eq(s.ev.connected, 2);
+    ck_assert_int_eq(s.ev.gave_up, 0);
+    ck_assert_str_eq(scripted_path(&s, 1), "/ws?token=tok-2");
+    scripted_end(&s);
 }
 END_TEST
 
 START_TEST(test_close_4003_without_token_fn_gives_up)
 {
-    struct fake_broker f = {.close_4003_first = 1};
-    struct events ev = {0};
+    struct scripted s = {.f = {.close_4003_first = 1}};
     char err[256];
-    ck_assert_int_eq(fake_broker_start(&f), 0);
-    wsb_client *c = fake_client(&f, &ev, NULL);
-    ck_assert(pump_flag(c, NULL, &ev.gave_up, 3000));
-    ck_assert_int_eq(fake_broker_conns(&f), 1);
-    wsb_client_last_error(c, err, sizeof(err));
+    scripted_begin(&s, 0);
+    ck_assert(pump_flag(s.c, NULL, &s.ev.gave_up, 3000));
+    ck_assert_int_eq(fake_broker_conns(&s.f), 1);
+    wsb_client_last_error(s.c, err, sizeof(err));
     ck_assert_msg(strstr(err, "4003") != NULL, "last error: %s", err);
-    wsb_client_free(c);
-    fake_broker_stop(&f);
+    scripted_end(&s);
 }
 END_TEST
 
