@@ -59,8 +59,12 @@ void core_free(struct core *core);
 struct credentials;
 void core_set_credentials(struct core *core, const struct credentials *creds);
 /* A token that came with the upgrade (`?token=`): the session is granted
- * what it allows, or gets `error` and close 4001. */
+ * what it allows, or gets `error` and close 4001. Ignored without auth. */
 void core_session_token(struct core *core, struct session *s, const char *token, size_t len);
+/* An SSE stream opened with a credential that expires at `expires`
+ * (seconds since the epoch; 0: never): it ends, like a WebSocket session,
+ * auth_grace after that (its grants were checked when it opened). */
+void core_session_expires(struct core *core, struct session *s, int64_t expires);
 /* Moves on the sessions whose silence, token or grace ran out (sends
  * `token_expired`, closes with 4001 or 4003); cheap when nothing is due.
  * Called every turn of the event loop, at most this many ms apart: */

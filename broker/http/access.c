@@ -103,8 +103,10 @@ static bool access_is_admin(const char *uri)
     return strcmp(uri, "/api/stats") == 0 || strcmp(uri, "/metrics") == 0;
 }
 
-int http_access_get(const struct http_ctx *ctx, struct lws *wsi, const char *uri, int *rc)
+int http_access_get(const struct http_ctx *ctx, struct lws *wsi, const char *uri, int64_t *expires,
+                    int *rc)
 {
+    *expires = 0;
     bool admin = access_is_admin(uri);
     bool topics = strcmp(uri, "/api/history") == 0 || strcmp(uri, "/api/presence") == 0 ||
                   strcmp(uri, "/sse") == 0;
@@ -115,6 +117,7 @@ int http_access_get(const struct http_ctx *ctx, struct lws *wsi, const char *uri
         return -1;
     bool allowed = admin ? a.grants->everything : access_topics_allowed(wsi, &a);
     unsigned int status = http_access_refusal(&a);
+    *expires = a.principal.expires;
     http_access_free(&a);
     if (allowed)
         return 0;

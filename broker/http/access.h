@@ -13,6 +13,7 @@
 #define WSB_HTTP_ACCESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <libwebsockets.h>
 
@@ -39,9 +40,11 @@ bool http_access_may_publish(const struct http_access *a, const char *name);
 
 /* The checks of a GET before its endpoint runs: subscribe rights on the
  * topics of /api/history, /api/presence and /sse, an API key for
- * /api/stats and /metrics. 0 to serve it, or -1 after the answer, with
- * *rc holding what the callback returns. */
-int http_access_get(const struct http_ctx *ctx, struct lws *wsi, const char *uri, int *rc);
+ * /api/stats and /metrics. 0 to serve it, with *expires set to the
+ * credential's `exp` (0: none, or no credential); or -1 after the answer,
+ * with *rc holding what the callback returns. */
+int http_access_get(const struct http_ctx *ctx, struct lws *wsi, const char *uri, int64_t *expires,
+                    int *rc);
 
 void http_access_free(struct http_access *a);
 

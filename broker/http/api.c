@@ -111,6 +111,8 @@ static unsigned int api_status_for(const char *code)
 {
     if (strcmp(code, ERR_FORBIDDEN) == 0)
         return HTTP_STATUS_FORBIDDEN;
+    if (strcmp(code, ERR_UNAUTHORIZED) == 0)
+        return HTTP_STATUS_UNAUTHORIZED;
     if (strcmp(code, ERR_TOO_LARGE) == 0)
         return HTTP_STATUS_REQ_ENTITY_TOO_LARGE;
     if (strcmp(code, ERR_UNAVAILABLE) == 0 || strcmp(code, ERR_INTERNAL) == 0)
@@ -329,8 +331,9 @@ static void api_publish(const struct http_ctx *ctx, struct api_call *call)
                               &sr->pubs[i], &err) < 0)
             break;
         if (!http_access_may_publish(&call->access, sr->pubs[i].msg.topic)) {
-            request_error_set(&err, NULL, ERR_FORBIDDEN, "publish to %s is not allowed",
-                              sr->pubs[i].msg.topic);
+            request_error_set(&err, NULL,
+                              call->access.has_credential ? ERR_FORBIDDEN : ERR_UNAUTHORIZED,
+                              "publish to %s is not allowed", sr->pubs[i].msg.topic);
             break;
         }
         err.code = NULL;
@@ -339,12 +342,7 @@ static void api_publish(const struct http_ctx *ctx, struct api_call *call)
     json_decref(root);
     if (err.code) {
         store_req_free(sr);
-        unsigned int status = strcmp(err.code, ERR_FORBIDDEN) == 0 && !call->access.has_credential
-                                  ? HTTP_STATUS_UNAUTHORIZED
-                                  : api_status_for(err.code);
-        api_call_error(call, status,
-                       status == HTTP_STATUS_UNAUTHORIZED ? ERR_UNAUTHORIZED : err.code,
-                       err.message);
+        api_call_error(call, api_status_for(err.code), err.code, err.message);
         return;
     }
     call->refs++;

@@ -49,7 +49,8 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
 {
     const struct config *cfg = ctx->cfg;
     int rc = 0;
-    if (http_access_get(ctx, wsi, uri, &rc) < 0)
+    int64_t expires;
+    if (http_access_get(ctx, wsi, uri, &expires, &rc) < 0)
         return rc;
     if (strcmp(uri, "/api/history") == 0)
         return api_history(ctx, wsi, conn);
@@ -60,7 +61,7 @@ static int http_route_get(struct http_ctx *ctx, struct lws *wsi, const char *uri
     if (strcmp(uri, "/metrics") == 0)
         return metrics_serve(ctx, wsi, true);
     if (strcmp(uri, "/sse") == 0)
-        return sse_open(ctx, wsi, conn);
+        return sse_open(ctx, wsi, conn, expires);
     if (strncmp(uri, "/api/", 5) == 0)
         return reply_send_error(wsi, cfg, HTTP_STATUS_NOT_FOUND, "not_found", "no such endpoint");
     if (strcmp(uri, "/healthz") == 0)

@@ -55,7 +55,7 @@ static void sse_arm_heartbeat(const struct http_ctx *ctx, struct lws *wsi)
     lws_set_timer_usecs(wsi, (lws_usec_t)ctx->cfg->heartbeat * LWS_USEC_PER_SEC);
 }
 
-int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn)
+int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn, int64_t expires)
 {
     const struct config *cfg = ctx->cfg;
     char topics[SSE_MAX_TOPICS][TOPIC_MAX_LEN + 8];
@@ -99,6 +99,7 @@ int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn
         patterns[i] = topics[i];
     core_sse_subscribe(ctx->core, conn->sse_session, patterns, (size_t)n_topics, has_since > 0,
                        since);
+    core_session_expires(ctx->core, conn->sse_session, expires);
     sse_arm_heartbeat(ctx, wsi);
     return 0;
 }

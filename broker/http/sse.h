@@ -8,13 +8,16 @@
 #ifndef WSB_SSE_H
 #define WSB_SSE_H
 
+#include <stdint.h>
+
 #include <libwebsockets.h>
 
 #include "http/context.h"
 
-/* Opens a stream on `wsi` (LWS_CALLBACK_HTTP for /sse). Returns the
+/* Opens a stream on `wsi` (LWS_CALLBACK_HTTP for /sse), whose credential
+ * expires at `expires` (seconds since the epoch; 0: never). Returns the
  * callback's return value. */
-int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn);
+int sse_open(const struct http_ctx *ctx, struct lws *wsi, struct http_conn *conn, int64_t expires);
 
 /* LWS_CALLBACK_HTTP_WRITEABLE on a stream: sends what is queued. */
 int sse_writeable(const struct http_ctx *ctx, struct http_conn *conn);

@@ -149,3 +149,14 @@ describe('auth without anonymous patterns', () => {
         await c.ok({ op: 'subscribe', topic: 'h.x' });
     });
 });
+
+describe('no auth configured', () => {
+    const ctx = sharedBroker();
+
+    it('a ?token= is ignored and the auth op is bad_request', async (t) => {
+        const c = await connect(`${ctx.broker.url}?token=whatever`, { t });
+        assert.ok(c.welcome.features.includes('auth'));
+        assertError(await c.request({ op: 'auth', token: 'x' }), 'bad_request');
+        await c.ok({ op: 'subscribe', topic: 'any.thing' });
+    });
+});

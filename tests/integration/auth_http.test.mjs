@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect } from './lib/client.mjs';
+import { scaled } from './lib/broker.mjs';
 import { claims, hs256, SECRET } from './lib/jwt.mjs';
 import {
     apiUrl, assertHttpError, httpPublish, httpRequest, openSse, sharedBroker, uniqueTopic,
@@ -17,7 +18,8 @@ const alice = hs256(claims({ sub: 'alice', subscribe: ['news.>'], publish: ['new
 
 describe('auth over HTTP', () => {
     const ctx = sharedBroker({
-        args: ['--auth-secret', SECRET, '--api-key', API_KEY, '--anonymous', 'public.>'],
+        args: ['--auth-secret', SECRET, '--api-key', API_KEY, '--anonymous', 'public.>',
+            '--auth-grace', '1'],
     });
 
     it('publish: no credential 401, outside the claims 403, inside 200 with from', async () => {
@@ -62,6 +64,16 @@ describe('auth over HTTP', () => {
         assert.equal(anon.status, 401);
         const ok = await openSse(apiUrl(ctx.broker, '/sse', { topic: 'news.>', token: alice }), { t });
         assert.equal(ok.status, 200);
+    });
+
+    it('/sse ends once its token expired and the grace passed', async (t) => {
+        const short = hs256(claims({ sub: 'alice', subscribe: ['news.>'] }, 2));
+        const stream = await openSse(apiUrl(ctx.broker, '/sse', { topic: 'news.>', token: short }), { t });
+        assert.equal(stream.status, 200);
+        const started = Date.now();
+        await Promise.race([stream.done,
+            new Promise((_, reject) => setTimeout(() => reject(new Error('stream still open')), scaled(8000)))]);
+        assert.ok(Date.now() - started >= 1500, 'not before exp');
     });
 
     it('/metrics and /api/stats need an API key; /healthz is open', async () => {
