@@ -168,11 +168,12 @@ static int conn_fetch_token(wsb_client *c)
 static void conn_open(wsb_client *c)
 {
     struct lws_client_connect_info ci;
-    char path[WSB_URL_PATH_MAX + 3 * WSB_TOKEN_MAX + 16];
+    char path[WSB_URL_PATH_MAX + 3 * URL_TOKEN_MAX + 16];
 
     conn_fetch_token(c);
     snprintf(path, sizeof(path), "%s", c->url.path);
-    if (c->token && wsb_url_add_token(path, sizeof(path), c->token) < 0) {
+    if (c->token && strlen(c->token) <= URL_TOKEN_MAX &&
+        wsb_url_add_token(path, sizeof(path), c->token) < 0) {
         give_up(c, WSB_EINVAL, "token too long");
         return;
     }
@@ -246,6 +247,32 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb, beat / 2);
 }
 
+/* The answer to an `auth` the client sent by itself: a refused token is
+ * an event, since no application call waits for it. */
+static void refresh_done(wsb_client *c, const struct wsb_reply *r, void *arg)
+{
+    (void)arg;
+    if (r->status == WSB_OK)
+        return;
+    struct wsb_event ev = {.type = WSB_EVENT_ERROR,
+                           .code = r->code ? r->code : "auth",
+                           .message = r->message,
+                           .retry_ms = -1};
+    wsb_emit(c, &ev);
+}
+
+/* Sends the current token with an `auth` request of the client's own. */
+static void conn_send_auth(wsb_client *c)
+{
+    struct request *r = wsb_req_auth(c, c->token);
+    if (!r)
+        return;
+    r->internal = 1;
+    r->cb = refresh_done;
+    if (wsb_req_track(c, r) < 0)
+        wsb_req_free(r);
+}
+
 void wsb_conn_welcome(wsb_client *c, json_t *root)
 {
     const char *epoch = json_string_value(json_object_get(root, "epoch"));
@@ -269,7 +296,10 @@ void wsb_conn_welcome(wsb_client *c, json_t *root)
     lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb,
                      (lws_usec_t)c->heartbeat_s * 500000);
 
-    /* Subscriptions first, then every request still waiting, in order. */
+    /* A token too long for the URL first, then the subscriptions, then
+     * every request still waiting, in order. */
+    if (c->token && strlen(c->token) > URL_TOKEN_MAX)
+        conn_send_auth(c);
     wsb_sub_resend_all(c);
     wsb_outq_requeue(c);
 
@@ -357,20 +387,6 @@ void wsb_conn_set_token(wsb_client *c, const char *token)
     c->token = strdup(token);
 }
 
-/* The answer to an `auth` sent on expiry: a refused token is an event,
- * since no application call waits for it. */
-static void refresh_done(wsb_client *c, const struct wsb_reply *r, void *arg)
-{
-    (void)arg;
-    if (r->status == WSB_OK)
-        return;
-    struct wsb_event ev = {.type = WSB_EVENT_ERROR,
-                           .code = r->code ? r->code : "auth",
-                           .message = r->message,
-                           .retry_ms = -1};
-    wsb_emit(c, &ev);
-}
-
 void wsb_conn_token_expired(wsb_client *c, const char *message)
 {
     struct wsb_event ev = {.type = WSB_EVENT_TOKEN_EXPIRED,
@@ -378,15 +394,8 @@ void wsb_conn_token_expired(wsb_client *c, const char *message)
                            .message = message ? message : "token expired",
                            .retry_ms = -1};
     wsb_emit(c, &ev);
-    if (c->state != CONN_READY || !conn_fetch_token(c))
-        return;
-    struct request *r = wsb_req_auth(c, c->token);
-    if (!r)
-        return;
-    r->internal = 1;
-    r->cb = refresh_done;
-    if (wsb_req_track(c, r) < 0)
-        wsb_req_free(r);
+    if (c->state == CONN_READY && conn_fetch_token(c))
+        conn_send_auth(c);
 }
 
 void wsb_conn_abandon(wsb_client *c, const char *message)

@@ -175,7 +175,9 @@ typedef int (*wsb_token_fn)(wsb_client *c, char *buf, size_t size, void *arg);
 /* Client options. Zero-initialise and set what you need. */
 struct wsb_options {
     const char *url;      /* ws://HOST[:PORT][/PATH] or wss://...; default ws://127.0.0.1:8080/ws */
-    const char *token;    /* optional JWT or API key, sent as ?token= (see token_fn) */
+    const char *token;    /* optional JWT or API key, sent as ?token= (see token_fn);
+                           * one over 2000 bytes goes in an `auth` request instead,
+                           * first on each connection (the broker reads ~2 KB of URL) */
     int timeout_ms;       /* blocking calls and the first connect; default 10000 */
     int reconnect_min_ms; /* first backoff delay; default 100 */
     int reconnect_max_ms; /* backoff cap; default 10000 */

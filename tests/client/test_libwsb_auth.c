@@ -210,6 +210,21 @@ START_TEST(test_jwt_grants_and_refresh)
     wsb_reply_free(r);
     wsb_client_free(c);
 
+    /* A token too long for the URL goes in an `auth` ahead of the rest. */
+    char claims[4096], long_token[8192], pad[3001];
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    snprintf(claims, sizeof(claims),
+             "{\"sub\":\"alice\",\"exp\":%lld,\"publish\":[\"chat.>\"],\"pad\":\"%s\"}",
+             (long long)time(NULL) + 60, pad);
+    token_hs256(SECRET, claims, long_token, sizeof(long_token));
+    o.token = long_token;
+    c = wsb_client_new(&o, err, sizeof(err));
+    ck_assert_int_eq(wsb_client_connect(c), WSB_OK);
+    ck_assert_uint_gt(publish_text(c, "chat.x", "\"long\""), 0);
+    wsb_client_free(c);
+    o.token = token;
+
     /* An expired token gets an error and close 4001 (the welcome may come
      * first), and is not presented again. */
     alice_token(token, sizeof(token), (long long)time(NULL) - 10);
