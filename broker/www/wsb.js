@@ -1,10 +1,11 @@
 /**
  * wsb.js: the browser client for wsbroker (wire protocol v1).
  *
- * A dependency-free ES module, with two of its own beside it: wsb-wire.js
- * (the wire format's pure helpers, re-exported here) and wsb-subscription.js
- * (a subscription's resume state). It owns one WebSocket to the broker and
- * makes it look permanent to the application:
+ * A dependency-free ES module, with three of its own beside it: wsb-wire.js
+ * (the wire format's pure helpers, re-exported here), wsb-subscription.js
+ * (a subscription's resume state) and wsb-token.js (where the token comes
+ * from). It owns one WebSocket to the broker and makes it look permanent
+ * to the application:
  *
  * - reconnects with capped exponential backoff and jitter;
  * - resumes every subscription after a reconnect from the last seq it
@@ -30,6 +31,7 @@
  */
 
 import { Subscription } from './wsb-subscription.js';
+import { TokenSource, urlWithToken } from './wsb-token.js';
 import {
     WsbError, backoffDelay, copyBytes, decodeBase64Message, decodeBinaryFrame, encodeBinaryFrame,
     isBinaryData, randomHex, resolveUrl, topicMatches,
@@ -126,6 +128,10 @@ export class WsbClient {
         /** @private */
         this._openWaiters = [];
         /** @private */
+        this._token = new TokenSource(this.opts.token);
+        /** @private */
+        this._welcomeToken = null; // a token too long for the URL, sent with `auth` after the welcome
+        /** @private */
         this._onOnline = () => this._reconnectNow();
         if (typeof window !== 'undefined') window.addEventListener('online', this._onOnline);
     }
@@ -201,7 +207,7 @@ export class WsbClient {
      * @returns {Promise<{user?: string, exp?: number}>}
      */
     auth(token) {
-        if (typeof this.opts.token !== 'function') this.opts.token = token;
+        this._token.replace(token);
         return this._request({ op: 'auth', token });
     }
 
@@ -292,27 +298,15 @@ export class WsbClient {
         }
     }
 
-    /**
-     * The URL of the next connection attempt, with `?token=` when configured.
-     * @private
-     */
-    async _connectUrl() {
-        if (!this.opts.token) return this.url;
-        const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-        const u = new URL(this.url);
-        u.searchParams.set('token', token);
-        return u.toString();
-    }
-
     /** @private */
     async _open() {
         const attempt = ++this._openAttempt;
         this._setState(this.welcome ? 'reconnecting' : 'connecting');
-        let url;
         let ws;
         try {
-            url = await this._connectUrl();
+            const { url, authToken } = urlWithToken(this.url, await this._token.next());
             if (attempt !== this._openAttempt || this.state === 'closed') return; // close() meanwhile
+            this._welcomeToken = authToken;
             ws = new WebSocket(url, this.opts.protocols);
         } catch (err) {
             this._emit('error', new WsbError('unavailable', `cannot connect: ${err.message}`));
@@ -379,7 +373,7 @@ export class WsbClient {
         this._welcomedAt = 0;
         this._emit('disconnect', { code, reason });
         if (this.state === 'closed') return;
-        const refused = code === 4001 || (code === 4003 && typeof this.opts.token !== 'function');
+        const refused = code === 4001 || (code === 4003 && !this._token.renews);
         if (refused) {
             const errorCode = code === 4001 ? 'unauthorized' : 'token_expired';
             this._stop(() => new WsbError(errorCode, reason || `closed with ${code}`));
@@ -462,6 +456,7 @@ export class WsbClient {
         this._welcomedAt = Date.now();
         this._setState('open');
         this._startHeartbeat(welcome.heartbeat || 25);
+        if (this._welcomeToken) this._sendAuth(this._welcomeToken);
         for (const sub of this._subs.values()) this._sendSubscribe(sub);
         const queued = this._queue;
         this._queue = [];
@@ -513,13 +508,23 @@ export class WsbClient {
      */
     async _onTokenExpired(msg) {
         this._emit('tokenExpired', new WsbError(msg.code, msg.message));
-        if (typeof this.opts.token !== 'function') return;
+        if (!this._token.renews) return;
         try {
-            const token = await this.opts.token();
-            if (this.state === 'open') await this._request({ op: 'auth', token }, null, false);
+            const token = await this._token.next();
+            if (this.state === 'open') this._sendAuth(token);
         } catch (err) {
-            this._emit('error', err instanceof WsbError ? err : new WsbError('unauthorized', err.message));
+            this._emit('error', new WsbError('unauthorized', `the token function failed: ${err.message}`));
         }
+    }
+
+    /**
+     * Sends `auth` on the client's own account: no caller waits, so a
+     * refusal is an "error" event.
+     * @private
+     */
+    _sendAuth(token) {
+        this._request({ op: 'auth', token }, null, false)
+            .catch((err) => err.code !== 'closed' && this._emit('error', err));
     }
 
     // --------------------------------------------------------- subscriptions

@@ -426,6 +426,22 @@ describe('wsb.js', () => {
         await page.close();
     });
 
+    it('a token too long for the URL goes in an auth request ahead of the subscriptions', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', { token: 'x'.repeat(2500) });
+            c.subscribe('a.b', () => {});
+            await c.connect();
+            const socket = window.t.sockets[0];
+            while (socket.sent.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+            c.close();
+            return { query: new URL(socket.url).search, ops: socket.sent.map((m) => m.op), length: socket.sent[0].token.length };
+        });
+        assert.deepEqual(r, { query: '', ops: ['auth', 'subscribe'], length: 2500 });
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
     it('a 4003 with a token function reconnects with a fresh token', async () => {
         const page = await scriptedPage(browser, broker);
         const r = await page.evaluate(async () => {
