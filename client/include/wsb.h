@@ -30,6 +30,12 @@
  * an ack with `recovered == 0` and the client's event callback receives
  * WSB_EVENT_GAP.
  *
+ * Tokens (docs/auth.md). wsb_options.token, or token_fn for a fresh one
+ * before every connection, is presented on the upgrade URL. When it
+ * expires the event callback gets WSB_EVENT_TOKEN_EXPIRED (and, with
+ * token_fn, the client sends a fresh one itself); wsb_auth() presents one
+ * by hand. wss:// verifies the broker's certificate against ca_file.
+ *
  * Errors are negative return values (enum wsb_status); wsb_strerror() gives
  * a readable text. Replies carry the broker's error code and message.
  *

@@ -341,7 +341,7 @@ static void find_broker(struct bench *b)
 int cli_bench(int argc, char **argv)
 {
     struct bench *b;
-    char err[512], topic[64];
+    char err[512] = "", topic[64];
     int key_mode = -1, opt;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -401,8 +401,13 @@ int cli_bench(int argc, char **argv)
     else if (key_mode < 0)
         key_mode = 0;
     char *token;
-    if (cli_token_resolve(b->cfg.token, b->cfg.token_file, &token, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wsb bench: %s\n", err[0] ? err : "out of memory");
+    if (cli_token_resolve(b->cfg.token, b->cfg.token_file, &token, err, sizeof(err)) < 0 ||
+        (token && strlen(token) > BENCH_TOKEN_MAX)) {
+        fprintf(stderr, "wsb bench: %s\n",
+                err[0]  ? err
+                : token ? "the token is too long for the URL"
+                        : "out of memory");
+        free(token);
         free(b);
         return CLI_USAGE;
     }
