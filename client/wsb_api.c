@@ -223,23 +223,11 @@ static int auth_common(wsb_client *c, const char *token, wsb_reply_fn cb, void *
 {
     if (reply)
         *reply = NULL;
-    if (!c || !token || !token[0])
+    if (!c || !token || !token[0] || strlen(token) > WSB_TOKEN_MAX)
         return WSB_EINVAL;
-    struct request *r = wsb_req_new(REQ_AUTH);
-    struct frame f;
-    if (!r || !(r->text = strdup(token))) {
-        wsb_req_free(r);
+    struct request *r = wsb_req_auth(c, token);
+    if (!r)
         return WSB_ENOMEM;
-    }
-    r->id = wsb_take_id(c);
-    wsb_frame_begin(&f, 64 + strlen(token) * 2, "auth", r->id, NULL);
-    wsb_frame_str(&f, ",\"token\":");
-    wsb_frame_quoted(&f, token);
-    wsb_frame_str(&f, "}");
-    if (wsb_req_set_frame(r, &f, 0) < 0) {
-        wsb_req_free(r);
-        return WSB_ENOMEM;
-    }
     return send_request(c, r, cb, arg, reply);
 }
 

@@ -24,6 +24,10 @@
 #define WRITE_BURST 32       /* frames per WRITEABLE callback */
 #define SEEN_LIMIT 65536     /* out-of-order seqs kept per subscription */
 #define EPOCH_MAX 64
+/* The longest token sent as ?token=: the broker reads about 2 KB of it
+ * (docs/auth.md, "Where the rules apply"). A longer one goes in an `auth`
+ * request ahead of everything else on the connection. */
+#define URL_TOKEN_MAX 2000
 
 enum conn_state {
     CONN_IDLE,       /* not connected and not trying */

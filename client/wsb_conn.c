@@ -90,7 +90,9 @@ static void conn_lost(wsb_client *c, const char *reason, int close_code)
         give_up(c, close_code == 4001 || close_code == 4003 ? WSB_EAUTH : WSB_ECONNECT, msg);
         return;
     }
-    if (close_code == 4001 || close_code == 4003) {
+    /* 4003 is an expired token: a token_fn can supply a fresh one for the
+     * next attempt. A refused token (4001) would only be refused again. */
+    if (close_code == 4001 || (close_code == 4003 && !c->opt.token_fn)) {
         give_up(c, WSB_EAUTH, msg);
         return;
     }
@@ -149,13 +151,29 @@ static void give_up(wsb_client *c, int status, const char *message)
         wsb_emit(c, &ev);
 }
 
+/* Replaces the token with a fresh one from the application's token_fn;
+ * 1 when it gave one, 0 when the current token stays. */
+static int conn_fetch_token(wsb_client *c)
+{
+    char *buf = c->opt.token_fn ? malloc(WSB_TOKEN_MAX + 1) : NULL;
+    if (!buf || wsb_call_token_fn(c, buf, WSB_TOKEN_MAX + 1) < 0) {
+        free(buf);
+        return 0;
+    }
+    free(c->token);
+    c->token = buf;
+    return 1;
+}
+
 static void conn_open(wsb_client *c)
 {
     struct lws_client_connect_info ci;
-    char path[WSB_URL_PATH_MAX + 1024];
+    char path[WSB_URL_PATH_MAX + 3 * URL_TOKEN_MAX + 16];
 
+    conn_fetch_token(c);
     snprintf(path, sizeof(path), "%s", c->url.path);
-    if (c->token && wsb_url_add_token(path, sizeof(path), c->token) < 0) {
+    if (c->token && strlen(c->token) <= URL_TOKEN_MAX &&
+        wsb_url_add_token(path, sizeof(path), c->token) < 0) {
         give_up(c, WSB_EINVAL, "token too long");
         return;
     }
@@ -170,6 +188,8 @@ static void conn_open(wsb_client *c)
     ci.pwsi = &c->wsi;
     if (c->url.tls) {
         ci.ssl_connection = LCCSCF_USE_SSL;
+        /* Verification (against ca_file or the system's CAs, wsb_loop.c)
+         * is on unless the application turned it off. */
         if (c->opt.tls_insecure)
             ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
                                  LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
@@ -227,6 +247,32 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb, beat / 2);
 }
 
+/* The answer to an `auth` the client sent by itself: a refused token is
+ * an event, since no application call waits for it. */
+static void refresh_done(wsb_client *c, const struct wsb_reply *r, void *arg)
+{
+    (void)arg;
+    if (r->status == WSB_OK)
+        return;
+    struct wsb_event ev = {.type = WSB_EVENT_ERROR,
+                           .code = r->code ? r->code : "auth",
+                           .message = r->message,
+                           .retry_ms = -1};
+    wsb_emit(c, &ev);
+}
+
+/* Sends the current token with an `auth` request of the client's own. */
+static void conn_send_auth(wsb_client *c)
+{
+    struct request *r = wsb_req_auth(c, c->token);
+    if (!r)
+        return;
+    r->internal = 1;
+    r->cb = refresh_done;
+    if (wsb_req_track(c, r) < 0)
+        wsb_req_free(r);
+}
+
 void wsb_conn_welcome(wsb_client *c, json_t *root)
 {
     const char *epoch = json_string_value(json_object_get(root, "epoch"));
@@ -250,7 +296,10 @@ void wsb_conn_welcome(wsb_client *c, json_t *root)
     lws_sul_schedule(c->ctx, 0, &c->heartbeat_sul, heartbeat_cb,
                      (lws_usec_t)c->heartbeat_s * 500000);
 
-    /* Subscriptions first, then every request still waiting, in order. */
+    /* A token too long for the URL first, then the subscriptions, then
+     * every request still waiting, in order. */
+    if (c->token && strlen(c->token) > URL_TOKEN_MAX)
+        conn_send_auth(c);
     wsb_sub_resend_all(c);
     wsb_outq_requeue(c);
 
@@ -336,6 +385,17 @@ void wsb_conn_set_token(wsb_client *c, const char *token)
 {
     free(c->token);
     c->token = strdup(token);
+}
+
+void wsb_conn_token_expired(wsb_client *c, const char *message)
+{
+    struct wsb_event ev = {.type = WSB_EVENT_TOKEN_EXPIRED,
+                           .code = "token_expired",
+                           .message = message ? message : "token expired",
+                           .retry_ms = -1};
+    wsb_emit(c, &ev);
+    if (c->state == CONN_READY && conn_fetch_token(c))
+        conn_send_auth(c);
 }
 
 void wsb_conn_abandon(wsb_client *c, const char *message)

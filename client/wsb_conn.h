@@ -24,6 +24,10 @@ void wsb_conn_heard(wsb_client *c);
 /* The welcome frame (root is its parsed form, still the caller's). */
 void wsb_conn_welcome(wsb_client *c, json_t *root);
 
+/* The broker said token_expired outside any request: the event, then a
+ * fresh token from token_fn (if any) sent with `auth`. */
+void wsb_conn_token_expired(wsb_client *c, const char *message);
+
 /* Closes the connection from this side; the loss is handled at once. */
 void wsb_conn_drop(wsb_client *c, const char *reason);
 /* The client is being freed (its context is gone): the connect waiter and

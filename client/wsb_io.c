@@ -146,10 +146,14 @@ static void handle_reply(wsb_client *c, char *text, size_t len, json_t *root)
 
     if (!r) {
         const char *op = json_string_value(json_object_get(root, "op"));
-        if (op && strcmp(op, "error") == 0 && id <= 0) {
+        const char *code = json_string_value(json_object_get(root, "code"));
+        if (op && strcmp(op, "error") == 0 && id <= 0 && code &&
+            strcmp(code, "token_expired") == 0) {
+            wsb_conn_token_expired(c, json_string_value(json_object_get(root, "message")));
+        } else if (op && strcmp(op, "error") == 0 && id <= 0) {
             struct wsb_event ev = {
                 .type = WSB_EVENT_ERROR,
-                .code = json_string_value(json_object_get(root, "code")),
+                .code = code,
                 .message = json_string_value(json_object_get(root, "message")),
                 .retry_ms = -1,
             };

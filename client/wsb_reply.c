@@ -26,6 +26,7 @@ static const char *status_text[] = {
     "message larger than the broker's max_message",
     "blocking call from a callback or while a service thread runs",
     "authentication failed or expired",
+    "token expired: present a fresh one",
 };
 
 const char *wsb_strerror(int status)
@@ -193,8 +194,8 @@ struct wsb_reply_box *wsb_reply_from_frame(const char *text, size_t len, json_t 
     const char *op = get_string(root, "op");
     r->message = "";
     if (op && strcmp(op, "error") == 0) {
-        r->status = WSB_EBROKER;
         r->code = get_string(root, "code");
+        r->status = r->code && strcmp(r->code, "token_expired") == 0 ? WSB_EEXPIRED : WSB_EBROKER;
         r->message = get_string(root, "message");
         if (!r->code)
             r->code = "internal";

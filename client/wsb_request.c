@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 uint64_t wsb_take_id(wsb_client *c)
 {
@@ -52,6 +53,28 @@ void wsb_req_free(struct request *r)
     free(r->text);
     free(r->topic);
     free(r);
+}
+
+/* The `auth` request presenting token (docs/protocol.md section 6), with
+ * its id and frame; NULL when out of memory. */
+struct request *wsb_req_auth(wsb_client *c, const char *token)
+{
+    struct request *r = wsb_req_new(REQ_AUTH);
+    struct frame f;
+    if (!r || !(r->text = strdup(token))) {
+        wsb_req_free(r);
+        return NULL;
+    }
+    r->id = wsb_take_id(c);
+    wsb_frame_begin(&f, 64 + strlen(token) * 2, "auth", r->id, NULL);
+    wsb_frame_str(&f, ",\"token\":");
+    wsb_frame_quoted(&f, token);
+    wsb_frame_str(&f, "}");
+    if (wsb_req_set_frame(r, &f, 0) < 0) {
+        wsb_req_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 /* Gives the finished frame to the request; fails when building failed. */
@@ -279,6 +302,18 @@ void wsb_emit(wsb_client *c, const struct wsb_event *ev)
     c->callback_depth++;
     c->opt.on_event(c, ev, c->opt.user);
     c->callback_depth--;
+}
+
+int wsb_call_token_fn(wsb_client *c, char *buf, size_t size)
+{
+    if (!c->opt.token_fn || c->destroying)
+        return -1;
+    buf[0] = '\0';
+    c->callback_depth++;
+    int rc = c->opt.token_fn(c, buf, size, c->opt.token_arg);
+    c->callback_depth--;
+    buf[size - 1] = '\0';
+    return rc == 0 && buf[0] ? 0 : -1;
 }
 
 /* Finishes an (untracked) request: its callback or waiter gets the box. */

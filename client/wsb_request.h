@@ -17,6 +17,9 @@ int wsb_blocking_forbidden(wsb_client *c);
 void wsb_set_last_error(wsb_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct request *wsb_req_new(enum req_kind kind);
 void wsb_req_free(struct request *r);
+/* The `auth` request presenting token, frame built; NULL when out of
+ * memory. */
+struct request *wsb_req_auth(wsb_client *c, const char *token);
 /* Gives the finished frame to the request; WSB_ENOMEM when building failed. */
 int wsb_req_set_frame(struct request *r, struct frame *f, int binary);
 /* A waiter held by a blocking caller and by the request (two references). */
@@ -55,5 +58,8 @@ void wsb_outq_requeue(wsb_client *c);
  * callback. */
 void wsb_call_reply(wsb_client *c, wsb_reply_fn cb, void *arg, const struct wsb_reply *reply);
 void wsb_emit(wsb_client *c, const struct wsb_event *ev);
+/* Asks the application's token_fn for a token into buf; 0 when it gave a
+ * non-empty one, -1 when there is no token_fn or it gave none. */
+int wsb_call_token_fn(wsb_client *c, char *buf, size_t size);
 
 #endif

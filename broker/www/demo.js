@@ -17,6 +17,12 @@
  * - Notifications: Server-Sent Events from `/sse?topic=notify.>`; the form
  *   sends one with `POST /api/publish`.
  *
+ * - Auth: on a broker with auth (docs/auth.md), `?token=JWT` in the page's
+ *   URL is handed to the WebSocket client (which sends it as `?token=`),
+ *   the SSE stream (`?token=`, since EventSource sends no headers) and
+ *   `POST /api/publish` (`Authorization: Bearer`). Without one the page
+ *   works as before on a broker without auth.
+ *
  * Test hooks: window.__wsb.client (the WsbClient) and window.__demo (what
  * the page received).
  */
@@ -24,7 +30,8 @@ import { WsbClient } from './wsb.js';
 
 const $ = (id) => document.getElementById(id);
 
-const client = new WsbClient();
+const token = new URLSearchParams(location.search).get('token') || undefined;
+const client = new WsbClient(undefined, { token });
 const demo = { ticks: [], notifications: [], docUpdates: [], docConflicts: 0 };
 window.__wsb = { client };
 window.__demo = demo;
@@ -472,6 +479,7 @@ function openNotifications() {
     clearTimeout(sseRetryTimer);
     let url = `/sse?topic=${encodeURIComponent('notify.>')}`;
     if (lastNotifySeq !== null) url += `&since=${lastNotifySeq}`;
+    if (token) url += `&token=${encodeURIComponent(token)}`;
     const source = new EventSource(url);
     eventSource = source;
     source.onopen = () => setSseState('open', 'SSE live');
@@ -503,7 +511,7 @@ $('notify-form').addEventListener('submit', async (ev) => {
     try {
         const res = await fetch('/api/publish', {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
             body: JSON.stringify({ topic: `notify.${level}`, data: { text, level } }),
         });
         const body = await res.json().catch(() => ({}));

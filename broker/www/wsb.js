@@ -1,8 +1,11 @@
 /**
  * wsb.js: the browser client for wsbroker (wire protocol v1).
  *
- * A dependency-free ES module. It owns one WebSocket to the broker and makes
- * it look permanent to the application:
+ * A dependency-free ES module, with three of its own beside it: wsb-wire.js
+ * (the wire format's pure helpers, re-exported here), wsb-subscription.js
+ * (a subscription's resume state) and wsb-token.js (where the token comes
+ * from). It owns one WebSocket to the broker and makes it look permanent
+ * to the application:
  *
  * - reconnects with capped exponential backoff and jitter;
  * - resumes every subscription after a reconnect from the last seq it
@@ -13,7 +16,11 @@
  *   socket is sent again, with the same key, after the reconnect;
  * - sends Uint8Array/ArrayBuffer data as binary frames and delivers binary
  *   messages as ArrayBuffer;
- * - history, presence (join/leave callbacks and the presence request), ping.
+ * - history, presence (join/leave callbacks and the presence request), ping;
+ * - tokens (docs/auth.md): `?token=` on every connection, a token function
+ *   asked again before each one and when the broker says `token_expired`
+ *   (the fresh token then goes out with `auth`), and auth() to refresh by
+ *   hand.
  *
  *     import { WsbClient } from '/wsb.js';
  *     const client = new WsbClient();              // ws(s)://<this host>/ws
@@ -23,22 +30,26 @@
  * The wire contract is docs/protocol.md (sections 2 to 4 and 10).
  */
 
-/** Largest JSON envelope of a binary frame: its length is a u16. */
-const MAX_BINARY_HEADER = 0xffff;
+import { Subscription } from './wsb-subscription.js';
+import { TokenSource, urlWithToken } from './wsb-token.js';
+import {
+    WsbError, backoffDelay, copyBytes, decodeBase64Message, decodeBinaryFrame, encodeBinaryFrame,
+    isBinaryData, randomHex, resolveUrl, topicMatches,
+} from './wsb-wire.js';
+
+export { WsbError, backoffDelay, decodeBinaryFrame, encodeBinaryFrame, topicMatches };
 
 /** A connection shorter than this does not reset the backoff. */
 const STABLE_CONNECTION_MS = 5000;
-
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
 
 /**
  * @typedef {object} ClientOptions
  * @property {number} [backoffMin=250]     first reconnect delay cap, ms
  * @property {number} [backoffMax=10000]   largest reconnect delay, ms
  * @property {number} [connectTimeout=10000] ms to wait for `welcome` before retrying
- * @property {string|(() => string|Promise<string>)} [token] JWT sent as `?token=`
- *           (a function is called before every connection attempt)
+ * @property {string|(() => string|Promise<string>)} [token] JWT or API key sent as
+ *           `?token=`; a function (async allowed) is called before every connection
+ *           attempt and when the token expires, so that each gets a fresh token
  * @property {string[]} [protocols=['wsb.v1']] WebSocket sub-protocols to offer
  * @property {string} [keyPrefix] prefix of generated publish keys (default: random)
  */
@@ -70,188 +81,6 @@ const textDecoder = new TextDecoder();
  *           called with every subscribe ack, also after each reconnect; `ack.recovered`
  *           false means messages may be missing (retention, or a new store epoch)
  */
-
-/**
- * An `error` reply of the broker, or a client-side failure (`code` "closed").
- * A `conflict` (a publish whose `expectLast` did not hold) carries `last`,
- * the topic's newest seq.
- */
-export class WsbError extends Error {
-    /**
-     * @param {string} code    a docs/protocol.md section 7 code, or "closed"
-     * @param {string} message
-     * @param {number} [last]  conflict: the topic's newest seq
-     */
-    constructor(code, message, last) {
-        super(message || code);
-        this.name = 'WsbError';
-        this.code = code;
-        if (last !== undefined) this.last = last;
-    }
-}
-
-/**
- * True when topic name `name` matches subscription `pattern` (docs/protocol.md
- * section 5): `*` is one whole segment, a final `>` one or more segments, and
- * a wildcard in the first segment never matches a `$` name.
- * @param {string} pattern
- * @param {string} name
- * @returns {boolean}
- */
-export function topicMatches(pattern, name) {
-    const p = pattern.split('.');
-    const n = name.split('.');
-    if (name.startsWith('$') && (p[0] === '*' || p[0] === '>')) return false;
-    for (let i = 0; i < p.length; i++) {
-        if (p[i] === '>') return i === p.length - 1 && n.length > i;
-        if (i >= n.length) return false;
-        if (p[i] !== '*' && p[i] !== n[i]) return false;
-    }
-    return p.length === n.length;
-}
-
-/**
- * Reconnect delay before attempt number `attempt` (0 for the first retry):
- * the exponential step min * 2^attempt, capped at max, with "equal jitter"
- * (a uniform random point in the upper half of the step), so that many
- * clients cut at once do not come back at once.
- * @param {number} attempt
- * @param {number} min
- * @param {number} max
- * @param {() => number} [random=Math.random]
- * @returns {number} milliseconds
- */
-export function backoffDelay(attempt, min, max, random = Math.random) {
-    const step = Math.min(max, min * 2 ** Math.min(attempt, 30));
-    return step / 2 + random() * (step / 2);
-}
-
-/**
- * Builds a binary frame: [u16 BE length][JSON envelope][payload].
- * @param {object} envelope
- * @param {Uint8Array} payload
- * @returns {ArrayBuffer}
- */
-export function encodeBinaryFrame(envelope, payload) {
-    const head = textEncoder.encode(JSON.stringify(envelope));
-    if (head.length > MAX_BINARY_HEADER) throw new WsbError('too_large', 'binary envelope over 64 KiB');
-    const frame = new Uint8Array(2 + head.length + payload.length);
-    new DataView(frame.buffer).setUint16(0, head.length);
-    frame.set(head, 2);
-    frame.set(payload, 2 + head.length);
-    return frame.buffer;
-}
-
-/**
- * Parses a binary frame into its envelope, with `data` the payload (an
- * ArrayBuffer) and `binary: true`.
- * @param {ArrayBuffer} buffer
- * @returns {object}
- */
-export function decodeBinaryFrame(buffer) {
-    const headLength = new DataView(buffer).getUint16(0);
-    const envelope = JSON.parse(textDecoder.decode(new Uint8Array(buffer, 2, headLength)));
-    envelope.data = buffer.slice(2 + headLength);
-    envelope.binary = true;
-    return envelope;
-}
-
-/** History and SSE carry binary messages as base64: give them back as ArrayBuffer. */
-function decodeBase64Message(message) {
-    if (message.encoding !== 'base64' || typeof message.data !== 'string') return message;
-    const raw = atob(message.data);
-    const bytes = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-    const decoded = { ...message, data: bytes.buffer, binary: true };
-    delete decoded.encoding;
-    return decoded;
-}
-
-function isBinaryData(data) {
-    return data instanceof ArrayBuffer || ArrayBuffer.isView(data);
-}
-
-/** A private copy of binary data, so a retry sends the bytes of the original call. */
-function copyBytes(data) {
-    if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
-    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-}
-
-function randomHex(bytes) {
-    const buf = new Uint8Array(bytes);
-    crypto.getRandomValues(buf); // works on plain http pages too, unlike randomUUID
-    return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/** ws(s)://host/ws for this page, or `url` made absolute with a ws scheme. */
-function resolveUrl(url) {
-    const base = typeof location !== 'undefined' ? location.href : 'http://127.0.0.1:8080/';
-    const u = new URL(url || '/ws', base);
-    if (u.protocol === 'http:') u.protocol = 'ws:';
-    if (u.protocol === 'https:') u.protocol = 'wss:';
-    return u.toString();
-}
-
-/**
- * One subscription as the client keeps it across connections.
- * `position` is the newest seq this subscription has delivered (or may skip
- * to), `epoch` the store that seq belongs to.
- */
-class Subscription {
-    /** @private */
-    constructor(client, topic, onMessage, options) {
-        /** @private */
-        this.client = client;
-        /** @type {string} the name or pattern subscribed to */
-        this.topic = topic;
-        /** @private */
-        this.onMessage = onMessage;
-        /** @private */
-        this.options = options;
-        /** @private */
-        this.position = options.since ?? null;
-        /** @private */
-        this.epoch = options.epoch ?? null;
-        /** @private */
-        this.ahead = new Set();    // seqs of conflated messages above `position`
-        /** @private */
-        this.replayLeft = 0;       // replay messages still to come after the current ack
-        /** @private */
-        this.pendingAckSeq = null; // ack seq to adopt once the replay has arrived
-        /** @private */
-        this.acks = 0;             // subscribe acks so far (more than one: resumed)
-        /** @private */
-        this.active = true;
-        /**
-         * Resolves with the first subscribe ack (rejects when the broker refuses it).
-         * @type {Promise<object>}
-         */
-        this.ready = new Promise((resolve, reject) => {
-            /** @private */
-            this._resolveReady = resolve;
-            /** @private */
-            this._rejectReady = reject;
-        });
-        this.ready.catch(() => {}); // a refusal is also reported to the caller that awaits it
-    }
-
-    /**
-     * Newest seq delivered to this subscription, or null.
-     * @returns {number|null}
-     */
-    get seq() {
-        return this.position;
-    }
-
-    /**
-     * Stops the subscription. Resolves when the broker acknowledged it (at
-     * once when disconnected: the next connection simply does not resubscribe).
-     * @returns {Promise<void>}
-     */
-    unsubscribe() {
-        return this.client._unsubscribe(this);
-    }
-}
 
 /**
  * A connection to wsbroker that survives reconnects. Create it, optionally
@@ -304,6 +133,10 @@ export class WsbClient {
         /** @private */
         this._openWaiters = [];
         /** @private */
+        this._token = new TokenSource(this.opts.token);
+        /** @private */
+        this._welcomeToken = null; // a token too long for the URL, sent with `auth` after the welcome
+        /** @private */
         this._onOnline = () => this._reconnectNow();
         if (typeof window !== 'undefined') window.addEventListener('online', this._onOnline);
     }
@@ -327,7 +160,13 @@ export class WsbClient {
     /**
      * Listens to a client event; returns a function that removes the listener.
      * Events: "state" ({state, delay}), "welcome" (the welcome object),
-     * "disconnect" ({code, reason}), "error" (a WsbError without request id).
+     * "disconnect" ({code, reason}), "error" (a WsbError without request id),
+     * "tokenExpired" (a WsbError `token_expired`: the connection closes with
+     * 4003 after the broker's grace period unless auth() is called; with a
+     * token function the client has already asked it and sent the result).
+     * A close 4001 (refused credentials), or 4003 without a token function,
+     * ends the client as close() does, the pending requests rejected with
+     * `unauthorized` or `token_expired`: the same token would be refused again.
      * @param {string} event
      * @param {Function} fn
      * @returns {() => void}
@@ -357,20 +196,24 @@ export class WsbClient {
      * rejected with code "closed". connect() may be called again later.
      */
     close() {
-        this._openAttempt++; // an attempt still waiting for its token is abandoned
-        this._setState('closed');
-        clearTimeout(this._timers.reconnect);
         const ws = this._ws;
         if (ws) {
             this._detach(ws);
             ws.close(1000);
         }
-        this._stopTimers();
-        const pending = [...this._inflight.values(), ...this._queue];
-        this._inflight.clear();
-        this._queue = [];
-        for (const req of pending) req.reject(new WsbError('closed', 'the client was closed'));
-        for (const w of this._openWaiters.splice(0)) w.reject(new WsbError('closed', 'the client was closed'));
+        this._stop(() => new WsbError('closed', 'the client was closed'));
+    }
+
+    /**
+     * Presents a fresh token (the `auth` request): its grants replace the
+     * connection's, and it is the token of every later reconnect unless a
+     * token function is configured. Resolves with the ack ({user, exp}).
+     * @param {string} token
+     * @returns {Promise<{user?: string, exp?: number}>}
+     */
+    auth(token) {
+        this._token.replace(token);
+        return this._request({ op: 'auth', token });
     }
 
     /**
@@ -460,27 +303,15 @@ export class WsbClient {
         }
     }
 
-    /**
-     * The URL of the next connection attempt, with `?token=` when configured.
-     * @private
-     */
-    async _connectUrl() {
-        if (!this.opts.token) return this.url;
-        const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-        const u = new URL(this.url);
-        u.searchParams.set('token', token);
-        return u.toString();
-    }
-
     /** @private */
     async _open() {
         const attempt = ++this._openAttempt;
         this._setState(this.welcome ? 'reconnecting' : 'connecting');
-        let url;
         let ws;
         try {
-            url = await this._connectUrl();
+            const { url, authToken } = urlWithToken(this.url, await this._token.next());
             if (attempt !== this._openAttempt || this.state === 'closed') return; // close() meanwhile
+            this._welcomeToken = authToken;
             ws = new WebSocket(url, this.opts.protocols);
         } catch (err) {
             this._emit('error', new WsbError('unavailable', `cannot connect: ${err.message}`));
@@ -493,6 +324,23 @@ export class WsbClient {
         ws.onerror = () => {}; // a close event follows
         this._ws = ws;
         this._timers.welcome = setTimeout(() => this._drop(ws, 'no welcome'), this.opts.connectTimeout);
+    }
+
+    /**
+     * No more connections: pending requests and connect() waiters are
+     * rejected with makeError().
+     * @private
+     */
+    _stop(makeError) {
+        this._openAttempt++; // an attempt still waiting for its token is abandoned
+        this._setState('closed');
+        clearTimeout(this._timers.reconnect);
+        this._stopTimers();
+        const pending = [...this._inflight.values(), ...this._queue];
+        this._inflight.clear();
+        this._queue = [];
+        for (const req of pending) req.reject(makeError());
+        for (const w of this._openWaiters.splice(0)) w.reject(makeError());
     }
 
     /** @private */
@@ -530,6 +378,12 @@ export class WsbClient {
         this._welcomedAt = 0;
         this._emit('disconnect', { code, reason });
         if (this.state === 'closed') return;
+        const refused = code === 4001 || (code === 4003 && !this._token.renews);
+        if (refused) {
+            const errorCode = code === 4001 ? 'unauthorized' : 'token_expired';
+            this._stop(() => new WsbError(errorCode, reason || `closed with ${code}`));
+            return;
+        }
         this._scheduleReconnect();
     }
 
@@ -607,6 +461,7 @@ export class WsbClient {
         this._welcomedAt = Date.now();
         this._setState('open');
         this._startHeartbeat(welcome.heartbeat || 25);
+        if (this._welcomeToken) this._sendAuth(this._welcomeToken);
         for (const sub of this._subs.values()) this._sendSubscribe(sub);
         const queued = this._queue;
         this._queue = [];
@@ -642,12 +497,39 @@ export class WsbClient {
     _onReply(msg) {
         const req = msg.id !== undefined ? this._inflight.get(msg.id) : undefined;
         if (!req) {
-            if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
+            if (msg.op === 'error' && msg.code === 'token_expired') this._onTokenExpired(msg);
+            else if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
             return;
         }
         this._inflight.delete(msg.id);
         if (msg.op === 'error') req.reject(new WsbError(msg.code, msg.message, msg.last));
         else req.resolve(msg);
+    }
+
+    /**
+     * The token expired: tell the application, and with a token function
+     * send the fresh token it gives before the broker's grace runs out.
+     * @private
+     */
+    async _onTokenExpired(msg) {
+        this._emit('tokenExpired', new WsbError(msg.code, msg.message));
+        if (!this._token.renews) return;
+        try {
+            const token = await this._token.next();
+            if (this.state === 'open') this._sendAuth(token);
+        } catch (err) {
+            this._emit('error', new WsbError('unauthorized', `the token function failed: ${err.message}`));
+        }
+    }
+
+    /**
+     * Sends `auth` on the client's own account: no caller waits, so a
+     * refusal is an "error" event.
+     * @private
+     */
+    _sendAuth(token) {
+        this._request({ op: 'auth', token }, null, false)
+            .catch((err) => err.code !== 'closed' && this._emit('error', err));
     }
 
     // --------------------------------------------------------- subscriptions
@@ -658,21 +540,7 @@ export class WsbClient {
      * @private
      */
     _sendSubscribe(sub) {
-        const msg = { op: 'subscribe', topic: sub.topic };
-        if (sub.options.presence) msg.presence = true;
-        if (sub.options.conflate !== undefined) msg.conflate = Boolean(sub.options.conflate);
-        if (sub.position !== null) {
-            msg.since = sub.position;
-            if (sub.epoch) msg.epoch = sub.epoch;
-            // A seq of another store means nothing: take whatever the broker replays.
-            if (sub.epoch && sub.epoch !== this.epoch) sub.position = null;
-        } else if (sub.options.last !== undefined) {
-            msg.last = sub.options.last;
-        } else if (sub.options.epoch !== undefined) {
-            msg.epoch = sub.options.epoch;
-        }
-        sub.replayLeft = 0;
-        sub.pendingAckSeq = null;
+        const msg = sub.subscribeRequest(this.epoch);
         const ws = this._ws;
         this._request(msg, null, false).then(
             (ack) => this._onSubscribeAck(sub, ack),
@@ -688,24 +556,8 @@ export class WsbClient {
     /** @private */
     _onSubscribeAck(sub, ack) {
         if (!sub.active) return;
-        const resumed = sub.acks++ > 0;
-        sub.epoch = this.epoch;
-        sub.replayLeft = ack.replayed || 0;
-        sub.pendingAckSeq = ack.seq ?? null;
-        if (sub.replayLeft === 0) this._adoptAckSeq(sub);
-        sub._resolveReady(ack);
+        const resumed = sub.acknowledge(ack, this.epoch);
         if (sub.options.onSubscribe) this._call(sub.options.onSubscribe, ack, { resumed });
-    }
-
-    /**
-     * Once the replay is in, the subscription is live from the ack's seq: a
-     * resume after this point starts there even when nothing matched since.
-     * @private
-     */
-    _adoptAckSeq(sub) {
-        if (sub.pendingAckSeq !== null && (sub.position === null || sub.pendingAckSeq > sub.position))
-            sub.position = sub.pendingAckSeq;
-        sub.pendingAckSeq = null;
     }
 
     /** @private */
@@ -722,26 +574,8 @@ export class WsbClient {
 
     /** @private */
     _onMessage(msg) {
-        for (const sub of this._subs.values()) {
-            if (!topicMatches(sub.topic, msg.topic)) continue;
-            // Each subscription delivers a strictly increasing seq stream: an
-            // older message (another subscription's replay) was seen already
-            // or predates this subscription.
-            if (sub.position !== null && msg.seq <= sub.position) continue;
-            if (sub.ahead.has(msg.seq)) continue;
-            // A message that replaced others (`conflated`) took the place of
-            // an older one: messages of other topics with lower seqs may
-            // still follow, so it does not move the position.
-            if (msg.conflated) {
-                sub.ahead.add(msg.seq);
-            } else {
-                sub.position = msg.seq;
-                for (const seq of sub.ahead) if (seq <= msg.seq) sub.ahead.delete(seq);
-            }
-            sub.epoch = this.epoch;
-            if (sub.replayLeft > 0 && --sub.replayLeft === 0) this._adoptAckSeq(sub);
-            this._call(sub.onMessage, msg);
-        }
+        for (const sub of this._subs.values())
+            if (sub.accept(msg, this.epoch)) this._call(sub.onMessage, msg);
     }
 
     /** @private */

@@ -30,6 +30,12 @@
  * an ack with `recovered == 0` and the client's event callback receives
  * WSB_EVENT_GAP.
  *
+ * Tokens (docs/auth.md). wsb_options.token, or token_fn for a fresh one
+ * before every connection, is presented on the upgrade URL. When it
+ * expires the event callback gets WSB_EVENT_TOKEN_EXPIRED (and, with
+ * token_fn, the client sends a fresh one itself); wsb_auth() presents one
+ * by hand. wss:// verifies the broker's certificate against ca_file.
+ *
  * Errors are negative return values (enum wsb_status); wsb_strerror() gives
  * a readable text. Replies carry the broker's error code and message.
  *
@@ -67,7 +73,8 @@ enum wsb_status {
     WSB_EPROTO = -7,    /* the broker sent something the protocol does not allow */
     WSB_ETOOBIG = -8,   /* the message is larger than the broker's max_message */
     WSB_EBUSY = -9,     /* a blocking call from a callback or the service thread */
-    WSB_EAUTH = -10     /* the broker closed the connection: authentication (4001/4003) */
+    WSB_EAUTH = -10,    /* the broker closed the connection: authentication (4001/4003) */
+    WSB_EEXPIRED = -11  /* the broker answered token_expired: present a fresh token (wsb_auth) */
 };
 
 /* A static English description of a wsb_status value. */
@@ -112,7 +119,7 @@ struct wsb_presence_event {
  * wsb_reply_free(). Fields that do not apply to the request are 0/NULL. */
 struct wsb_reply {
     int status;          /* WSB_OK, or a negative wsb_status */
-    const char *code;    /* the broker's error code when status == WSB_EBROKER */
+    const char *code;    /* the broker's error code: status WSB_EBROKER or WSB_EEXPIRED */
     const char *message; /* readable text: "" on success, never NULL */
     uint64_t seq;        /* publish: the message's seq; subscribe: newest seq */
     int duplicate;       /* publish: the key had been seen, seq is the original */
@@ -142,7 +149,12 @@ enum wsb_event_type {
     WSB_EVENT_DISCONNECTED, /* connection lost; `retry_ms` >= 0: next attempt in that long */
     WSB_EVENT_GAP,          /* subscription `topic` resumed with recovered:false */
     WSB_EVENT_ERROR,        /* the broker sent an error tied to no request */
-    WSB_EVENT_GAVE_UP       /* no more attempts: pending requests failed with WSB_ECONNECT */
+    WSB_EVENT_GAVE_UP,      /* no more attempts: pending requests failed with WSB_ECONNECT */
+    /* The token expired (the broker's `token_expired`, docs/auth.md): the
+     * connection closes with 4003 after the broker's grace period unless a
+     * fresh token is presented with wsb_auth(). With token_fn set, the client
+     * has already asked it for one and sent it. */
+    WSB_EVENT_TOKEN_EXPIRED
 };
 
 struct wsb_event {
@@ -159,22 +171,41 @@ struct wsb_event {
 
 typedef void (*wsb_event_fn)(wsb_client *c, const struct wsb_event *e, void *user);
 
+/* The longest token libwsb sends (the broker refuses longer ones). */
+#define WSB_TOKEN_MAX 8192
+
+/* Supplies a fresh token: writes it, NUL-terminated, into buf (size bytes,
+ * WSB_TOKEN_MAX + 1) and returns 0, or returns -1 when it has none (the
+ * token the client holds, if any, is then kept).
+ * Called on the service thread before every connection attempt and when
+ * the token expires (the client then sends it with an `auth` request). */
+typedef int (*wsb_token_fn)(wsb_client *c, char *buf, size_t size, void *arg);
+
 /* Client options. Zero-initialise and set what you need. */
 struct wsb_options {
     const char *url;      /* ws://HOST[:PORT][/PATH] or wss://...; default ws://127.0.0.1:8080/ws */
-    const char *token;    /* optional JWT or API key, sent as ?token= */
+    const char *token;    /* optional JWT or API key, sent as ?token= (see token_fn);
+                           * one over 2000 bytes goes in an `auth` request instead,
+                           * first on each connection (the broker reads ~2 KB of URL) */
     int timeout_ms;       /* blocking calls and the first connect; default 10000 */
     int reconnect_min_ms; /* first backoff delay; default 100 */
     int reconnect_max_ms; /* backoff cap; default 10000 */
     int max_reconnects;   /* consecutive failed attempts before giving up; 0 = never */
     int no_auto_key;      /* 1: do not give keyless publishes a generated key
                            * (a retried publish may then be stored twice) */
-    int tls_insecure;     /* 1: accept self-signed or mismatched certificates */
+    int tls_insecure;     /* 1: wss:// without verifying the certificate (self-signed,
+                           * other host name, expired): for tests only */
     const char *ca_file;  /* PEM file of trusted CAs for wss://, NULL for the system's */
     int compress;         /* 1: offer permessage-deflate */
     uint64_t seed;        /* seed of the jitter and key PRNG; 0 = from time and address */
     wsb_event_fn on_event; /* optional */
     void *user;            /* passed to on_event */
+    /* Optional: a fresh token for every connection attempt and on expiry,
+     * so that a reconnect never presents an expired one. Takes precedence
+     * over `token`; a token given to wsb_auth() is used until the next call
+     * of token_fn. */
+    wsb_token_fn token_fn;
+    void *token_arg; /* passed to token_fn */
 };
 
 /* Creates a client; it does not connect yet. Returns NULL on failure and,
@@ -314,7 +345,11 @@ WSB_API int wsb_presence_sync(wsb_client *c, const char *topic, struct wsb_reply
 WSB_API int wsb_ping(wsb_client *c, wsb_reply_fn cb, void *arg);
 WSB_API int wsb_ping_sync(wsb_client *c);
 
-/* Presents a (fresh) token; it is also used for every later reconnect. */
+/* Presents a (fresh) token with the `auth` request: the grants it carries
+ * replace the connection's (docs/auth.md). It is also used for every later
+ * reconnect. A request refused with WSB_EEXPIRED, or WSB_EVENT_TOKEN_EXPIRED,
+ * says that it is time to call this. reply.user and reply.exp describe the
+ * token on success. */
 WSB_API int wsb_auth(wsb_client *c, const char *token, wsb_reply_fn cb, void *arg);
 WSB_API int wsb_auth_sync(wsb_client *c, const char *token, struct wsb_reply **reply);
 

@@ -3,8 +3,9 @@
 // HTTP (and by scripts/ticker.sh), two pages edit one document and see each
 // other's text and presence, a page whose socket is cut resumes without
 // missing what was published meanwhile, notifications arrive over SSE (from
-// HTTP and from the page's own form), and screenshots of the whole page
-// (desktop and phone) go to tests/artifacts/.
+// HTTP and from the page's own form), a ?token= in the page URL serves all
+// three on a broker with auth, and screenshots of the whole page (desktop and phone) go to
+// tests/artifacts/.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { SECRET, claims, hs256 } from '../integration/lib/jwt.mjs';
 import { ARTIFACTS_DIR, REPO_ROOT, assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName,
     waitConnected } from './lib/harness.mjs';
 
@@ -34,13 +36,13 @@ describe('demo page', () => {
      * Opens the demo in a new tab, closed when test `t` ends (each tab holds
      * an EventSource, and Chromium allows 6 HTTP/1.1 connections per host).
      */
-    async function openDemo(t, hash = '') {
+    async function openDemo(t, hash = '', target = broker) {
         const page = await browser.newPage();
         t.after(async () => {
             if (!page.isClosed()) await page.close();
             assertNoPageErrors(page);
         });
-        await page.goto(`${broker.httpUrl}/${hash}`);
+        await page.goto(`${target.httpUrl}/${hash}`);
         await waitConnected(page);
         return page;
     }
@@ -66,6 +68,21 @@ describe('demo page', () => {
         const page = await openDemo(t);
         await page.locator('#conn[data-state="open"]').waitFor();
         assert.match(await page.locator('#conn').innerText(), /connected/);
+    });
+
+    it('on a broker with auth, ?token= in the page URL serves the WebSocket, SSE and POST; the page says how', async (t) => {
+        const authBroker = await startBroker({ args: ['--auth-secret', SECRET] });
+        t.after(() => authBroker.cleanup());
+        const token = hs256(claims({ sub: 'demo', subscribe: ['>'], publish: ['>'] }));
+        const page = await openDemo(t, `?token=${token}`, authBroker);
+        const url = await page.evaluate(() => window.__wsb.client._ws.url);
+        assert.equal(new URL(url).searchParams.get('token'), token);
+        await page.locator('#sse-state[data-state="open"]').waitFor();
+        const text = uniqueName('with a token ');
+        await page.fill('#notify-text', text);
+        await page.click('#notify-form button[type="submit"]');
+        await page.locator('#notify-list li', { hasText: text }).waitFor();
+        assert.match(await page.locator('.page-foot').innerText(), /\?token=JWT/);
     });
 
     it('ticker rows update from prices.> with up/down colouring', async (t) => {

@@ -2,8 +2,12 @@
 // against the real broker: pure helpers (topic matching, backoff), publish
 // and subscribe, binary frames, history, presence, ping, exactly-once
 // publish retry after a lost ack, resume after a cut socket (seq
-// continuity), queued publishes while disconnected, and reconnects across
-// broker restarts (same store, and a new store with another epoch).
+// continuity), queued publishes while disconnected, reconnects across
+// broker restarts (same store, and a new store with another epoch), and
+// tokens: a token function asked per connection and on `token_expired`,
+// auth(), closes 4001 and 4003 (against a scripted WebSocket in the page,
+// since the real broker expires tokens only when the clock says so), grants
+// on a broker with --auth-secret, and wss:// to a broker with --tls-cert.
 //
 // The page is the broker's /healthz (any page of its origin works); the
 // tests import /wsb.js into it and drive WsbClient objects with
@@ -12,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName } from './lib/harness.mjs';
+import { SECRET, claims, hs256 } from '../integration/lib/jwt.mjs';
 
 /** A page of the broker's origin with wsb.js imported as window.wsb. */
 async function wsbPage(browser, broker) {
@@ -26,6 +31,49 @@ async function wsbPage(browser, broker) {
 /** Waits (polling in the page) until `fn` returns a truthy value. */
 function pageWait(page, fn, arg) {
     return page.waitForFunction(fn, arg, { timeout: scaled(10000) });
+}
+
+/**
+ * Replaces the page's WebSocket with a scripted broker (window.t.sockets
+ * holds every socket made): each connection gets a welcome; `ping`,
+ * `auth` and the rest get acks. A test makes the broker speak with
+ * socket.deliver(obj) and close with socket.close(code).
+ */
+async function scriptedPage(browser, broker) {
+    const page = await wsbPage(browser, broker);
+    await page.evaluate(() => {
+        window.t.sockets = [];
+        class ScriptedSocket {
+            static OPEN = 1;
+            constructor(url) {
+                this.url = url;
+                this.readyState = 0;
+                this.sent = [];
+                window.t.sockets.push(this);
+                setTimeout(() => {
+                    this.readyState = 1;
+                    this.deliver({ op: 'welcome', v: 1, client: `c${window.t.sockets.length}`, epoch: 'e', seq: 0, heartbeat: 25 });
+                });
+            }
+            deliver(obj) {
+                setTimeout(() => this.onmessage?.({ data: JSON.stringify(obj) }));
+            }
+            send(text) {
+                const m = JSON.parse(text);
+                this.sent.push(m);
+                if (m.op === 'auth') this.deliver({ op: 'ack', id: m.id, user: 'u', exp: 2000000000 });
+                else if (m.op === 'ping') this.deliver({ op: 'pong', id: m.id });
+                else this.deliver({ op: 'ack', id: m.id, seq: m.id });
+            }
+            close(code = 1000, reason = '') {
+                if (this.readyState === 3) return;
+                this.readyState = 3;
+                setTimeout(() => this.onclose?.({ code, reason }));
+            }
+        }
+        window.WebSocket = ScriptedSocket;
+    });
+    return page;
 }
 
 describe('wsb.js', () => {
@@ -313,6 +361,149 @@ describe('wsb.js', () => {
         assert.deepEqual(r.states, ['closed', 'number']);
         assert.ok(r.ack2.seq > r.ack1.seq);
         assert.deepEqual(r.got, ['before connect', 'while closed']);
+    });
+
+    it('a token function is asked before every connection and on token_expired; the fresh token goes out with auth', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            let n = 0;
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', {
+                backoffMin: 10, backoffMax: 20,
+                token: async () => `tok-${++n}`,
+            });
+            const expired = [];
+            c.on('tokenExpired', (e) => expired.push(e.code));
+            await c.connect();
+            const first = window.t.sockets[0];
+            first.deliver({ op: 'error', code: 'token_expired', message: 'token expired' });
+            while (!first.sent.some((m) => m.op === 'auth')) await new Promise((resolve) => setTimeout(resolve, 5));
+            const auth = first.sent.find((m) => m.op === 'auth');
+            first.close(1006); // a dropped connection: the next one asks again
+            while (window.t.sockets.length < 2 || c.state !== 'open') await new Promise((resolve) => setTimeout(resolve, 5));
+            const urls = window.t.sockets.map((s) => new URL(s.url).searchParams.get('token'));
+            c.close();
+            return { urls, auth: auth.token, expired };
+        });
+        assert.deepEqual(r.expired, ['token_expired']);
+        assert.equal(r.auth, 'tok-2');
+        assert.deepEqual(r.urls, ['tok-1', 'tok-3']);
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('auth() sends the token and keeps it for reconnects; 4001 and a 4003 without a token function end the client', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', { token: 'old', backoffMin: 10, backoffMax: 20 });
+            await c.connect();
+            const ack = await c.auth('new');
+            window.t.sockets[0].close(1006);
+            while (window.t.sockets.length < 2 || c.state !== 'open') await new Promise((resolve) => setTimeout(resolve, 5));
+            const second = new URL(window.t.sockets[1].url).searchParams.get('token');
+            // Its ack comes after the socket began closing: the client ignores it.
+            const pending = c.publish('t', 1).catch((err) => err.code);
+            window.t.sockets[1].close(4003, 'token expired');
+            const code4003 = await pending;
+            const state4003 = c.state;
+
+            const d = new window.wsb.WsbClient('ws://broker.test/ws', { token: 'bad', backoffMin: 10 });
+            await d.connect();
+            const count = window.t.sockets.length;
+            const waiter = new Promise((resolve) => d.on('state', (s) => s.state === 'closed' && resolve()));
+            window.t.sockets[count - 1].close(4001, 'bad token');
+            await waiter;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            return { user: ack.user, second, code4003, state4003, state4001: d.state,
+                     reconnected: window.t.sockets.length !== count };
+        });
+        assert.equal(r.user, 'u');
+        assert.equal(r.second, 'new');
+        assert.equal(r.code4003, 'token_expired');
+        assert.equal(r.state4003, 'closed');
+        assert.equal(r.state4001, 'closed');
+        assert.equal(r.reconnected, false, 'a refused token is not presented again');
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('a token too long for the URL goes in an auth request ahead of the subscriptions', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', { token: 'x'.repeat(2500) });
+            c.subscribe('a.b', () => {});
+            await c.connect();
+            const socket = window.t.sockets[0];
+            while (socket.sent.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+            c.close();
+            return { query: new URL(socket.url).search, ops: socket.sent.map((m) => m.op), length: socket.sent[0].token.length };
+        });
+        assert.deepEqual(r, { query: '', ops: ['auth', 'subscribe'], length: 2500 });
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('a 4003 with a token function reconnects with a fresh token', async () => {
+        const page = await scriptedPage(browser, broker);
+        const r = await page.evaluate(async () => {
+            let n = 0;
+            const c = new window.wsb.WsbClient('ws://broker.test/ws', {
+                backoffMin: 10, backoffMax: 20, token: () => `tok-${++n}`,
+            });
+            await c.connect();
+            window.t.sockets[0].close(4003, 'token expired');
+            while (window.t.sockets.length < 2 || c.state !== 'open') await new Promise((resolve) => setTimeout(resolve, 5));
+            const rtt = await c.ping();
+            c.close();
+            return { token: new URL(window.t.sockets[1].url).searchParams.get('token'), rtt: typeof rtt };
+        });
+        assert.deepEqual(r, { token: 'tok-2', rtt: 'number' });
+        assertNoPageErrors(page);
+        await page.close();
+    });
+
+    it('wss://: the client connects over TLS, the certificate checked by the browser', async () => {
+        const tlsBroker = await startBroker({ tls: true });
+        const tlsBrowser = await launchBrowser({ ignoreHTTPSErrors: true }); // the test's own certificate
+        try {
+            const page = await wsbPage(tlsBrowser, broker);
+            const topic = uniqueName('tls.');
+            const got = await page.evaluate(async ({ url, topic }) => {
+                const c = new window.wsb.WsbClient(url);
+                const got = [];
+                c.subscribe(topic, (m) => got.push(m.data));
+                await c.connect();
+                await c.publish(topic, 'over tls');
+                while (got.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+                c.close();
+                return got;
+            }, { url: tlsBroker.wsUrl, topic });
+            assert.deepEqual(got, ['over tls']);
+            assertNoPageErrors(page);
+        } finally {
+            await tlsBrowser.close();
+            await tlsBroker.cleanup();
+        }
+    });
+
+    it('against a broker with --auth-secret: the grants of the token apply', async (t) => {
+        const authBroker = await startBroker({ args: ['--auth-secret', SECRET] });
+        t.after(() => authBroker.cleanup());
+        const page = await wsbPage(browser, authBroker);
+        const token = hs256(claims({ sub: 'alice', subscribe: ['chat.>'], publish: ['chat.>'] }));
+        const r = await page.evaluate(async (token) => {
+            const c = new window.wsb.WsbClient(undefined, { token: async () => token });
+            const got = [];
+            c.subscribe('chat.>', (m) => got.push(m.from));
+            await c.connect();
+            await c.publish('chat.room', 'hi');
+            const refused = await c.publish('news.x', 1).then(() => 'stored', (err) => err.code);
+            while (got.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+            c.close();
+            return { got, refused };
+        }, token);
+        assert.deepEqual(r, { got: ['alice'], refused: 'forbidden' });
+        assertNoPageErrors(page);
+        await page.close();
     });
 });
 

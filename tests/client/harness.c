@@ -98,6 +98,23 @@ int harness_healthz(int port)
     return n > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 200 : 0;
 }
 
+/* A self-signed certificate for the name "localhost" only, so that a
+ * client verifying it against 127.0.0.1 sees a wrong host name. */
+static int make_certificate(struct broker *b)
+{
+    char cmd[1200];
+    snprintf(b->cert, sizeof(b->cert), "%s/cert.pem", b->dir);
+    snprintf(b->key, sizeof(b->key), "%s/key.pem", b->dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost -keyout %s -out %s >/dev/null 2>&1",
+             b->key, b->cert);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(b->url, sizeof(b->url), "wss://localhost:%d/ws", b->port);
+    return 0;
+}
+
 int broker_prepare(struct broker *b)
 {
     if (b->dir[0])
@@ -109,7 +126,9 @@ int broker_prepare(struct broker *b)
     snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
     b->port = harness_free_port();
     snprintf(b->url, sizeof(b->url), "ws://127.0.0.1:%d/ws", b->port);
-    return b->port > 0 ? 0 : -1;
+    if (b->port <= 0)
+        return -1;
+    return b->tls ? make_certificate(b) : 0;
 }
 
 static void broker_exec(struct broker *b, const char *bin)
@@ -128,6 +147,12 @@ static void broker_exec(struct broker *b, const char *bin)
     argv[n++] = b->db;
     argv[n++] = "--log-level";
     argv[n++] = "warn";
+    if (b->tls) {
+        argv[n++] = "--tls-cert";
+        argv[n++] = b->cert;
+        argv[n++] = "--tls-key";
+        argv[n++] = b->key;
+    }
     for (int i = 0; b->extra[i] && n < 38; i++)
         argv[n++] = b->extra[i];
     argv[n] = NULL;
@@ -142,6 +167,16 @@ static void broker_exec(struct broker *b, const char *bin)
     _exit(127);
 }
 
+static int broker_ready(struct broker *b)
+{
+    if (!b->tls)
+        return harness_healthz(b->port) == 200;
+    int fd = connect_port(b->port);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
+}
+
 int broker_start(struct broker *b)
 {
     const char *bin = getenv("WSBROKER_BIN");
@@ -154,7 +189,7 @@ int broker_start(struct broker *b)
         broker_exec(b, bin);
     long long deadline = harness_now_ms() + 15000;
     while (harness_now_ms() < deadline) {
-        if (harness_healthz(b->port) == 200)
+        if (broker_ready(b))
             return 0;
         int status;
         if (waitpid(b->pid, &status, WNOHANG) == b->pid) {

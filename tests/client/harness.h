@@ -5,7 +5,8 @@
  * Owns: starting wsbroker (WSBROKER_BIN) on a free port with a database in
  * a temporary directory, waiting until GET /healthz answers 200, killing
  * it (kill -9 included) and starting it again on the same port and
- * database; and a proxy between a client and the broker that forwards
+ * database, or serving wss:// with a certificate made at run time; and a
+ * proxy between a client and the broker that forwards
  * bytes both ways, can cut every connection, and can drop the first
  * broker->client chunk carrying an `ack` together with the connection (the
  * "ack lost in flight" case of exactly-once publishing).
@@ -25,6 +26,11 @@ struct broker {
     char log[320];         /* DIR/broker.log: the broker's stderr */
     char url[128];         /* ws://127.0.0.1:PORT/ws */
     const char *extra[16]; /* extra flags for every start, NULL-terminated */
+    /* Set before the first start: serve wss:// with a certificate for
+     * "localhost" made by `openssl req` at broker_prepare (cert is also the
+     * CA file a client trusts); url is then wss://localhost:PORT/ws. */
+    int tls;
+    char cert[320], key[320];
 };
 
 /* A free TCP port on 127.0.0.1 (bound to port 0, then released). */
@@ -33,10 +39,12 @@ int harness_free_port(void);
 /* Monotonic milliseconds. */
 long long harness_now_ms(void);
 
-/* Sets up the temporary directory, db path and port (once). 0 or -1. */
+/* Sets up the temporary directory, db path and port (once), and with tls
+ * the certificate. 0 or -1. */
 int broker_prepare(struct broker *b);
 
-/* Sets up dir/port (once) and starts the broker; waits for /healthz.
+/* Sets up dir/port (once) and starts the broker; waits for /healthz (with
+ * tls: for the port to accept, since the harness speaks no TLS).
  * 0, or -1 (the log says why). */
 int broker_start(struct broker *b);
 

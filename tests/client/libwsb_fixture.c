@@ -4,7 +4,12 @@
  */
 #include "libwsb_fixture.h"
 
+#include "common/base64.h"
+
+#include <check.h>
 #include <libwebsockets.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,54 @@ int fixture_run_suite(Suite *suite, int with_shared_broker)
     if (with_shared_broker)
         broker_cleanup(&shared_broker);
     return failed != 0;
+}
+
+int broker_start_or_skip(struct broker *b, const char *what)
+{
+    if (broker_start(b) == 0)
+        return 0;
+    char buf[512] = "";
+    FILE *f = fopen(b->log, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    ck_assert_msg(strstr(buf, "not supported") != NULL, "broker did not start: %s", buf);
+    fprintf(stderr, "%s: the broker does not support it yet; skipped\n", what);
+    broker_cleanup(b);
+    return 1;
+}
+
+/* Base64url without padding (RFC 7515 section 2) of in[0..n) into out. */
+static size_t base64url(const unsigned char *in, size_t n, char *out)
+{
+    size_t len = base64_encode(in, n, out);
+    while (len > 0 && out[len - 1] == '=')
+        len--;
+    out[len] = '\0';
+    for (char *p = out; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    return len;
+}
+
+void token_hs256(const char *secret, const char *claims, char *out, size_t len)
+{
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    char *signing =
+        malloc(base64_encoded_size(sizeof(header)) + base64_encoded_size(strlen(claims)) + 2);
+    char sig[128];
+    ck_assert_ptr_nonnull(signing);
+    size_t n = base64url((const unsigned char *)header, strlen(header), signing);
+    signing[n++] = '.';
+    n += base64url((const unsigned char *)claims, strlen(claims), signing + n);
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)signing, n, mac,
+         &maclen);
+    base64url(mac, maclen, sig);
+    snprintf(out, len, "%s.%s", signing, sig);
+    free(signing);
 }
 
 /* ---- collecting what a client receives ---- */
@@ -122,6 +175,9 @@ void on_event(wsb_client *c, const struct wsb_event *e, void *user)
         break;
     case WSB_EVENT_GAVE_UP:
         ev->gave_up++;
+        break;
+    case WSB_EVENT_TOKEN_EXPIRED:
+        ev->expired++;
         break;
     }
 }

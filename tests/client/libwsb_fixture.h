@@ -30,6 +30,16 @@ extern struct broker shared_broker;
  * after. */
 int fixture_run_suite(Suite *suite, int with_shared_broker);
 
+/* Starts b (its extra flags set) for a test of a broker feature; 1 when
+ * the broker refused the flags as "not supported" (the test is then
+ * skipped, with a line on stderr naming `what`), 0 when it runs. Any other
+ * failure fails the test. */
+int broker_start_or_skip(struct broker *b, const char *what);
+
+/* An HS256 JWT (docs/auth.md) over the claims, a JSON object text, signed
+ * with secret; written into out. */
+void token_hs256(const char *secret, const char *claims, char *out, size_t len);
+
 /* ---- collecting what a client receives ---- */
 
 struct rx_msg {
@@ -62,7 +72,7 @@ struct wsb_sub_options collect_opts(struct collector *col);
 
 /* Client events, counted. */
 struct events {
-    int connected, disconnected, gaps, errors, gave_up;
+    int connected, disconnected, gaps, errors, gave_up, expired;
 };
 
 /* A wsb_options.on_event that counts into `user` (a struct events, or

@@ -5,6 +5,7 @@
  * its stderr messages and its exit statuses (0 ok, 1 refused or bad input,
  * 2 usage, 3 broker unreachable) are the contract checked here.
  */
+#include "fake_broker.h"
 #include "libwsb_fixture.h"
 
 #include <check.h>
@@ -480,6 +481,76 @@ START_TEST(test_bench_reconnect)
 }
 END_TEST
 
+/* ---- tokens and TLS ---- */
+
+/* The token `wsb pub` presented to the fake broker, from the upgrade
+ * path of its latest connection. */
+static const char *presented_token(struct fake_broker *f, char *path, size_t len)
+{
+    fake_broker_path(f, fake_broker_conns(f) - 1, path, len);
+    const char *t = strstr(path, "token=");
+    return t ? t + strlen("token=") : "";
+}
+
+START_TEST(test_token_sources)
+{
+    struct fake_broker f = {0};
+    struct run r;
+    char file[64], empty[64], path[512];
+    ck_assert_int_eq(fake_broker_start(&f), 0);
+    snprintf(file, sizeof(file), "/tmp/wsb-token-%d", (int)getpid());
+    snprintf(empty, sizeof(empty), "/tmp/wsb-token-empty-%d", (int)getpid());
+    FILE *fp = fopen(file, "w");
+    fputs("from-file\n", fp);
+    fclose(fp);
+    fclose(fopen(empty, "w"));
+
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", f.url, "--token-file", file, "t", "1", NULL), 0);
+    ck_assert_str_eq(presented_token(&f, path, sizeof(path)), "from-file");
+    setenv("WSB_TOKEN", "from-env", 1);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", f.url, "t", "1", NULL), 0);
+    ck_assert_str_eq(presented_token(&f, path, sizeof(path)), "from-env");
+    /* A flag wins over the environment. */
+    ck_assert_int_eq(wsb(&r, NULL, "history", "--url", f.url, "--token", "flag", "t", NULL), 0);
+    ck_assert_str_eq(presented_token(&f, path, sizeof(path)), "flag");
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", f.url, "--token-file", file, "t", "1", NULL), 0);
+    ck_assert_str_eq(presented_token(&f, path, sizeof(path)), "from-file");
+    unsetenv("WSB_TOKEN");
+
+    int conns = fake_broker_conns(&f);
+    ck_assert_int_eq(
+        wsb(&r, NULL, "pub", "--url", f.url, "--token", "a", "--token-file", file, "t", "1", NULL),
+        2);
+    ck_assert_ptr_nonnull(strstr(r.err, "exclude each other"));
+    ck_assert_int_eq(wsb(&r, NULL, "sub", "--url", f.url, "--token-file", empty, "t", NULL), 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "empty"));
+    ck_assert_int_eq(
+        wsb(&r, NULL, "pub", "--url", f.url, "--token-file", "/nonexistent/t", "t", "1", NULL), 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "cannot read the token file"));
+    ck_assert_int_eq(fake_broker_conns(&f), conns); /* none of these connected */
+    unlink(file);
+    unlink(empty);
+    fake_broker_stop(&f);
+}
+END_TEST
+
+START_TEST(test_tls_options)
+{
+    struct broker b = {.tls = 1};
+    struct run r;
+    char wrong_host[128];
+    if (broker_start_or_skip(&b, "test_tls_options"))
+        return;
+    snprintf(wrong_host, sizeof(wrong_host), "wss://127.0.0.1:%d/ws", b.port);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", b.url, "--cacert", b.cert, "t", "1", NULL), 0);
+    ck_assert_int_eq(wsb(&r, NULL, "history", "--url", wrong_host, "--cacert", b.cert, "--timeout",
+                         "3", "t", NULL),
+                     3);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", wrong_host, "--insecure", "t", "2", NULL), 0);
+    broker_cleanup(&b);
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("wsb");
@@ -489,6 +560,8 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_pub_stdin_lines_with_key_twice);
     tcase_add_test(tc, test_pub_errors_and_exit_codes);
     tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_token_sources);
+    tcase_add_test(tc, test_tls_options);
     tcase_add_test(tc, test_sub_since_count_and_overlap);
     tcase_add_test(tc, test_sub_live);
     tcase_add_test(tc, test_binary_and_history);

@@ -32,7 +32,9 @@ static const char bench_usage[] =
     "\n"
     "Options:\n"
     "  --url URL           broker (default " WSB_DEFAULT_URL ")\n"
-    "  --token T           JWT or API key for every connection\n"
+    "  --token T           JWT or API key for every connection (shows in ps)\n"
+    "  --token-file F      read the token from F (default: $WSB_TOKEN)\n"
+    "  --cacert FILE       PEM file of the CAs to trust for wss://\n"
     "  --duration S        seconds of publishing, or of holding (default 10);\n"
     "                      reconnect: of publishing after the drop\n"
     "  --publishers P      publishing connections (default 1)\n"
@@ -93,7 +95,9 @@ enum {
     O_WARMUP,
     O_RESET,
     O_CONFLATE,
-    O_SLOW
+    O_SLOW,
+    O_TOKEN_FILE,
+    O_CACERT
 };
 
 static const struct option bench_opts[] = {{"url", required_argument, NULL, O_URL},
@@ -120,6 +124,8 @@ static const struct option bench_opts[] = {{"url", required_argument, NULL, O_UR
                                            {"reset", no_argument, NULL, O_RESET},
                                            {"conflate", no_argument, NULL, O_CONFLATE},
                                            {"slow-fraction", required_argument, NULL, O_SLOW},
+                                           {"token-file", required_argument, NULL, O_TOKEN_FILE},
+                                           {"cacert", required_argument, NULL, O_CACERT},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
 
@@ -243,6 +249,12 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
         return 0;
     case O_SLOW:
         return parse_double(arg, &cfg->slow_fraction, 0, 1);
+    case O_TOKEN_FILE:
+        cfg->token_file = arg;
+        return 0;
+    case O_CACERT:
+        cfg->cacert = arg;
+        return 0;
     default:
         return -1;
     }
@@ -342,7 +354,7 @@ static void find_broker(struct bench *b)
 int cli_bench(int argc, char **argv)
 {
     struct bench *b;
-    char err[512], topic[64];
+    char err[512] = "", topic[64];
     int key_mode = -1, opt;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -401,6 +413,18 @@ int cli_bench(int argc, char **argv)
         b->cfg.subscribers = 0;
     else if (key_mode < 0)
         key_mode = 0;
+    char *token;
+    if (cli_token_resolve(b->cfg.token, b->cfg.token_file, &token, err, sizeof(err)) < 0 ||
+        (token && strlen(token) > BENCH_TOKEN_MAX)) {
+        fprintf(stderr, "wsb bench: %s\n",
+                err[0]  ? err
+                : token ? "the token is too long for the URL"
+                        : "out of memory");
+        free(token);
+        free(b);
+        return CLI_USAGE;
+    }
+    b->cfg.token = token;
     lws_set_log_level(0, NULL);
     find_broker(b);
     int rc = CLI_FAIL;
@@ -415,5 +439,6 @@ int cli_bench(int argc, char **argv)
     if (sc->release)
         sc->release(b);
     free(b);
+    free(token);
     return rc;
 }

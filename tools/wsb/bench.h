@@ -27,6 +27,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The longest token of a bench connection: it rides in the upgrade URL,
+ * of which the broker reads about 2 KB (docs/auth.md). */
+#define BENCH_TOKEN_MAX 2000
+
 /* Latency histogram: log-linear, 64 sub-buckets per power of two
  * (about 1.5 % resolution), microseconds up to 2^40. */
 #define HIST_SUB 64
@@ -96,7 +100,9 @@ struct bench_config {
     const char *scenario;
     struct wsb_url url;
     const char *url_text;
-    const char *token;
+    const char *token;      /* --token, or what cli_token_resolve found */
+    const char *token_file; /* --token-file */
+    const char *cacert;     /* --cacert */
     int insecure;
     int publishers;
     int subscribers;

@@ -264,6 +264,7 @@ int bnet_init(struct bench *b, char *err, size_t errlen)
     info.timeout_secs = 30;
     if (b->cfg.url.tls)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.client_ssl_ca_filepath = b->cfg.cacert;
     if (use_event_loop(b, &info, foreign_loops) < 0) {
         snprintf(err, errlen, "cannot create the event loop");
         return -1;

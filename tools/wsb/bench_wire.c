@@ -324,7 +324,7 @@ static int may_publish(const struct bench *b, const struct bconn *c)
 
 static int write_upgrade(struct bench *b, struct bconn *c, struct lws *wsi)
 {
-    char path[WSB_URL_PATH_MAX + 1024];
+    char path[WSB_URL_PATH_MAX + 3 * BENCH_TOKEN_MAX + 16];
     snprintf(path, sizeof(path), "%s", b->cfg.url.path);
     if (b->cfg.token)
         wsb_url_add_token(path, sizeof(path), b->cfg.token);

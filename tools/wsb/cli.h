@@ -36,11 +36,13 @@ int cli_parse_u64(const char *s, unsigned long long *out);
  * WSB_URL and WSB_TOKEN; the flags win. */
 struct cli_common {
     const char *url;
-    const char *token;
+    const char *token;      /* --token */
+    const char *token_file; /* --token-file */
+    const char *cacert;     /* --cacert: PEM file of the CAs trusted for wss:// */
+    int insecure;           /* --insecure: no certificate verification */
     int timeout_s;
     int verbose;
-    bool url_flag;   /* --url was given */
-    bool token_flag; /* --token was given */
+    bool url_flag; /* --url was given */
 };
 
 enum {
@@ -59,12 +61,27 @@ enum {
     OPT_PRESENCE,
     OPT_EXPECT_LAST,
     OPT_CONFLATE,
+    OPT_TOKEN_FILE,
+    OPT_CACERT,
     CLI_OPT_HELP = -2,
     CLI_OPT_USAGE = -3
 };
 
+/* The usage lines of the options every connecting subcommand shares. */
+#define CLI_COMMON_USAGE                                                                           \
+    "  --url URL        broker (default " WSB_DEFAULT_URL ")\n"                                    \
+    "  --token T        JWT or API key (shows in ps: prefer --token-file or WSB_TOKEN)\n"          \
+    "  --token-file F   read the token from F (again at every reconnect)\n"                        \
+    "  --cacert FILE    PEM file of the CAs to trust for wss:// (default: the system's)\n"         \
+    "  --insecure       wss:// without verifying the certificate (tests only)\n"                   \
+    "  --timeout S      seconds to wait for the broker (default 10)\n"                             \
+    "  -v, --verbose    report connection events on stderr\n"                                      \
+    "Environment: WSB_TOKEN, the token when no --token or --token-file is given.\n"
+
 /* The next option of a subcommand's command line (argv[0] names the
- * subcommand), the shared ones handled into co on the way: its value, -1
+ * subcommand), the shared ones (--url, --token, --token-file, --cacert,
+ * --insecure, --timeout, --verbose, --help) handled into co on the way; opts
+ * lists the subcommand's own: its value, -1
  * at the end, CLI_OPT_HELP when --help printed the usage on stdout, or
  * CLI_OPT_USAGE when a bad or unknown option was reported on stderr. */
 int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *opts,
@@ -73,6 +90,14 @@ int cli_next_option(int argc, char **argv, const char *shortopts, const struct o
 /* Creates the client and connects; prints why not and returns NULL with
  * the exit status in *rc (usage for a bad URL, connect otherwise). */
 wsb_client *cli_connect(struct cli_common *co, int max_reconnects, int *rc);
+
+/* The token to present (cli_creds.c): token (--token), else the content
+ * of token_file, else $WSB_TOKEN. *out gets a malloc'ed copy, or NULL for
+ * none. 0, or -1 with the reason in err. */
+int cli_token_resolve(const char *token, const char *token_file, char **out, char *err,
+                      size_t errlen);
+/* A wsb_token_fn reading the token file named by arg. */
+int cli_token_from_file(wsb_client *c, char *buf, size_t size, void *arg);
 
 /* Writes a message as one JSON object line. */
 void cli_print_message(FILE *out, const struct wsb_message *m);

@@ -16,24 +16,21 @@
 #define PUB_WINDOW 256 /* publishes in flight when reading stdin */
 
 static const char pub_usage[] =
-    "Usage: wsb pub [--url URL] [--token T] [--key K] [--expect-last S] [--no-echo] [--quiet]\n"
+    "Usage: wsb pub [--url URL] [--token-file F] [--key K] [--expect-last S] [--no-echo] "
+    "[--quiet]\n"
     "               TOPIC [JSON]\n"
-    "       wsb pub [--url URL] [--token T] --binary TOPIC < FILE\n"
+    "       wsb pub [--url URL] [--token-file F] --binary TOPIC < FILE\n"
     "Publish JSON to TOPIC and print the ack ({\"seq\":N}) of each message.\n"
     "Without JSON, every line of stdin is one message (blank lines are skipped) and\n"
     "each ack carries its line number. With --key K, a single message gets key K and\n"
     "stdin line N gets key K:N, so running the same input again publishes nothing twice.\n"
     "\n"
-    "  --url URL        broker WebSocket URL (default " WSB_DEFAULT_URL ")\n"
-    "  --token T        JWT or API key\n"
     "  --key K          idempotency key\n"
     "  --expect-last S  store only if the topic's newest seq is S (0: none); else the\n"
     "                   broker answers conflict with the newest seq (one message only)\n"
     "  --binary         publish all of stdin as one binary message\n"
     "  --no-echo        do not deliver to this connection (irrelevant for one-shot use)\n"
-    "  --timeout S      seconds to wait for the broker (default 10)\n"
-    "  -q, --quiet      do not print acks\n"
-    "  -v, --verbose    more diagnostics on stderr\n"
+    "  -q, --quiet      do not print acks\n" CLI_COMMON_USAGE
     "Exit status: 0 all published, 1 a message was refused or input was bad,\n"
     "2 usage error, 3 broker unreachable.\n";
 
@@ -212,16 +209,11 @@ static int pub_binary_stdin(wsb_client *c, struct pub_state *st, struct wsb_publ
 
 int cli_pub(int argc, char **argv)
 {
-    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
-                                         {"token", required_argument, NULL, OPT_TOKEN},
-                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                         {"key", required_argument, NULL, OPT_KEY},
+    static const struct option opts[] = {{"key", required_argument, NULL, OPT_KEY},
                                          {"expect-last", required_argument, NULL, OPT_EXPECT_LAST},
                                          {"no-echo", no_argument, NULL, OPT_NO_ECHO},
                                          {"binary", no_argument, NULL, OPT_BINARY},
                                          {"quiet", no_argument, NULL, 'q'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct cli_common co = {.url = WSB_DEFAULT_URL, .timeout_s = 10};
     const char *key = NULL;

@@ -12,23 +12,19 @@
 #include <string.h>
 
 static const char sub_usage[] =
-    "Usage: wsb sub [--url URL] [--token T] [--since S | --last N] [--count N]\n"
+    "Usage: wsb sub [--url URL] [--token-file F] [--since S | --last N] [--count N]\n"
     "               [--conflate] PATTERN...\n"
     "Subscribe to topic names or patterns ('*' one segment, '>' the rest) and print\n"
     "every message as one JSON object per line: {\"topic\",\"seq\",\"ts\",\"data\"} (binary\n"
     "bodies as base64 with \"encoding\":\"base64\"). A message matching several\n"
     "patterns is printed once. Reconnects by itself and resumes without loss.\n"
     "\n"
-    "  --url URL        broker WebSocket URL (default " WSB_DEFAULT_URL ")\n"
-    "  --token T        JWT or API key\n"
     "  --since S        first replay every stored match with seq > S\n"
     "  --last N         first replay the newest N stored matches of each pattern\n"
     "  --count N        exit after printing N messages\n"
     "  --presence       join the topic (a name) and report join/leave on stderr\n"
     "  --conflate       while behind, only the newest message per topic; a message\n"
-    "                   that replaced others prints \"conflated\":N\n"
-    "  --timeout S      seconds to wait for the first connection (default 10)\n"
-    "  -v, --verbose    more diagnostics on stderr\n"
+    "                   that replaced others prints \"conflated\":N\n" CLI_COMMON_USAGE
     "Exit status: 0 on --count reached or interrupt, 1 subscription refused,\n"
     "2 usage error, 3 broker unreachable.\n";
 
@@ -86,16 +82,11 @@ static int sub_run(wsb_client *c, struct sub_state *st)
 
 int cli_sub(int argc, char **argv)
 {
-    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
-                                         {"token", required_argument, NULL, OPT_TOKEN},
-                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                         {"since", required_argument, NULL, OPT_SINCE},
+    static const struct option opts[] = {{"since", required_argument, NULL, OPT_SINCE},
                                          {"last", required_argument, NULL, OPT_LAST},
                                          {"count", required_argument, NULL, OPT_COUNT},
                                          {"presence", no_argument, NULL, OPT_PRESENCE},
                                          {"conflate", no_argument, NULL, OPT_CONFLATE},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct cli_common co = {.url = WSB_DEFAULT_URL, .timeout_s = 10};
     struct wsb_sub_options so = {.start = WSB_START_NOW};
@@ -171,16 +162,12 @@ int cli_sub(int argc, char **argv)
 /* ---- wsb history ---- */
 
 static const char history_usage[] =
-    "Usage: wsb history [--url URL] [--token T] TOPIC [--since S] [--limit L]\n"
+    "Usage: wsb history [--url URL] [--token-file F] TOPIC [--since S] [--limit L]\n"
     "Print the stored messages of TOPIC (a name or pattern), oldest first, one JSON\n"
     "object per line. Without --since, starts at the oldest retained message.\n"
     "\n"
-    "  --url URL        broker WebSocket URL (default " WSB_DEFAULT_URL ")\n"
-    "  --token T        JWT or API key\n"
     "  --since S        only messages with seq > S\n"
-    "  --limit L        at most L messages (default 100)\n"
-    "  --timeout S      seconds to wait for the broker (default 10)\n"
-    "  -v, --verbose    more diagnostics on stderr\n"
+    "  --limit L        at most L messages (default 100)\n" CLI_COMMON_USAGE
     "Exit status: 0 done, 1 refused by the broker, 2 usage error, 3 broker unreachable.\n";
 
 /* Fetches pages of at most 1000 until `limit` messages or the end. */
@@ -221,13 +208,8 @@ static int history_print(wsb_client *c, const char *topic, struct wsb_history_op
 
 int cli_history(int argc, char **argv)
 {
-    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
-                                         {"token", required_argument, NULL, OPT_TOKEN},
-                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                         {"since", required_argument, NULL, OPT_SINCE},
+    static const struct option opts[] = {{"since", required_argument, NULL, OPT_SINCE},
                                          {"limit", required_argument, NULL, OPT_LIMIT},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct cli_common co = {.url = WSB_DEFAULT_URL, .timeout_s = 10};
     struct wsb_history_options ho = {0};

@@ -71,7 +71,15 @@ static int cli_common_option(struct cli_common *co, int opt, const char *arg)
         return 1;
     case OPT_TOKEN:
         co->token = arg;
-        co->token_flag = true;
+        return 1;
+    case OPT_TOKEN_FILE:
+        co->token_file = arg;
+        return 1;
+    case OPT_CACERT:
+        co->cacert = arg;
+        return 1;
+    case OPT_INSECURE:
+        co->insecure = 1;
         return 1;
     case OPT_TIMEOUT:
         if (cli_parse_u64(arg, &n) < 0 || n == 0 || n > 86400)
@@ -86,23 +94,48 @@ static int cli_common_option(struct cli_common *co, int opt, const char *arg)
     }
 }
 
-/* WSB_URL and WSB_TOKEN, for what no flag gave (containers and scripts
- * set them once for every command). */
+/* WSB_URL, for a URL no flag gave (containers and scripts set it once for
+ * every command). WSB_TOKEN is read with the other token sources, in
+ * cli_creds.c. */
 static void cli_common_environment(struct cli_common *co)
 {
     const char *url = getenv("WSB_URL");
-    const char *token = getenv("WSB_TOKEN");
     if (url && url[0] && !co->url_flag)
         co->url = url;
-    if (token && token[0] && !co->token_flag)
-        co->token = token;
+}
+
+/* The long options every connecting subcommand takes. */
+static const struct option common_options[] = {
+    {"url", required_argument, NULL, OPT_URL},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+};
+
+#define N_COMMON (sizeof(common_options) / sizeof(common_options[0]))
+#define MAX_OPTIONS 32
+
+/* all = the common options, then opts (NULL-terminated), then the end. */
+static void options_join(const struct option *opts, struct option *all)
+{
+    size_t n = N_COMMON;
+    memcpy(all, common_options, sizeof(common_options));
+    for (; opts->name && n < MAX_OPTIONS; opts++)
+        all[n++] = *opts;
+    memset(&all[n], 0, sizeof(all[n]));
 }
 
 int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *opts,
                     struct cli_common *co, const char *usage)
 {
+    struct option all[MAX_OPTIONS + 1];
+    options_join(opts, all);
     for (;;) {
-        int opt = getopt_long(argc, argv, shortopts, opts, NULL);
+        int opt = getopt_long(argc, argv, shortopts, all, NULL);
         if (opt == -1)
             cli_common_environment(co);
         int handled = opt == -1 ? 0 : cli_common_option(co, opt, optarg);
@@ -147,27 +180,40 @@ static void on_event(wsb_client *c, const struct wsb_event *e, void *user)
     case WSB_EVENT_GAVE_UP:
         fprintf(stderr, "wsb: giving up: %s\n", e->message);
         break;
+    case WSB_EVENT_TOKEN_EXPIRED:
+        fprintf(stderr, "wsb: the token expired: %s\n", e->message);
+        break;
     }
 }
 
 /* Creates the client and connects; prints why not and returns NULL with
- * the exit status in *rc (usage for a bad URL, connect otherwise). */
+ * the exit status in *rc (usage for a bad URL or token, connect
+ * otherwise). */
 wsb_client *cli_connect(struct cli_common *co, int max_reconnects, int *rc)
 {
     char err[256] = "";
+    char *token;
+    *rc = CLI_USAGE;
+    if (cli_token_resolve(co->token, co->token_file, &token, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsb: %s\n", err[0] ? err : "out of memory");
+        return NULL;
+    }
     struct wsb_options o = {
         .url = co->url,
-        .token = co->token,
+        .token = token,
         .timeout_ms = co->timeout_s * 1000,
         .reconnect_max_ms = 2000,
         .max_reconnects = max_reconnects,
-        .tls_insecure = getenv("WSB_TLS_INSECURE") != NULL,
+        .ca_file = co->cacert,
+        .tls_insecure = co->insecure || getenv("WSB_TLS_INSECURE") != NULL,
         .on_event = on_event,
         .user = co,
+        .token_fn = co->token_file ? cli_token_from_file : NULL,
+        .token_arg = (void *)co->token_file,
     };
     lws_set_log_level(co->verbose ? LLL_ERR | LLL_WARN : 0, NULL);
     wsb_client *c = wsb_client_new(&o, err, sizeof(err));
-    *rc = CLI_USAGE;
+    free(token); /* the client keeps its own copy */
     if (!c) {
         fprintf(stderr, "wsb: %s\n", err);
         return NULL;

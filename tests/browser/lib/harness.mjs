@@ -4,13 +4,15 @@
 // Owns: the broker binary's path ($WSBROKER_BIN or <repo>/build/bin/wsbroker),
 // starting it on a free loopback port with a database in a temporary
 // directory and the repository's web root, waiting until GET /healthz is 200
-// (polling, no fixed sleep), stopping and restarting it; launching Chromium
+// (polling, no fixed sleep), stopping and restarting it, or serving wss://
+// and https:// with a self-signed certificate made at run time; launching Chromium
 // (/usr/bin/chromium or $CHROMIUM_BIN) through playwright-core with a fresh
 // user-data directory; pages that fail the test on a JavaScript error; and
 // HTTP publish for the tests.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -42,12 +44,15 @@ export function uniqueName(prefix) {
  * One wsbroker process. start() and restart() resolve when /healthz is 200.
  */
 export class Broker {
-    constructor({ port, dir, dbName = 'x.db' }) {
+    constructor({ port, dir, dbName = 'x.db', args = [], tls = false }) {
         this.port = port;
         this.dir = dir;
         this.dbName = dbName;
-        this.httpUrl = `http://127.0.0.1:${port}`;
-        this.wsUrl = `ws://127.0.0.1:${port}/ws`;
+        this.args = args; // more flags for every start, e.g. ['--auth-secret', S]
+        this.tls = tls;   // https:// and wss:// with a certificate for localhost
+        const host = tls ? 'localhost' : '127.0.0.1';
+        this.httpUrl = `${tls ? 'https' : 'http'}://${host}:${port}`;
+        this.wsUrl = `${tls ? 'wss' : 'ws'}://${host}:${port}/ws`;
         this.proc = null;
         this.stderr = '';
     }
@@ -58,7 +63,7 @@ export class Broker {
 
     async start() {
         const args = ['--bind', '127.0.0.1', '--port', String(this.port), '--db', this.dbPath,
-            '--www', WWW_DIR, '--log-level', 'info'];
+            '--www', WWW_DIR, '--log-level', 'info', ...this.tlsArgs(), ...this.args];
         const proc = spawn(BROKER_BIN, args, { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
         this.proc = proc;
         this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -72,11 +77,36 @@ export class Broker {
         this.exited.then(() => { exitedEarly = true; });
         await waitFor(async () => {
             if (exitedEarly) throw new Error(`broker exited at start: ${this.stderr.slice(-2000)}`);
-            const res = await fetch(`${this.httpUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
-            return res.status === 200;
+            return (await this.healthz()) === 200;
         }, { timeoutMs: 15000, what: `${BROKER_BIN} to answer /healthz` }).catch((err) => {
             if (exitedEarly) throw new Error(`broker exited at start: ${this.stderr.slice(-2000)}`);
             throw err;
+        });
+    }
+
+    /** --tls-cert and --tls-key of a self-signed certificate for localhost, made once. */
+    tlsArgs() {
+        if (!this.tls) return [];
+        const cert = path.join(this.dir, 'cert.pem');
+        const key = path.join(this.dir, 'key.pem');
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+            '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', key, '-out', cert],
+        { stdio: 'ignore' });
+        return ['--tls-cert', cert, '--tls-key', key];
+    }
+
+    /** The status of GET /healthz (the certificate is the test's own: not verified here). */
+    healthz() {
+        if (!this.tls) {
+            return fetch(`${this.httpUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((res) => res.status);
+        }
+        return new Promise((resolve, reject) => {
+            const req = https.get(`${this.httpUrl}/healthz`, { rejectUnauthorized: false, timeout: 1000 }, (res) => {
+                res.resume();
+                resolve(res.statusCode);
+            });
+            req.on('timeout', () => req.destroy(new Error('timeout')));
+            req.on('error', reject);
         });
     }
 
@@ -128,10 +158,13 @@ export class Broker {
     }
 }
 
-/** Starts a broker in a new temporary directory; removed by cleanup(). */
-export async function startBroker() {
+/**
+ * Starts a broker in a new temporary directory; removed by cleanup().
+ * `args` are more flags of the broker; `tls` serves https:// and wss://.
+ */
+export async function startBroker({ args = [], tls = false } = {}) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsb-browser-'));
-    const broker = new Broker({ port: await freePort(), dir });
+    const broker = new Broker({ port: await freePort(), dir, args, tls });
     try {
         await broker.start();
     } catch (err) {
@@ -151,9 +184,11 @@ export async function startBroker() {
 /**
  * Launches headless Chromium with a fresh user-data directory. Returns
  * {context, newPage(url, {viewport}), close()}. Pages collect JavaScript
- * errors in page.errors; assertNoPageErrors(page) fails on any.
+ * errors in page.errors; assertNoPageErrors(page) fails on any. With
+ * ignoreHTTPSErrors, the test broker's self-signed certificate is accepted
+ * (pages and WebSockets).
  */
-export async function launchBrowser() {
+export async function launchBrowser({ ignoreHTTPSErrors = false } = {}) {
     const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsb-chromium-'));
     let context;
     try {
@@ -162,6 +197,7 @@ export async function launchBrowser() {
             headless: true,
             args: CHROMIUM_ARGS,
             viewport: { width: 1280, height: 900 },
+            ignoreHTTPSErrors,
             timeout: scaled(30000),
         });
     } catch (err) {
