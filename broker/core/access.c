@@ -139,15 +139,16 @@ static int access_grant(struct core *core, struct session *s, const char *token,
     return 0;
 }
 
-void core_session_token(struct core *core, struct session *s, const char *token, size_t len)
+int access_session_token(struct core *core, struct session *s, const char *token, size_t len)
 {
     const char *why;
     if (!core->creds || access_grant(core, s, token, len, &why) == 0)
-        return; /* without auth everything is allowed: the token is not needed */
+        return 0; /* without auth everything is allowed: the token is not needed */
     struct request_error err = {.code = ERR_UNAUTHORIZED};
     snprintf(err.message, sizeof(err.message), "invalid token: %s", why);
     core_reply_error(core, s, &err);
     session_close(s, 4001, "invalid token");
+    return -1;
 }
 
 void core_session_expires(struct core *core, struct session *s, int64_t expires)

@@ -294,12 +294,15 @@ struct session *core_add_session(struct core *core, const struct transport *tran
     return s;
 }
 
-struct session *core_session_open(struct core *core, const struct transport *transport, void *conn)
+struct session *core_session_open(struct core *core, const struct transport *transport, void *conn,
+                                  const char *token)
 {
     struct session *s = core_add_session(core, transport, conn);
     if (!s)
         return NULL;
     access_session_start(core, s);
+    if (token && access_session_token(core, s, token, strlen(token)) < 0)
+        return s; /* refused: the error and 4001, no welcome */
     struct answer_welcome welcome = {
         .client = s->id,
         .epoch = store_epoch(core->store),

@@ -58,9 +58,6 @@ void core_free(struct core *core);
  * call every session may do everything. */
 struct credentials;
 void core_set_credentials(struct core *core, const struct credentials *creds);
-/* A token that came with the upgrade (`?token=`): the session is granted
- * what it allows, or gets `error` and close 4001. Ignored without auth. */
-void core_session_token(struct core *core, struct session *s, const char *token, size_t len);
 /* An SSE stream opened with a credential that expires at `expires`
  * (seconds since the epoch; 0: never): it ends, like a WebSocket session,
  * auth_grace after that (its grants were checked when it opened). */
@@ -72,8 +69,12 @@ void core_access_tick(struct core *core);
 int core_access_wait_ms(const struct core *core);
 
 /* A WebSocket was established: creates its session, which reaches the
- * connection `conn` through `transport`, and sends `welcome`. */
-struct session *core_session_open(struct core *core, const struct transport *transport, void *conn);
+ * connection `conn` through `transport`, and sends `welcome`. `token` (NULL
+ * when none) is the upgrade's `?token=`: the session is granted what it
+ * allows; an invalid or expired one gets `error` and close 4001 instead of
+ * the welcome. Ignored without auth. */
+struct session *core_session_open(struct core *core, const struct transport *transport, void *conn,
+                                  const char *token);
 /* The connection is gone: drops its subscriptions and presence. */
 void core_session_closed(struct core *core, struct session *s);
 /* One complete received message (text or binary). */

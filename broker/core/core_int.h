@@ -131,6 +131,9 @@ void replay_start(struct replay *r);
 enum access_state { ACCESS_OPEN, ACCESS_ANONYMOUS, ACCESS_GRANTED, ACCESS_EXPIRED };
 /* A new session starts anonymous (OPEN without auth configured). */
 void access_session_start(struct core *core, struct session *s);
+/* The upgrade's token: 0 when granted (or without auth), -1 after `error`
+ * and close 4001. */
+int access_session_token(struct core *core, struct session *s, const char *token, size_t len);
 /* Whether `req` (not auth) may run; when not, it is answered or the
  * session closed. */
 bool access_allows(struct core *core, struct session *s, const struct request *req);

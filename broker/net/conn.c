@@ -44,7 +44,7 @@ static bool conn_can_coalesce(struct lws *wsi)
     return true;
 }
 
-static struct conn *conn_open(struct core *core, struct lws *wsi, bool is_sse)
+static struct conn *conn_open(struct core *core, struct lws *wsi, bool is_sse, const char *token)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -54,7 +54,7 @@ static struct conn *conn_open(struct core *core, struct lws *wsi, bool is_sse)
     c->is_sse = is_sse;
     c->can_coalesce = !is_sse && conn_can_coalesce(wsi);
     c->session = is_sse ? core_sse_open(core, &conn_transport, c)
-                        : core_session_open(core, &conn_transport, c);
+                        : core_session_open(core, &conn_transport, c, token);
     if (!c->session) {
         conn_unref(c);
         return NULL;
@@ -69,17 +69,14 @@ static struct conn *conn_open(struct core *core, struct lws *wsi, bool is_sse)
 
 struct conn *conn_open_ws(struct core *core, struct lws *wsi)
 {
-    struct conn *c = conn_open(core, wsi, false);
     char arg[CONN_TOKEN_MAX];
-    const char *token = c ? lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg)) : NULL;
-    if (token)
-        core_session_token(core, c->session, token, strlen(token));
-    return c;
+    const char *token = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
+    return conn_open(core, wsi, false, token);
 }
 
 struct conn *conn_open_sse(struct core *core, struct lws *wsi)
 {
-    return conn_open(core, wsi, true);
+    return conn_open(core, wsi, true, NULL);
 }
 
 void conn_closed(struct conn *c, struct core *core)

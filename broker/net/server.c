@@ -357,6 +357,10 @@ static void server_tls_options(const struct config *cfg, struct lws_context_crea
     info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info->ssl_cert_filepath = cfg->tls_cert;
     info->ssl_private_key_filepath = cfg->tls_key;
+    /* HTTP/1.1 only: browsers would pick h2 over TLS, where lws 4.1 serves
+     * the broker's static files with an empty body, and where a WebSocket
+     * is a stream that the coalesced writes cannot frame (conn.c). */
+    info->alpn = "http/1.1";
 }
 
 static bool server_bind_is_loopback(const char *bind)

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { connect } from './lib/client.mjs';
 import { scaled } from './lib/broker.mjs';
 import { claims, hs256, SECRET } from './lib/jwt.mjs';
@@ -34,13 +35,18 @@ describe('auth over WebSocket', () => {
         assert.equal(m.from, 'alice');
     });
 
-    it('an invalid or expired ?token= gets error and 4001', async (t) => {
+    it('an invalid or expired ?token= gets error and 4001, and no welcome', async () => {
         for (const token of ['not.a.token', hs256(claims({ sub: 'bob' }, -10))]) {
-            const c = await connect(withToken(ctx.broker, token), { t });
-            const err = await c.next((f) => f.op === 'error');
-            assertError(err, 'unauthorized');
-            const closed = await c.waitClosed();
-            assert.equal(closed.code, 4001);
+            const ws = new WebSocket(withToken(ctx.broker, token));
+            const frames = [];
+            ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+            const code = await new Promise((resolve, reject) => {
+                ws.once('close', resolve);
+                ws.once('error', reject);
+            });
+            assert.equal(code, 4001);
+            assert.deepEqual(frames.map((f) => f.op), ['error'], 'the error only: no welcome');
+            assertError(frames[0], 'unauthorized');
         }
     });
 

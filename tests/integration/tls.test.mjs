@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
+import tls from 'node:tls';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -102,6 +103,18 @@ describe('TLS', () => {
     it('wss:// gets welcome with the certificate verified', async () => {
         const welcome = await wssWelcome(`wss://127.0.0.1:${broker.port}/ws`, { ca: certs.ca });
         assert.equal(welcome.op, 'welcome');
+    });
+
+    it('offers HTTP/1.1 only (ALPN): a browser preferring h2 still gets the static files whole', async () => {
+        const alpn = await new Promise((resolve, reject) => {
+            const sock = tls.connect({ host: '127.0.0.1', port: broker.port, ca: certs.ca, servername: 'localhost',
+                ALPNProtocols: ['h2', 'http/1.1'] }, () => { resolve(sock.alpnProtocol); sock.end(); });
+            sock.on('error', reject);
+        });
+        assert.equal(alpn, 'http/1.1');
+        const res = await httpsGet(`https://localhost:${broker.port}/wsb.js`, { ca: certs.ca });
+        assert.equal(res.status, 200);
+        assert.ok(res.body.length > 1000, `/wsb.js over https: ${res.body.length} bytes`);
     });
 
     it('a wrong host name is refused', async () => {

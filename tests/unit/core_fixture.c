@@ -68,7 +68,7 @@ struct fake_conn *connect_fake(void)
 {
     struct fake_conn *c = calloc(1, sizeof(*c));
     ck_assert_ptr_nonnull(c);
-    c->s = core_session_open(fx.core, &fake_transport, c);
+    c->s = core_session_open(fx.core, &fake_transport, c, NULL);
     ck_assert_ptr_nonnull(c->s);
     pump();
     return c;
