@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: argv -> config -> store -> server -> exit status.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_api.c: the public request calls of libwsb (publish, subscribe,
  * unsubscribe, history, presence, ping, auth and their _sync forms) and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_client.c: the lifecycle calls of libwsb's public API: creating and
  * freeing a client, connecting and closing, servicing it from the caller's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_client_int.h: the state of a libwsb client, shared by the files that
  * implement it (the layers are listed at the top of wsb_client.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_conn.c: the connection of a libwsb client: opening it, the welcome,
  * heartbeats, losing it, reconnecting with backoff, giving up.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_conn.h: the connection of a libwsb client (see wsb_conn.c). Service
  * thread only.

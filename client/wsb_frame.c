@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_frame.c: building the JSON text of a request frame, with the
  * LWS_PRE bytes of headroom lws writes its header into.

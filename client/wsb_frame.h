@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_frame.h: the JSON text of a request frame, built by hand behind
  * LWS_PRE bytes of headroom (see wsb_frame.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_io.c: the frames of a libwsb client on the wire: reading what the
  * broker sends (replies to their requests, messages and presence events to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_io.h: reading broker frames and writing queued requests (see
  * wsb_io.c). Service thread only.

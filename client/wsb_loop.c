@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_loop.c: the event loop of a libwsb client: its libwebsockets
  * context, the protocol callback, the hand-over of requests from other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_loop.h: the event loop of a libwsb client (see wsb_loop.c).
  */

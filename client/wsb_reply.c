@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_reply.c: decoding broker frames into wsb_reply and wsb_message.
  *

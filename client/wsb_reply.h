@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_reply.h: the reply box and the decoding of broker frames into
  * replies and messages (see wsb_reply.c).

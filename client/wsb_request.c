@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_request.c: the requests of a libwsb client and the records shared
  * with the caller threads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_request.h: requests in flight, waiters, and the calls into the
  * application (see wsb_request.c).

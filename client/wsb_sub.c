@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_sub.c: subscriptions of a libwsb client: lossless resume and the
  * dispatch of messages and presence events to their callbacks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_sub.h: the subscriptions of a libwsb client (see wsb_sub.c).
  * Service thread only, except new and free.

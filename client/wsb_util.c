@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_util.c: URL parsing and the PRNG (see wsb_util.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb_util.h: the pieces of libwsb, the wsb tool and its bench that only
  * clients need: URL parsing and the per-client PRNG. The rules clients

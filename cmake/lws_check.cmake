@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The libwebsockets the broker was checked against.
 #
 # broker/net/evloop.c calls _lws_plat_service_forced_tsi, a function liblws

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Writes the man page of one program from its --help and --version, with
 # help2man. Run by cmake/packaging.cmake at build time:
 #   cmake -DHELP2MAN=... -DPROGRAM=bin -DNAME="one line" -DINCLUDE=file.h2m

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What an installed wsbroker needs beyond the programs and the library, and
 # the Debian package that carries all of it (CPack).
 #

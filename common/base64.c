@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * base64.c: strict base64 on top of libwebsockets' codec (see base64.h).
  */

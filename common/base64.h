@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * base64.h: strict base64 (RFC 4648 standard alphabet), shared by the
  * broker's HTTP API and the clients.

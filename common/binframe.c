@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * binframe.c: see binframe.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * binframe.h: the binary WebSocket frame of docs/protocol.md section 2,
  * [u16 big-endian H][H bytes of JSON envelope][payload], split and built

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clock.h: the clocks the broker and the clients read, in the units the
  * protocol uses (`ts` is wall-clock milliseconds since the Unix epoch;

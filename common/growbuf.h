@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growbuf.h: growing a byte buffer by doubling, for the receive buffers
  * that gather a frame cut by the end of a read (libwsb, the bench; the

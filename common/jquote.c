@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jquote.c: see jquote.h.
  */

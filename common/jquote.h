@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jquote.h: writing a C string as a JSON string literal (RFC 8259), the
  * one escaping rule of the project's hand-built frames: '"' and '\\' are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jscan.c: strict JSON scanning (see jscan.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jscan.h: strict JSON (RFC 8259) scanning over a buffer, without building
  * values.

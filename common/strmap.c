@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * strmap.c: the string-keyed map (see strmap.h).
  *

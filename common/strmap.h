@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * strmap.h: a string-keyed map (open addressing) and the one string hash.
  *

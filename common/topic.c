@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topic.c: topic names, patterns and the subscription trie.
  *

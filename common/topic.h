@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topic.h: topic names, patterns and the subscription trie.
  *

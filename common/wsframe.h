@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsframe.h: RFC 6455 frame headers, written and read by hand in the two
  * places where going through libwebsockets' framing costs too much: the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The container's HEALTHCHECK: exits 0 when GET /healthz answers 200 (the
 # store can be written), 1 otherwise. Plain bash (/dev/tcp), so the image
 # needs no HTTP client. It sends "Host: 127.0.0.1": a broker started with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The release build: configures for the /usr prefix, builds every target
 # and makes the Debian package (cmake/packaging.cmake) in BUILD_DIR, then
 # prints the package's path. deploy/Dockerfile's build stage runs it and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages wsbroker needs that are missing.
 # Usage: scripts/deps.sh build|release|test|bench
 # "build": compiler, CMake and the libraries; "release": also what the man

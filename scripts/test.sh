@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what is missing, builds, and runs every test: the Check unit
 # tests and the integration suite against the real broker, first on the
 # normal build, then again on a build with AddressSanitizer and

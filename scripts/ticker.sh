@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ticker.sh: a demo price feed for the wsbroker demo page (the ticker card).
 #
 # Publishes a random walk of prices for 8 symbols with curl, one

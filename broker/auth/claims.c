@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * claims.c: the claims set of a JSON Web Token (see claims.h), read with
  * jansson.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * claims.h: the claims set of a JSON Web Token, as the broker reads it
  * (docs/auth.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * credentials.c: the configured credentials and resolving a presented one
  * (see credentials.h).

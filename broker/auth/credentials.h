@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * credentials.h: the broker's credentials from its configuration, and what
  * a credential a client presents resolves to (docs/auth.md).

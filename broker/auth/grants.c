@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grants.c: coverage of patterns by grants and the "{sub}" placeholder (see
  * grants.h).

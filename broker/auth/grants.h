@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grants.h: what a credential may do (docs/auth.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * token.c: JSON Web Token verification with OpenSSL (see token.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * token.h: JSON Web Tokens (RFC 7519, compact serialization) verified with
  * OpenSSL (docs/auth.md).

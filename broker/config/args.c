@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * args.c: the flags on the command line and the --help text (see args.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c: the broker's settings from defaults, a JSON config file and the
  * command line (docs/protocol.md sections 9 and 10).

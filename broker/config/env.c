@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * env.c: settings from WSBROKER_<KEY> variables (see env.h).
  *

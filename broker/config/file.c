@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * file.c: the JSON config file (see file.h), read with jansson.
  */

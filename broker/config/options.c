@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.c: the option table and typed access to the fields it describes
  * (see options.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topic_rules.c: parsing and matching per-pattern settings (see
  * topic_rules.h).

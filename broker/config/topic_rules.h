@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topic_rules.h: per-pattern settings (docs/protocol.md section 11,
  * `--topic-rule 'PATTERN retain=N retain_age=S conflate=BOOL'`, config key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * access.c: what a WebSocket session may do, and the life of its
  * credential (docs/protocol.md section 10, Auth; docs/auth.md).

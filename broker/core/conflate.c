@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conflate.c: a connection's conflation slots (see conflate.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conflate.h: the conflated messages of one connection's send queue
  * (docs/protocol.md section 11, conflated subscriptions).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.c: sessions, receiving requests, dispatching them, and the results
  * of the store (see core.h for what core owns and the replay join). The

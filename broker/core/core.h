@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.h: the broker's logic, between the transport and the store.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core_int.h: what the files of core/ share and nothing outside core/ sees.
  *

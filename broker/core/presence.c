@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * presence.c: presence members per topic (see presence.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * presence.h: who is present on which topic.
  *

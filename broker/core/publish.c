@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * publish.c: the publish pipeline. A publish is checked, stamped, handed to
  * the store in one allocation (struct publish_block), and on the commit's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay.c: a session's replay, joined to live delivery (core.h,
  * docs/design.md invariant 2), and paced. One or more subscriptions (one

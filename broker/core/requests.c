@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * requests.c: the requests that read without changing anything: history
  * (from the store), presence and ping (answered at once). Service thread

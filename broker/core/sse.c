@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sse.c: Server-Sent Events streams (docs/protocol.md section 8). An SSE
  * stream is a session that takes message events only; its replay over

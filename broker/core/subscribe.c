@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * subscribe.c: subscribe and unsubscribe of a WebSocket session. A
  * subscription enters the trie at once; with `since` or `last` its past is

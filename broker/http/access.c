@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * access.c: the credential of an HTTP request and what it may do (see
  * access.h). Checks run once per request, before the endpoint reads or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * access.h: who an HTTP request is and what it may do (docs/auth.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.h: the operator's endpoints: POST /api/backup
  * (docs/operations.md section 4).

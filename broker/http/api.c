@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api.c: POST /api/publish, GET /api/history, /api/presence and /healthz
  * (see api.h).

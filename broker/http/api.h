@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api.h: the JSON endpoints of docs/protocol.md section 8: POST
  * /api/publish, GET /api/history, /api/presence and /healthz.

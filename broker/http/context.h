@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * context.h: what the HTTP endpoints share, and what one HTTP connection
  * carries between lws callbacks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * files.h: static files from the web root (--www), e.g. the demo page.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * guard.h: the checks a request passes before any endpoint sees it
  * (docs/limits.md): the length of its target (414), the Host it names

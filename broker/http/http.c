@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.c: routing of plain HTTP requests (see http.h).
  *

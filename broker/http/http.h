@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.h: the plain HTTP side of the one port (docs/protocol.md section 8).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: renders the counters of core.c and store.c (see metrics.h),
  * and the process figures every Prometheus client exports.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.h: GET /api/stats (JSON) and GET /metrics (Prometheus text
  * exposition format 0.0.4), docs/protocol.md section 8.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peers.c: per-address body budgets and publish rate (see peers.h).
  *

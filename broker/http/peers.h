@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peers.h: what the HTTP side remembers per client address
  * (docs/limits.md): the request body bytes each address holds, within a

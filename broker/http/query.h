@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * query.h: arguments of the request's query string (?topic=..&since=..).
  *

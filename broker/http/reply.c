@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reply.c: complete HTTP responses, CORS headers and JSON errors (see
  * reply.h).

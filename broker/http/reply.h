@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reply.h: the bytes every HTTP answer shares (docs/protocol.md section 8).
  *

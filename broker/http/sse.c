@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sse.c: GET /sse event streams (see sse.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sse.h: GET /sse, a Server-Sent Events stream (docs/protocol.md section 8).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c: a connection's lws side (see conn.h): reassembly, the write path
  * and the close handshake.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.h: one connection as libwebsockets sees it, WebSocket or SSE.
  *

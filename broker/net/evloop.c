@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * evloop.c: the libuv loop under the lws context (see evloop.h).
  *

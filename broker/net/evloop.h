@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * evloop.h: the event loop the lws context runs on.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heartbeat.c: pings and silent peers (see heartbeat.h).
  */

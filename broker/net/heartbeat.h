@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heartbeat.h: WebSocket pings to idle connections, and dropping the silent.
  *

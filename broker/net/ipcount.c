@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ipcount.c: open streams per client address (see ipcount.h). A chained
  * hash table: an upgrade looks its address up once, a close once; nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ipcount.h: open WebSocket and SSE connections per client address, for
  * --max-conns-per-ip (docs/auth.md, abuse limits).

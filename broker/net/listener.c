@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * listener.c: the listening socket and the pace at which it is accepted.
  * Why it exists, and what it owns: see listener.h.

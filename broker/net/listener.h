@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * listener.h: the listening socket and the pace at which it is accepted.
  *

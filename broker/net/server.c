@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c: libwebsockets context, callbacks and shutdown (see server.h).
  *

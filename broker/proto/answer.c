@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * answer.c: encoding the broker's replies and events (see answer.h).
  *

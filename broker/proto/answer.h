@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * answer.h: the frames the broker sends that are not messages: replies
  * to requests and events (docs/protocol.md sections 3 and 7).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envelope.c: parsing requests (messages are encoded by message.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envelope.h: the wire format of docs/protocol.md section 2-4.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.c: reference-counted outgoing messages (see frame.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.h: an outgoing WebSocket message, encoded once and shared.
  *

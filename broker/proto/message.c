@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * message.c: encoding a stored message for its three destinations: the
  * WebSocket `message` frame (text JSON, or the binary framing of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * checkpoint.c: the checkpoint thread (see checkpoint.h).
  */

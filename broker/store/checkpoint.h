@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * checkpoint.h: WAL checkpoints on a thread of their own.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine.h: what a store engine implements, and what it must guarantee.
  *

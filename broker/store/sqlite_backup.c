@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_backup.c: a consistent copy of a running store (STORE_BACKUP).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_backup.h: the SQLite engine's online backup (STORE_BACKUP).
  * Only store/sqlite_*.c include it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_cond.c: the SQLite engine's conditional publish (expect_last,
  * docs/protocol.md section 11).

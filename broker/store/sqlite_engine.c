@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_engine.c: the SQLite engine behind the interface of engine.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_housekeep.c: the SQLite engine's background upkeep.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_int.h: the SQLite engine's own struct and the calls between its
  * files. Only store/sqlite_*.c include it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_limits.c: the SQLite engine's bounds on disk.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_open.c: opening and closing the SQLite engine.
  *

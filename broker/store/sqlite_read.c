@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_read.c: the SQLite engine's reads: replay for a subscribe, and
  * history.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c: the store's front: the calls of store.h, dispatched to the
  * engine behind a `struct store` (engine.h).

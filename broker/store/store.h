@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.h: the durable message store, as core, http and main see it.
  *

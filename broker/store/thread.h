@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread.h: an engine's store thread and the two queues that feed it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * walbuf.c: the write-gathering VFS for the store's WAL (see walbuf.h).
  *

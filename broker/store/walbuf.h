@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * walbuf.h: an SQLite VFS that gathers a transaction's WAL writes into one
  * write.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: one line per event on stderr, filtered by level (see log.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memtrim.c: see memtrim.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memtrim.h: gives memory the broker freed back to the system.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify.c: the sd_notify messages of notify.h, through libsystemd.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify.h: tells a service manager when the broker is ready and when it
  * is stopping (the sd_notify protocol, for Type=notify in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c: free lists of equal-sized blocks (see pool.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.h: a free list of equal-sized heap blocks, for one thread.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sbuf.c: growable byte buffer (see sbuf.h).
  */

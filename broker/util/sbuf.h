@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sbuf.h: a growable byte buffer for building JSON text by hand.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * demo.js: the logic of the demo page (index.html), on top of wsb.js.
  *

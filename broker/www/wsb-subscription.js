@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * wsb-subscription.js: one subscription of wsb.js's client, as it is kept
  * across connections.

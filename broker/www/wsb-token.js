@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * wsb-token.js: where the token of wsb.js's client comes from, and how it
  * travels (docs/auth.md, "Clients").

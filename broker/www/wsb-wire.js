@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * wsb-wire.js: what wsb.js (the browser client) needs of the wire format,
  * apart from the connection: the error type, topic matching, the binary

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * wsb.js: the browser client for wsbroker (wire protocol v1).
  *

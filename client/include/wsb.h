@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb.h: libwsb, the C client library of wsbroker (wire protocol v1).
  *

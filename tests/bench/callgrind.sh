@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Instructions the broker executes per delivered message and per durable
 # ack, counted by valgrind's callgrind: a figure that does not depend on the
 # machine's load, for before/after comparisons of optimizations.

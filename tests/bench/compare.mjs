@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // compare.mjs: the coordinator of tests/bench/compare.sh. Runs every
 // scenario against wsbroker, Mosquitto and nats-server, each broker fresh
 // for each scenario, with the same load generator (worker.mjs processes),

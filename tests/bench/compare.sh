@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # compare.sh: wsbroker against Mosquitto and nats-server, each over WebSocket
 # in its own protocol, driven by one load generator (Node.js + ws), in one run.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * floor.c: what one write costs on this machine, without any broker.
  *

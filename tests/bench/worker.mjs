@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // worker.mjs: one load-generator process (forked by compare.mjs), the same
 // code for the three brokers; only the client class differs.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // demo.test.mjs: the demo page (broker/www/index.html) in headless Chromium
 // against the real broker: the ticker table follows prices published over
 // HTTP (and by scripts/ticker.sh), two pages edit one document and see each

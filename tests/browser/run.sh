@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh: runs the browser tests (node --test) of wsb.js and the demo page
 # in headless Chromium against $WSBROKER_BIN (default <repo>/build/bin/wsbroker).
 # Installs what is missing first: the Debian chromium package (as root) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wsb.test.mjs: the logic of broker/www/wsb.js, run in headless Chromium
 // against the real broker: pure helpers (topic matching, backoff), publish
 // and subscribe, binary frames, history, presence, ping, exactly-once

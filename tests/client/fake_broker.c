@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_broker.c: a scripted stand-in for wsbroker; see fake_broker.h.
  *

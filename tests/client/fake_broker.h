@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_broker.h: a scripted stand-in for wsbroker, for the client tests of
  * what the real broker does only at moments a test cannot choose: a token

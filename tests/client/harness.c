@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.c: broker process control and the lossy proxy (see harness.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h: the real broker as a test fixture, and a TCP proxy that can
  * lose a reply on purpose.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libwsb_fixture.c: the client side shared by the libwsb tests; see
  * libwsb_fixture.h.

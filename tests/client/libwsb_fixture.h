@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libwsb_fixture.h: what the tests of tests/client/ (the libwsb tests
  * test_libwsb_*.c and the wsb tool's test_wsb_cli.c) share on the client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_libwsb_auth.c: tokens in libwsb (docs/auth.md, "Clients"): the
  * token on the upgrade URL, token_fn asked before every connection and on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_libwsb_calls.c: libwsb's basic calls against the real broker.
  *

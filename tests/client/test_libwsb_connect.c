@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_libwsb_connect.c: how libwsb connects and notices a lost broker.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_libwsb_options.c: libwsb's options and refusals against the real
  * broker.

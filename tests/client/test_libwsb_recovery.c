@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_libwsb_recovery.c: the promises of libwsb's reconnect logic.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_libwsb_threads.c: libwsb with threads and several clients.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wsb_cli.c: the `wsb` command line tool against the real broker.
  *

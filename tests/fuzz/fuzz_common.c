@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_common.c: the request, error and message invariants the envelope
  * fuzz targets share (see fuzz_common.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_envelope_binary.c: libFuzzer target for envelope_parse_binary.
  *

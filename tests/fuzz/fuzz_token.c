@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_token.c: libFuzzer target for JWT verification and the claims parser
  * (broker/auth/token.c, claims.c, grants.c; docs/auth.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_topic.c: libFuzzer target for topic validation, topic_matches and the
  * subscription trie.

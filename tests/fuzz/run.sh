@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets of tests/fuzz and runs each one.
 #
 # Usage: tests/fuzz/run.sh [SECONDS]     (default 20 seconds per target)

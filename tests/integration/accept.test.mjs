@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // accept.test.mjs: the listening socket (broker/net/listener.c). The broker takes
 // at most 512 waiting connections per turn of its loop, so a burst larger
 // than that must still be served in full; "--bind ::" serves IPv4 and IPv6;

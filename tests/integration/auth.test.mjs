@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // auth.test.mjs: WebSocket auth against the real binary (docs/protocol.md
 // sections 6, 10 "Auth" and 11; docs/auth.md): ?token=, the auth op, grants
 // at subscribe and publish, `from`, presence users, expiry and its grace.

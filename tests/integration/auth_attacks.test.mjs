@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // auth_attacks.test.mjs: the attack list of issue 15 against the real
 // binary (docs/auth.md): forged, tampered, alg:none, key confusion, expired,
 // wrong secret, oversized tokens and headers, pattern escapes, origin

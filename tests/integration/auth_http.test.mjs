@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // auth_http.test.mjs: auth on the HTTP side (docs/protocol.md section 10
 // "Auth"; docs/auth.md): Authorization: Bearer with an API key or a JWT,
 // 401 and 403 as JSON errors, /sse with ?token=, the admin endpoints, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // backup.test.mjs: online backups (docs/operations.md section 4): POST
 // /api/backup under publish load, the copy checked with SQLite's
 // integrity_check and opened by a second broker that finds every message

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // binary.test.mjs: binary frames (docs/protocol.md section 2):
 // [u16 BE H][H bytes JSON envelope][payload], published, delivered, replayed.
 

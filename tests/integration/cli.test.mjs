@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cli.test.mjs: the command line of docs/protocol.md section 9: --version,
 // --help, exit status 2 with one line on stderr for a bad flag, a bad value,
 // an unreadable or bad config file and a port in use; config file values and

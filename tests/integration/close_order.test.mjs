@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // close_order.test.mjs: nothing follows a close frame (RFC 6455 section
 // 5.5.1), for the closes the broker starts (1009, 1007) and for the echo of
 // the peer's. Messages are written in batches at the end of each loop turn,

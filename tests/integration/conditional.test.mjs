@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conditional.test.mjs: conditional publish, `expect_last` (docs/protocol.md
 // section 11): checked inside the commit, in order with every other publish,
 // so racing publishers see exactly one winner; `key` duplicates are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // config_env.test.mjs: settings from the environment (docs/operations.md
 // section 8): WSBROKER_<KEY> for every config key, a list comma-separated,
 // flags winning over the environment and the environment over the file, a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conflate.test.mjs: conflated subscriptions (docs/protocol.md section 11,
 // docs/features.md "Conflated subscriptions"). A subscriber that stops
 // reading while 100 topics tick at a few thousand messages a second is never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // dedupe.test.mjs: idempotent publish with `key` (docs/protocol.md section 4
 // "Publish" and section 10 "Dedupe window"), also across a restart.
 

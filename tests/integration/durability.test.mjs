@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // durability.test.mjs: ack after commit (kill -9 keeps every acked message,
 // seqs are never reused, the epoch stays), SIGTERM (close 1001 after
 // flushing, exit 0) and --db :memory: (docs/protocol.md sections 3, 4, 7, 9).

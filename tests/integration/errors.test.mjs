@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // errors.test.mjs: the error codes of docs/protocol.md section 7 that apply
 // without auth (bad_request, unknown_op, invalid_topic, forbidden,
 // not_subscribed, too_many_subscriptions), the no-id rule, invalid UTF-8

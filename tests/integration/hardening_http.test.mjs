@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hardening_http.test.mjs: the HTTP side of what a hostile client may try
 // (docs/limits.md): request bodies (framing, the whole-body deadline, the
 // memory they may take across connections and per address), Origin and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hardening_replay.test.mjs: replays and history are bounded (docs/protocol.md
 // section 10, docs/design.md section 3): a replay is read in chunks and sent
 // as the socket drains, so subscribers that never read hold about a chunk

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hardening_store.test.mjs: the store's bounds on disk against the real
 // binary (issue 14 item 6; docs/design.md section 4, docs/protocol.md
 // section 7): --max-topics and --max-db-size refuse publishes with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hardening_ws.test.mjs: WebSocket clients that do not read what they
 // asked for. A client that keeps sending requests (pings) and never reads
 // the answers has its input paused once its unread replies pass a small

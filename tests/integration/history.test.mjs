@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // history.test.mjs: the `history` request (docs/protocol.md section 4 and 10):
 // default limit 100, limit and `more`, since, patterns, the 1000 maximum,
 // `recovered`, and binary messages as base64.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_connections.test.mjs: HTTP connections that fetch would not make,
 // on raw TCP sockets: closed before a request, silent or idle after a
 // response at SIGTERM, and requests pipelined behind a POST (what lws 4.1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_cors.test.mjs: the answers every HTTP client meets before the API
 // proper (docs/protocol.md section 8): /healthz, 404 for unknown /api/
 // paths, kept-alive connections, CORS (access-control-allow-origin: * by

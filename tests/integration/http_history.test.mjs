@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_history.test.mjs: GET /api/history, docs/protocol.md section 8 and
 // its section 10 clarifications: {messages, recovered, more}, the default
 // limit, since and limit paging, patterns in the query, 400s, message

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_publish.test.mjs: POST /api/publish, docs/protocol.md section 8 and
 // its section 10 clarifications: a single message and a batch ({"seq":N},
 // {"seqs":[...]}), the seq sequence and keys shared with WebSocket

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_stats.test.mjs: what the broker reports over HTTP about its topics and
 // itself (docs/protocol.md section 8): GET /api/presence (members, 400s),
 // GET /api/stats (connections, subscriptions, topics, seq, epoch,

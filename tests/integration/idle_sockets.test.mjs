@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // idle_sockets.test.mjs: TCP connections that never send a request (port
 // scanners, health checks, a browser's spare sockets) must not disturb the
 // broker, whether they close at once or are still open at SIGTERM.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // limits.test.mjs: too_large and close 1009 (--max-message), rate_limited
 // and close 4029 (--max-rate), docs/protocol.md sections 7 and 10 "Limits".
 

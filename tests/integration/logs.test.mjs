@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // logs.test.mjs: the log formats (docs/operations.md section 2):
 // --log-format json writes one object per line with ts, level and msg;
 // text lines carry the broker's timestamp, except when stderr is the

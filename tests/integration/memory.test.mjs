@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // memory.test.mjs: memory the broker freed goes back to the system. A crowd
 // of subscribers that stop reading makes the broker hold their queued
 // messages; once they leave, its resident size must come back near where it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // metrics.test.mjs: GET /metrics as Prometheus expects it
 // (docs/operations.md section 6): the content type with charset,
 // `promtool check metrics` clean (when promtool is installed:

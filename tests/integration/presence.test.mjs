@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // presence.test.mjs: subscribe with presence:true, join/leave events and the
 // `presence` request (docs/protocol.md sections 3, 4 "Presence" and 10).
 

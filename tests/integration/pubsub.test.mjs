@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pubsub.test.mjs: publish and subscribe (docs/protocol.md sections 3, 4 and 5):
 // acks, message fields, wildcards, once per connection, echo, unsubscribe,
 // the no-id rule and fan-out to many subscribers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // replay.test.mjs: subscribe with `since`, `last` and `epoch` (docs/protocol.md
 // section 4 "Replay" and section 10): ack first, then the replay in
 // ascending seq, then live messages with no gap and no duplicate.

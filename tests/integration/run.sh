@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh: runs the wsbroker integration suite (node --test) against
 # $WSBROKER_BIN (default: <repo>/build/bin/wsbroker). Extra arguments are
 # passed to node, e.g. a subset of files: ./run.sh replay.test.mjs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // schema.test.mjs: schema/envelope.schema.json against the broker. Every
 // frame the suite receives is checked against $defs/serverFrame (lib/client);
 // here the request side: requests the schema accepts are accepted by the

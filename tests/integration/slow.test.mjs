@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slow.test.mjs: the slow consumer rule (docs/protocol.md section 7, close 4000,
 // and section 10 "Limits"): a subscriber that stops reading is cut off once
 // its backlog passes --max-backlog, nobody else is slowed down, and it

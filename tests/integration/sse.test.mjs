@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sse.test.mjs: GET /sse of docs/protocol.md section 8: the text/event-stream
 // framing (retry, comments, id/event/data on one line), since and
 // Last-Event-ID resume, several topic parameters and patterns, base64

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tls.test.mjs: --tls-cert and --tls-key (docs/operations.md, TLS): wss://
 // and https:// on one port with the certificate verified against a CA made
 // at run time, a wrong host name refused, plain connections refused.

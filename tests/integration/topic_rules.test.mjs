@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // topic_rules.test.mjs: per-pattern settings, `--topic-rule` and the config
 // key `topic_rules` (docs/protocol.md section 11): the first matching rule
 // sets a name's retention, other names keep the global one, `recovered` is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // transport.test.mjs: docs/protocol.md sections 1, 3 (welcome), 8 (healthz, 404,
 // GET /ws without upgrade) and the ping/pong rules of section 10.
 

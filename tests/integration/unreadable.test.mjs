@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // unreadable.test.mjs: a stored message no JSON reader can take (written by
 // an older broker that let `"data":1e999` through, here put into the store
 // file by hand) is reported by the wsb tool, never waited on or skipped in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // verbatim.test.mjs: `data` is delivered as it was published
 // (docs/protocol.md section 2): the bytes of a WebSocket publish's data value, and of
 // /api/publish's, reach subscribers and history unchanged (spacing, number

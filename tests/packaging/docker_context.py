@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Copies what `docker build .` would send as its context to DIR.
 
 The files are those git knows (tracked, or untracked and not ignored),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The packaging test: what an operator installs, checked the way an
 # operator would use it, without root changes to this machine.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // abuse.test.mjs: a hostile crowd against one broker while a well-behaved
 // client keeps publishing and receiving (docs/limits.md, "Under attack").
 //

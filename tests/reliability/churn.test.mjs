@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // churn.test.mjs: WebSocket edge cases and connection churn that the
 // integration suite does not cover (RFC 6455; docs/protocol.md sections 1, 7).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // crash.test.mjs: crash durability under kill -9 with publishes in flight
 // (docs/protocol.md sections 3-4, docs/design.md section 3.1: "ack after
 // commit; a seq that any client has seen is never reused, even after

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fsync.test.mjs: "fsync before ack" (docs/design.md invariant 1:
 // --durability full, the default, acks a publish only after the COMMIT that
 // fsyncs the WAL; section 4).

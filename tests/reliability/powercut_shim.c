@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * powercut_shim.c: an LD_PRELOAD library that simulates a power cut for
  * the files of one directory, for tests/reliability/fsync.test.mjs.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh: runs the reliability tests (crash, fsync, store faults, churn)
 # against $WSBROKER_BIN (default: <repo>/build/bin/wsbroker).
 #

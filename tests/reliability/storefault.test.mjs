@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // storefault.test.mjs: the store failing under the broker (docs/protocol.md
 // sections 7-9: `unavailable`, 503, /healthz; "a bad flag, an unreadable
 // config ...: one clear line on stderr and exit status 2, nothing

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Soak test (issue 7): holds N WebSocket connections while publishers,
 # subscribers, short-lived connections, HTTP publishes and SSE streams come
 # and go for a bounded time, under LeakSanitizer (the ASan+UBSan build) or

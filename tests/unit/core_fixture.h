@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core_fixture.h: what the core unit tests share: a fake transport
  * (core/transport.h) whose connections record the frames their sessions

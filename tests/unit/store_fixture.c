@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_fixture.c: the store tests' shared fixture (see store_fixture.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_fixture.h: what the store's unit tests (test_store.c,
  * test_store_limits.c) share: a fresh temporary directory per test with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_claims.c: unit tests of broker/auth/claims.c, the claims set of a
  * JWT (docs/auth.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_common.c: unit tests of the common/ rules the clients use besides
  * the broker: strict base64, the binary frame split and prefix, growing a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config.c: unit tests of config.c, the broker's settings.
  *

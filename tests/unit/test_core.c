@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_core.c: unit tests of broker/core/ without sockets: subscribe, publish,
  * replay joined to live, once-per-connection delivery, presence, the

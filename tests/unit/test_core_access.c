@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_core_access.c: unit tests of what a session's credential allows
  * (core/access.c, docs/auth.md): anonymous grants, the auth op with an API

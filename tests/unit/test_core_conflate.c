@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_core_conflate.c: unit tests of conflated subscriptions
  * (docs/protocol.md section 11) on the fake transport: replacement in

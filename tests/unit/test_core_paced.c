@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_core_paced.c: unit tests of core's bounds: paced replays (chunks
  * joined to live, a retention gap, a session that left, SSE), bounded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_envelope.c: request parsing and message/reply encoding.
  */

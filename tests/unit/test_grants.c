@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_grants.c: unit tests of broker/auth/grants.c and of the grants that
  * credentials.c builds (docs/auth.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pool.c: unit tests of broker/util/pool.c and of the frame pool in
  * broker/proto/frame.c.

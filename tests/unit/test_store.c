@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store.c: unit tests of the store (broker/store/: the front, the
  * store thread and the SQLite engine) on real SQLite files.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_cond.c: conditional publish (expect_last, judged in submission
  * order inside the commit) and per-topic retention rules.

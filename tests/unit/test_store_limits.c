@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_limits.c: unit tests of the store's bounds on disk
  * (broker/store/, docs/design.md section 4) on real SQLite files: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_reads.c: the store's bounded reads: replays in chunks (by count and
  * bytes, the `last` start, the count of the matches, recounting after

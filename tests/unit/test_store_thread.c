@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_thread.c: unit tests of broker/store/thread.c, the store
  * thread and its queues, with a fake engine (no SQLite, no files).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_strmap.c: unit tests of common/strmap.c, the string-keyed map.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_token.c: unit tests of broker/auth/token.c and claims.c, and of
  * JWTs resolved by credentials.c (docs/auth.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topic_random.c: a seeded random comparison of the subscription trie
  * of common/topic.c with brute force.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topic_rules.c: unit tests of config/topic_rules.c, per-pattern
  * settings: the rule text, the config file objects, the errors (one line,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topic_trie.c: unit tests of the subscription trie of common/topic.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topic_validate.c: unit tests of the rules of common/topic.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_walbuf.c: unit tests of broker/store/walbuf.c, the VFS that gathers WAL
  * writes.

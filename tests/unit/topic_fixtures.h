@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topic_fixtures.h: helpers shared by the unit tests of common/topic.c
  * (tests/unit/test_topic_*.c).

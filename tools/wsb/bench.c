@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.c: `wsb bench`, the load generator: the command line, the table of
  * scenarios, and what the scenarios share (opening every connection, the

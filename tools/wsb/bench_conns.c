@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_conns.c: the connections scenario of `wsb bench`: N idle
  * connections (each with a subscription of its own with --subscribe),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_net.c: the connections of `wsb bench`: one libwebsockets context,
  * on a libuv loop, with every connection of the run; opening them (in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_publish.c: the publishing scenarios of `wsb bench`:
  *   fanout       P publishers, S subscribers on one topic (or a pattern over

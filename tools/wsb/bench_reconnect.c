@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_reconnect.c: the `reconnect` scenario of `wsb bench`, a mass
  * reconnect with `since`.

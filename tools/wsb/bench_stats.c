@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_stats.c: latency histograms and the /proc readings of `wsb bench`
  * (CPU ticks and resident memory of a process, the pid listening on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_wire.c: what `wsb bench` says on its connections: the WebSocket
  * upgrade, frames written and read by hand (headers from common/wsframe),

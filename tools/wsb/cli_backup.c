@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_backup.c: `wsb backup FILE`: has the broker write a consistent copy
  * of its store to FILE on the broker's machine (POST /api/backup,

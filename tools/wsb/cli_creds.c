@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_creds.c: where the `wsb` tool's token comes from.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_pub.c: `wsb pub`: one message from the command line, every line of
  * stdin as a message (PUB_WINDOW in flight), or all of stdin as one binary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_sub.c: `wsb sub` (subscribe and print each message as one JSON
  * object line) and `wsb history` (print stored messages, a page of at most

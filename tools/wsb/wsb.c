@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wsb.c: the `wsb` command line tool: the subcommand dispatch and what the
  * subcommands share (options, connecting, printing a message, signals).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // brokers.mjs: starts and stops the three brokers for the comparison, each
 // on free loopback ports with a temporary directory of its own, and reads
 // a process's CPU time and resident memory from /proc.

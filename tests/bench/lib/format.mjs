@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // format.mjs: how the comparison writes numbers: rounding, rates, µs and
 // ms for the table and the progress log, and the progress log line itself
 // (stderr, with the time of day).

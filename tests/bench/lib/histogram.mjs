@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // histogram.mjs: a log-linear histogram of latencies in µs (exact below
 // 2048 µs, then 1024 buckets per power of two: under 0.1 % error), small
 // enough to send between processes as its non-empty buckets and merge.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // measure.mjs: what a scenario measures, and how it waits.
 //
 // Owns: a snapshot of every worker's counters together with the broker's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // protocols.mjs: one client class per broker, each speaking that broker's own
 // protocol over WebSocket with the same `ws` package and the same options.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // report.mjs: the outputs of a comparison run: the markdown table
 // (stdout and OUT/compare.md) and the gnuplot data files for compare.gp
 // (RUN_DIR/plot). Takes the results and the CFG they were measured with;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // scenarios.mjs: the four scenarios of the comparison and their phases
 // (warm-up, measured window, drain), each against a fresh broker.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // workers.mjs: the load-generator processes (worker.mjs) seen from the
 // coordinator.
 //

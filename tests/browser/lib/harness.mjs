@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // harness.mjs: what every browser test needs: a real wsbroker process and a
 // headless Chromium.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // broker.mjs: starts and stops a real wsbroker process for one test.
 //
 // Owns: finding a free loopback port, the temporary directory (database and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // client.mjs: a small promise-based WebSocket client for the wsbroker protocol.
 //
 // Owns: connecting (resolves after the `welcome` frame), request/reply by

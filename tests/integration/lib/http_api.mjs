@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_api.mjs: the steps and assertions the http_*.test.mjs files share
 // on top of util.mjs: a history query and a publish that must succeed, a
 // WebSocket subscriber, proof that a refused request delivered nothing, the

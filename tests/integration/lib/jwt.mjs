@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // jwt.mjs: tokens signed in the test (docs/auth.md): HS256 with node's HMAC,
 // RS256 and ES256 with keys made by crypto.generateKeyPairSync.
 

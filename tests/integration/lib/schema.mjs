@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // schema.mjs: schema/envelope.schema.json, compiled (ajv, JSON Schema
 // 2020-12). Client checks every text frame the broker sends against
 // $defs/serverFrame, so the schema file cannot drift from the broker.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // util.mjs: small helpers shared by the integration tests.
 //
 // Owns: a broker shared by the tests of one file (started in before(),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // waiters.mjs: hands the items a stream delivers (WebSocket frames, SSE
 // events, SSE comments) to the callers waiting for one that their predicate
 // accepts. Client (client.mjs) and SseStream (util.mjs) keep one per kind of

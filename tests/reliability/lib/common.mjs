@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // common.mjs: helpers shared by the reliability tests.
 //
 // Owns: the seeded PRNG (every random choice of a test comes from it and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rawws.mjs: a WebSocket client on a bare TCP socket, for the edge cases a
 // library client will not produce (control frames between fragments, a
 // frame cut off by a TCP reset, arbitrary close codes).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // strace.mjs: reads an `strace -f -ttt -y -xx -s N -o FILE` trace of the
 // broker and checks "fsync before ack" message by message.
 //
