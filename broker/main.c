@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/credentials.h"
 #include "config/config.h"
 #include "util/log.h"
 #include "util/notify.h"
@@ -62,6 +63,10 @@ int main(int argc, char **argv)
     if (cr != CONFIG_RUN) {
         config_free(&cfg);
         return cr == CONFIG_EXIT_OK ? 0 : fail(err);
+    }
+    if (credentials_check_config(&cfg, err, sizeof(err)) != 0) {
+        config_free(&cfg);
+        return fail(err);
     }
     enum log_level level;
     log_level_parse(cfg.log_level, &level);

@@ -35,6 +35,11 @@ struct principal {
     struct grants grants;
 };
 
+/* The auth options of `cfg` checked across fields (run after config_load):
+ * 0, or -1 with one line in `err` ("wsbroker: --user-pattern: needs
+ * --auth-secret or --auth-public-key"), for the caller to print and exit 2. */
+int credentials_check_config(const struct config *cfg, char *err, size_t errlen);
+
 /* Builds the credentials of `cfg` (as config_load left it: secret files
  * read, patterns checked). Without auth configured, anonymous grants allow
  * everything. 0, or -1 with one line in `err` ("wsbroker: --auth-public-key:

@@ -23,8 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth/grants.h"
-#include "auth/token.h"
 #include "common/topic.h"
 #include "config/args.h"
 #include "config/env.h"
@@ -170,50 +168,6 @@ static int config_read_auth_files(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* ------------------------------------------------------------ auth checks */
-
-/* Every item of a list is a valid pattern, or with `templates` a valid
- * pattern once "{sub}" stands for a segment. */
-static int config_check_patterns(const struct config_list *list, const char *flag, bool templates,
-                                 char *err, size_t errlen)
-{
-    for (size_t i = 0; i < list->count; i++) {
-        const char *item = list->items[i];
-        const char *why = NULL;
-        int rc = templates ? grants_template_valid(item, &why)
-                           : topic_validate_pattern(item, strlen(item), &why);
-        if (rc != 0)
-            return config_fail(err, errlen, "--%s: \"%s\" is not a valid pattern: %s", flag, item,
-                               why);
-    }
-    return 0;
-}
-
-static int config_check_auth(const struct config *cfg, char *err, size_t errlen)
-{
-    const char *secret_flag = cfg->auth_secret_file != NULL ? "auth-secret-file" : "auth-secret";
-    if (cfg->auth_secret != NULL && cfg->auth_public_key != NULL)
-        return config_fail(err, errlen, "--auth-public-key: not with --%s", secret_flag);
-    if (cfg->auth_secret != NULL && strlen(cfg->auth_secret) < TOKEN_MIN_SECRET)
-        return config_fail(err, errlen, "--%s: the HS256 secret needs at least %d bytes",
-                           secret_flag, TOKEN_MIN_SECRET);
-    if (config_check_patterns(&cfg->anonymous, "anonymous", false, err, errlen) != 0 ||
-        config_check_patterns(&cfg->anonymous_publish, "anonymous-publish", false, err, errlen) !=
-            0 ||
-        config_check_patterns(&cfg->user_pattern, "user-pattern", true, err, errlen) != 0)
-        return -1;
-    bool jwt = cfg->auth_secret != NULL || cfg->auth_public_key != NULL;
-    if (cfg->user_pattern.count > 0 && !jwt)
-        return config_fail(err, errlen, "--user-pattern: needs --auth-secret or --auth-public-key");
-    if ((cfg->anonymous.count > 0 || cfg->anonymous_publish.count > 0) &&
-        !config_auth_configured(cfg))
-        return config_fail(err, errlen,
-                           "--%s: needs auth (--auth-secret, --auth-public-key or "
-                           "--api-key); without it everything is allowed",
-                           cfg->anonymous.count > 0 ? "anonymous" : "anonymous-publish");
-    return 0;
-}
-
 /* Redis is parsed and validated but not wired up yet: refuse to start
  * rather than run silently without it. */
 static int config_reject_unsupported(const struct config *cfg, char *err, size_t errlen)
@@ -241,7 +195,7 @@ static enum config_result config_load_all(struct config *cfg, int argc, char **a
     if (config_args_apply(cfg, argc, argv, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_check(cfg, err, errlen) != 0 || config_parse_topic_rules(cfg, err, errlen) != 0 ||
-        config_read_auth_files(cfg, err, errlen) != 0 || config_check_auth(cfg, err, errlen) != 0)
+        config_read_auth_files(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_reject_unsupported(cfg, err, errlen) != 0)
         return CONFIG_ERROR;

@@ -8,6 +8,7 @@
  * auth/TLS/Redis settings that are refused for now. Config files are
  * written in a fresh mkdtemp directory per test.
  */
+#include "auth/credentials.h"
 #include "config/config.h"
 
 #include <check.h>
@@ -79,7 +80,13 @@ static enum config_result load(struct config *cfg, const char *const *args)
     argv[argc] = NULL;
     memset(err, 'x', sizeof(err) - 1);
     err[sizeof(err) - 1] = '\0';
-    return config_load(cfg, argc, argv, WWW_DEFAULT, err, sizeof(err));
+    enum config_result r = config_load(cfg, argc, argv, WWW_DEFAULT, err, sizeof(err));
+    /* main.c's next step: the auth options' checks across fields. */
+    if (r == CONFIG_RUN && credentials_check_config(cfg, err, sizeof(err)) != 0) {
+        config_free(cfg);
+        return CONFIG_ERROR;
+    }
+    return r;
 }
 
 /* After an error or --help/--version the config holds nothing. */
