@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_fixture.h: what the store's unit tests (test_store.c,
- * test_store_limits.c) share: a fresh temporary directory per test with a
- * database path in it, the store opened there, and waiting for finished
- * requests the way the service thread does (the wake callback signals a
- * condition variable; every wait has a deadline).
+ * test_store_write.c, test_store_replay.c, test_store_limits.c,
+ * test_store_reads.c, test_store_cond.c) share: a fresh temporary
+ * directory per test with a database path in it, the store opened there,
+ * and waiting for finished requests the way the service thread does (the
+ * wake callback signals a condition variable; every wait has a deadline).
  *
  * Check runs each test in a process of its own, so the one fixture `fx` is
  * per test.
