@@ -82,6 +82,14 @@ void store_fixture_teardown(void)
     remove_dir(fx.dir);
 }
 
+TCase *store_fixture_tcase(const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
+    tcase_set_timeout(tc, 60);
+    return tc;
+}
+
 void open_store(void)
 {
     char err[256] = "";

@@ -15,6 +15,7 @@
 
 #include "store/store.h"
 
+#include <check.h>
 #include <pthread.h>
 #include <sqlite3.h>
 
@@ -43,6 +44,9 @@ void pause_ms(long ms);
  * teardown closes the store and removes the directory. */
 void store_fixture_setup(void);
 void store_fixture_teardown(void);
+
+/* A test case with that setup and teardown and a 60 s timeout. */
+TCase *store_fixture_tcase(const char *name);
 
 /* Opens fx.st on fx.cfg (asserting success); reopen closes it first. */
 void open_store(void);

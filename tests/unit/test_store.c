@@ -14,6 +14,7 @@
  * as the service thread does. No mocks, no fixed sleeps: conditions that take time
  * (age retention, the health probe) are polled with a deadline.
  */
+#include "check_run.h"
 #include "store_fixture.h"
 
 #include <check.h>
@@ -402,9 +403,7 @@ END_TEST
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = store_fixture_tcase("core");
     tcase_add_test(tc, test_schema_and_epoch_stable);
     tcase_add_test(tc, test_epoch_changes_with_new_file);
     tcase_add_test(tc, test_seq_increases_across_reopen);
@@ -425,9 +424,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(store_suite());
 }

@@ -8,6 +8,7 @@
  * Same fixture and rules as test_store.c (store_fixture.h); the read
  * requests themselves are built by the fixture (replay(), history()).
  */
+#include "check_run.h"
 #include "store_fixture.h"
 
 #include <check.h>
@@ -280,9 +281,7 @@ END_TEST
 static Suite *store_replay_suite(void)
 {
     Suite *s = suite_create("store_replay");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = store_fixture_tcase("core");
     tcase_add_test(tc, test_replay_since_last_upto);
     tcase_add_test(tc, test_replay_recovered_after_count_retention);
     tcase_add_test(tc, test_replay_large_store);
@@ -294,9 +293,5 @@ static Suite *store_replay_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(store_replay_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(store_replay_suite());
 }

@@ -9,6 +9,7 @@
  * temporary directory per test, the store reached only through store.h,
  * every wait with a deadline.
  */
+#include "check_run.h"
 #include "store_fixture.h"
 
 #include <check.h>
@@ -299,9 +300,7 @@ END_TEST
 static Suite *store_write_suite(void)
 {
     Suite *s = suite_create("store_write");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = store_fixture_tcase("core");
     tcase_add_test(tc, test_group_commit);
     tcase_add_test(tc, test_multi_row_batch);
     tcase_add_test(tc, test_dedupe);
@@ -314,9 +313,5 @@ static Suite *store_write_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(store_write_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(store_write_suite());
 }
