@@ -113,13 +113,15 @@ grep -q READY=1 "$tmp/notify.out" || fail "no READY=1 on the notify socket"
 
 "$root/deploy/healthcheck.sh" "$port" || fail "the container healthcheck fails against /healthz"
 http="http://127.0.0.1:$port"
-curl -sf "$http/healthz" | grep -q '"ok"' || fail "/healthz does not answer ok"
+# Whole answers first: `curl | grep -q` fails under pipefail when grep
+# stops reading before curl has written everything (SIGPIPE).
+health=$(curl -sf "$http/healthz") && grep -q '"ok"' <<<"$health" || fail "/healthz does not answer ok"
 curl -sf "$http/" -o "$tmp/index.html" || fail "/ does not answer"
 cmp -s "$tmp/index.html" "$pkgroot/usr/share/wsbroker/www/index.html" ||
     fail "/ is not the packaged index.html"
 curl -sf "$http/wsb.js" -o "$tmp/wsb.js" && cmp -s "$tmp/wsb.js" "$root/broker/www/wsb.js" ||
     fail "/wsb.js is not broker/www/wsb.js"
-curl -sf "$http/metrics" | grep -q '^wsbroker_' || fail "/metrics has no wsbroker_ metric"
+metrics=$(curl -sf "$http/metrics") && grep -q '^wsbroker_' <<<"$metrics" || fail "/metrics has no wsbroker_ metric"
 if grep -q "libuv plugin is not available" "$tmp/broker.log"; then
     fail "the packaged broker fell back to poll(): $(cat "$tmp/broker.log")"
 fi
