@@ -164,7 +164,8 @@ for page in wsbroker wsb; do
     file="$pkgroot/usr/share/man/man1/$page.1"
     warnings="$(groff -man -Tutf8 -ww -z "$file" 2>&1)"
     [ -z "$warnings" ] || fail "$page.1 renders with warnings: $warnings"
-    MANWIDTH=80 man -l "$file" 2>/dev/null | grep -q "^NAME" || fail "man -l $page.1 shows no NAME"
+    shown=$(MANWIDTH=80 man -l "$file" 2>/dev/null) && grep -q "^NAME" <<<"$shown" ||
+        fail "man -l $page.1 shows no NAME"
     if grep -q "$root" "$file"; then
         fail "$page.1 names the source tree"
     fi
