@@ -123,12 +123,40 @@ static void access_prune_subscriptions(struct core *core, struct session *s)
 
 /* Resolves `token` for `s`: 0 with the session granted, or -1 with the
  * reason in *why and the session as it was. */
+static bool access_same_user(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Presence members are shown with their user: a credential of another user
+ * makes the session's memberships leave as the old user (before it is
+ * freed) and join again as the new one (after the grants are pruned). */
+static void access_presence_leave(struct core *core, struct session *s)
+{
+    for (struct subscription *sub = s->subs; sub; sub = sub->next) {
+        sub->presence_rejoin = sub->presence;
+        presence_leave(core->presence, sub);
+    }
+}
+
+static void access_presence_rejoin(struct core *core, struct session *s)
+{
+    for (struct subscription *sub = s->subs; sub; sub = sub->next) {
+        if (sub->presence_rejoin)
+            presence_join(core->presence, sub);
+        sub->presence_rejoin = false;
+    }
+}
+
 static int access_grant(struct core *core, struct session *s, const char *token, size_t len,
                         const char **why)
 {
     struct principal p;
     if (credentials_resolve(core->creds, token, len, core_now_ms() / 1000, &p, why) < 0)
         return -1;
+    bool new_user = !access_same_user(s->user, p.user);
+    if (new_user)
+        access_presence_leave(core, s);
     principal_free(&s->principal);
     s->principal = p;
     s->user = p.user;
@@ -136,6 +164,8 @@ static int access_grant(struct core *core, struct session *s, const char *token,
     s->access = ACCESS_GRANTED;
     s->access_due_ms = p.expires > 0 ? p.expires * 1000 : 0;
     access_prune_subscriptions(core, s);
+    if (new_user)
+        access_presence_rejoin(core, s);
     log_debug("%s: authenticated as %s", s->id, p.user ? p.user : "(api key)");
     return 0;
 }

@@ -46,6 +46,7 @@ struct subscription {
     char *pattern;
     uint64_t covers_after; /* this subscription delivers every match with seq > covers_after */
     bool presence;         /* member of the topic's presence set */
+    bool presence_rejoin;  /* access.c's, during a change of user: to join again */
     uint8_t conflate;      /* enum sub_conflate */
 };
 

@@ -75,6 +75,29 @@ describe('auth over WebSocket', () => {
         assert.deepEqual(list.members, [{ client: c.welcome.client, user: 'dave' }]);
     });
 
+    it('a fresh auth as another user: its presence leaves as the old user and joins as the new one', async (t) => {
+        const topic = uniqueTopic('room');
+        const a = await connect(ctx.broker.url, { t });
+        const b = await connect(ctx.broker.url, { t });
+        await a.ok({ op: 'auth', token: hs256(claims({ sub: 'erin', subscribe: ['room.>'] })) });
+        await b.ok({ op: 'auth', token: hs256(claims({ sub: 'fay', subscribe: ['room.>'] })) });
+        await b.ok({ op: 'subscribe', topic, presence: true });
+        await a.ok({ op: 'subscribe', topic, presence: true });
+        const joined = await b.next((f) => f.op === 'join');
+        assert.equal(joined.user, 'erin');
+        await a.ok({ op: 'auth', token: hs256(claims({ sub: 'gus', subscribe: ['room.>'] })) });
+        const left = await b.next((f) => f.op === 'leave');
+        assert.deepEqual([left.client, left.user], [a.welcome.client, 'erin']);
+        const rejoined = await b.next((f) => f.op === 'join' && f.user === 'gus');
+        assert.equal(rejoined.client, a.welcome.client);
+        const list = await b.ok({ op: 'presence', topic });
+        assert.deepEqual(list.members.map((m) => m.user).sort(), ['fay', 'gus']);
+        // The same user again: no leave, no join.
+        await a.ok({ op: 'auth', token: hs256(claims({ sub: 'gus', subscribe: ['room.>'] })) });
+        await b.sync();
+        assert.deepEqual(b.peek((f) => f.op === 'leave' || f.op === 'join'), []);
+    });
+
     it('a bad auth op gets unauthorized; anonymous patterns still apply', async (t) => {
         const c = await connect(ctx.broker.url, { t });
         assertError(await c.request({ op: 'auth', token: hs256(claims(), 'wrong-secret-wrong-secret-wrong-secret') }),
