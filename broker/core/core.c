@@ -281,6 +281,7 @@ struct session *core_add_session(struct core *core, const struct transport *tran
     if (!s)
         return NULL;
     s->dropped_counter = &core->counters.messages_dropped;
+    s->conflated_counter = &core->counters.messages_conflated;
     /* An odd multiplier is a bijection on 40 bits: ids never repeat within
      * 2^40 connections, and do not reveal the connection count. */
     uint64_t n = (core->client_counter++ * 0x9E3779B97F4A7C15ULL) & 0xFFFFFFFFFFULL;

@@ -39,6 +39,7 @@ struct core_counters {
     uint64_t messages_published; /* stored and fanned out */
     uint64_t messages_delivered; /* queued to a subscriber */
     uint64_t messages_dropped;   /* dropped with a slow consumer's queue */
+    uint64_t messages_conflated; /* replaced in a queue by a newer one of their topic */
     uint64_t publish_duplicates;
     uint64_t slow_consumer_closes;
     uint64_t rate_limited;

@@ -252,6 +252,8 @@ static void session_replace(struct session *s, struct conflate_slot *slot, struc
 {
     uint32_t old_cost = slot->cost;
     conflate_replace(slot, f);
+    if (s->conflated_counter)
+        (*s->conflated_counter)++;
     if (slot->held)
         return;
     s->queued_bytes = s->queued_bytes - old_cost + slot->cost;

@@ -137,10 +137,11 @@ struct session {
     struct principal principal;  /* the presented credential, when there is one */
     int64_t access_due_ms;       /* 0, or when the access state moves on (access.c) */
 
-    uint64_t *dropped_counter; /* counts frames dropped by a 4000 close */
-    uint16_t close_code;       /* != 0: close once the queue is written */
-    bool peer_closed;          /* the peer's close frame came: nothing more is sent */
-    _Atomic bool gone;         /* no longer open: the store thread skips reads for it */
+    uint64_t *dropped_counter;   /* counts frames dropped by a 4000 close */
+    uint64_t *conflated_counter; /* counts messages a newer one replaced (conflation) */
+    uint16_t close_code;         /* != 0: close once the queue is written */
+    bool peer_closed;            /* the peer's close frame came: nothing more is sent */
+    _Atomic bool gone;           /* no longer open: the store thread skips reads for it */
 };
 
 struct session *session_new(const struct transport *transport, void *conn, size_t max_backlog);

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { REPO_ROOT, SANITIZED, onCleanup, waitFor } from './lib/broker.mjs';
+import { REPO_ROOT, SANITIZED, httpGet, onCleanup, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { schemaErrors, validateRequest } from './lib/schema.mjs';
 import { assertError, isMessage, publishMany, range, sharedBroker, uniqueTopic } from './lib/util.mjs';
@@ -154,6 +154,9 @@ describe('conflated subscriptions', () => {
             t.diagnostic(`paused subscriber: ${messages.length} messages for ${total} published, `
                 + `${dropped} conflated`);
             assert.ok(dropped > 0, 'the paused subscriber fell behind: something was conflated');
+            const stats = await httpGet(`${ctx.broker.http}/api/stats`);
+            assert.ok(stats.json.counters.messages_conflated >= dropped,
+                `messages_conflated ${stats.json.counters.messages_conflated} counts the ${dropped} replaced`);
 
             // The plain subscription of the same connection still counts
             // toward --max-backlog: 12 MB of it while paused is a 4000.
