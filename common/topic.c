@@ -160,12 +160,41 @@ bool topic_matches(const char *pattern, const char *name)
     }
 }
 
-/* ---- Segments ---------------------------------------------------------- */
-
 struct topic_segment {
     const char *bytes;
     size_t len;
 };
+
+static bool topic_segment_is(const struct topic_segment *seg, char wildcard)
+{
+    return seg->len == 1 && seg->bytes[0] == wildcard;
+}
+
+bool topic_covers(const char *outer, const char *inner)
+{
+    if (topic_is_reserved(inner) && topic_starts_with_wildcard(outer))
+        return false;
+    struct topic_segment o = {outer, 0}, n = {inner, 0};
+    for (;;) {
+        o.len = strcspn(o.bytes, ".");
+        n.len = strcspn(n.bytes, ".");
+        if (topic_segment_is(&o, '>'))
+            return true; /* inner still has this segment, so one or more */
+        if (topic_segment_is(&n, '>'))
+            return false; /* only '>' covers '>' */
+        if (!topic_segment_is(&o, '*') &&
+            (topic_segment_is(&n, '*') || o.len != n.len || memcmp(o.bytes, n.bytes, o.len) != 0))
+            return false;
+        o.bytes += o.len;
+        n.bytes += n.len;
+        if (*o.bytes == '\0' || *n.bytes == '\0')
+            return *o.bytes == *n.bytes;
+        o.bytes++;
+        n.bytes++;
+    }
+}
+
+/* ---- Segments ---------------------------------------------------------- */
 
 /* Splits the NUL-terminated `s` at each '.' into `segments`, which has room
  * for TOPIC_MAX_SEGMENTS. Returns the count, or 0 when `s` is empty, has an
@@ -184,11 +213,6 @@ static size_t topic_split(const char *s, struct topic_segment *segments)
             return count;
         s += len + 1;
     }
-}
-
-static bool topic_segment_is(const struct topic_segment *seg, char wildcard)
-{
-    return seg->len == 1 && seg->bytes[0] == wildcard;
 }
 
 /* The project's one string hash (common/strmap.h). */

@@ -44,6 +44,14 @@ bool topic_is_pattern(const char *pattern);
 /* True when the valid pattern matches the valid name (NUL-terminated). */
 bool topic_matches(const char *pattern, const char *name);
 
+/* True when the valid pattern `outer` covers the valid pattern `inner`:
+ * every name `inner` matches, `outer` matches too. Segment by segment, '>'
+ * covers the rest (one or more segments, wildcards included), '*' covers
+ * one segment (a literal or '*', never '>'), a literal only itself; a
+ * wildcard first segment never reaches a reserved name, as in
+ * topic_matches. The rule of grants (broker/auth/grants.h). */
+bool topic_covers(const char *outer, const char *inner);
+
 /* The subscription trie. Entries are (pattern, subscriber) pairs; the
  * subscriber is an opaque pointer owned by the caller. */
 struct topic_trie;

@@ -14,50 +14,6 @@
  * not valid topics anyway. */
 #define GRANTS_EXPANDED_MAX (TOPIC_MAX_LEN + 1)
 
-/* ------------------------------------------------------------- coverage */
-
-static bool grants_segment_is(const char *segment, size_t len, char wildcard)
-{
-    return len == 1 && segment[0] == wildcard;
-}
-
-/* Whether the first segment of `grant` is a wildcard and `pattern` starts
- * with '$': such a grant never reaches a reserved name. */
-static bool grants_wildcard_meets_reserved(const char *grant, const char *pattern)
-{
-    size_t len = strcspn(grant, ".");
-    bool wildcard = grants_segment_is(grant, len, '*') || grants_segment_is(grant, len, '>');
-    return wildcard && pattern[0] == '$';
-}
-
-bool grant_covers(const char *grant, const char *pattern)
-{
-    if (grants_wildcard_meets_reserved(grant, pattern))
-        return false;
-    const char *g = grant;
-    const char *p = pattern;
-    for (;;) {
-        size_t g_len = strcspn(g, ".");
-        size_t p_len = strcspn(p, ".");
-        if (grants_segment_is(g, g_len, '>'))
-            return true; /* p still has this segment, so one or more */
-        if (grants_segment_is(p, p_len, '>'))
-            return false; /* only '>' covers '>' */
-        if (!grants_segment_is(g, g_len, '*')) {
-            if (grants_segment_is(p, p_len, '*'))
-                return false;
-            if (g_len != p_len || memcmp(g, p, g_len) != 0)
-                return false;
-        }
-        g += g_len;
-        p += p_len;
-        if (*g == '\0' || *p == '\0')
-            return *g == *p;
-        g++;
-        p++;
-    }
-}
-
 /* Whether `everything`, or any pattern of `list` admits `topic` by `rule`. */
 static bool grants_any(bool everything, const struct grant_list *list, const char *topic,
                        bool (*rule)(const char *granted, const char *topic))
@@ -73,7 +29,7 @@ static bool grants_any(bool everything, const struct grant_list *list, const cha
 
 bool grants_may_subscribe(const struct grants *g, const char *pattern)
 {
-    return grants_any(g->everything, &g->subscribe, pattern, grant_covers);
+    return grants_any(g->everything, &g->subscribe, pattern, topic_covers);
 }
 
 bool grants_may_publish(const struct grants *g, const char *name)

@@ -9,12 +9,9 @@
  * delivered message, so the checks are a walk over a few patterns: no
  * allocation, no locks.
  *
- * Coverage: a granted pattern G covers a requested pattern P when every
- * name P matches, G matches too. Segment by segment: '>' in G covers the
- * rest of P (one or more segments, wildcards included); '*' in G covers one
- * segment of P, a literal or '*', never '>'; a literal covers only itself.
- * A wildcard in G's first segment never reaches a name whose first segment
- * starts with '$' (as in topic_matches): "$sys.>" must be granted by name.
+ * Coverage is common/topic.h's topic_covers: a granted pattern covers a
+ * requested one when every name the request matches, the grant matches too;
+ * a wildcard grant never reaches a '$' name unless it names '$' itself.
  */
 #ifndef WSB_AUTH_GRANTS_H
 #define WSB_AUTH_GRANTS_H
@@ -37,9 +34,6 @@ struct grants {
     struct grant_list subscribe; /* also history, presence and SSE */
     struct grant_list publish;
 };
-
-/* Whether the valid pattern `grant` covers the valid pattern `pattern`. */
-bool grant_covers(const char *grant, const char *pattern);
 
 /* Whether `g` allows subscribing to (or reading history, presence, SSE of)
  * the valid pattern or name `pattern`. */
