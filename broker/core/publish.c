@@ -71,8 +71,7 @@ static bool fanout_conflates(struct fanout *ctx, const struct subscription *sub)
 }
 
 /* Queues the message for s, encoded on the first match. */
-/* The message's frame for a plain (or an SSE) session, encoded on the first
- * match; NULL when it cannot be encoded. */
+/* Encodes the message for the first matching session of its kind. */
 static struct frame *fanout_encode(struct fanout *ctx, bool sse)
 {
     struct frame **slot = sse ? &ctx->sse_frame : &ctx->frame;
@@ -84,6 +83,14 @@ static struct frame *fanout_encode(struct fanout *ctx, bool sse)
         }
     }
     return *slot;
+}
+
+/* The message's frame for a plain (or an SSE) session; NULL when it cannot
+ * be encoded. Inline: after the first match it is one load per delivery. */
+static inline struct frame *fanout_frame(struct fanout *ctx, bool sse)
+{
+    struct frame *f = sse ? ctx->sse_frame : ctx->frame;
+    return f ? f : fanout_encode(ctx, sse);
 }
 
 /* Once per delivery: a plain subscription's path is kept to its checks and
@@ -106,8 +113,8 @@ static void fanout_one(void *subscriber, void *arg)
         return;
     }
     s->last_seq_queued = ctx->seq;
-    struct frame *f = s->is_sse ? ctx->sse_frame : ctx->frame;
-    if (!f && !(f = fanout_encode(ctx, s->is_sse)))
+    struct frame *f = fanout_frame(ctx, s->is_sse);
+    if (!f)
         return;
     session_deliver(s, f);
     ctx->core->counters.messages_delivered++;
@@ -120,8 +127,8 @@ static void fanout_send_conflated(struct fanout *ctx)
         if (s->last_seq_queued == ctx->seq)
             continue;
         s->last_seq_queued = ctx->seq;
-        struct frame *f = s->is_sse ? ctx->sse_frame : ctx->frame;
-        if (!f && !(f = fanout_encode(ctx, s->is_sse)))
+        struct frame *f = fanout_frame(ctx, s->is_sse);
+        if (!f)
             return;
         session_deliver_conflated(s, f, ctx->msg->topic);
         ctx->core->counters.messages_delivered++;
