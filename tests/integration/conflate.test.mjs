@@ -12,11 +12,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { REPO_ROOT, SANITIZED, httpGet, onCleanup, waitFor } from './lib/broker.mjs';
+import { REPO_ROOT, SANITIZED, httpGet, onCleanup, procStatusBytes, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { schemaErrors, validateRequest } from './lib/schema.mjs';
 import { assertError, isMessage, publishMany, range, sharedBroker, uniqueTopic } from './lib/util.mjs';
@@ -36,11 +35,6 @@ const TICK_MS = 50;
 // plus what lws keeps of a partial write (at most one coalesced write,
 // 256 KiB) and the allocator's slack.
 const RSS_BOUND = 16 * MiB;
-
-function rssOf(broker) {
-    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
-    return Number(text.match(/^VmRSS:\s+(\d+) kB/m)[1]) * 1024;
-}
 
 // Publishes `count` messages spread over `topics` at `rate` per second (at
 // most: a tick waits for its acks). Returns the acked seqs per topic, in
@@ -126,13 +120,13 @@ describe('conflated subscriptions', () => {
             // working size before the baseline is taken.
             const warm = await tick(pub, topics, 2000, { rate: RATE, pad });
             await all.sync();
-            const rssBase = rssOf(ctx.broker);
+            const rssBase = procStatusBytes(ctx.broker, 'VmRSS');
 
             slow.ws.pause();
             let rssPeak = rssBase;
             const count = RATE * SECONDS;
             const paused = await tick(pub, topics, count, {
-                rate: RATE, pad, onTick: () => { rssPeak = Math.max(rssPeak, rssOf(ctx.broker)); },
+                rate: RATE, pad, onTick: () => { rssPeak = Math.max(rssPeak, procStatusBytes(ctx.broker, 'VmRSS')); },
             });
             const grown = rssPeak - rssBase;
             t.diagnostic(`rss: base ${(rssBase / MiB).toFixed(1)} MiB, grew ${(grown / MiB).toFixed(1)} MiB `

@@ -8,18 +8,7 @@ import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { startBroker } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
-import { assertAscending, isMessage, publishMany, range, uniqueTopic } from './lib/util.mjs';
-
-// Every message of `topic` with seq > since, paging through history.
-async function fullHistory(client, topic, since = 0) {
-    const out = [];
-    for (;;) {
-        const h = await client.ok({ op: 'history', topic, since, limit: 1000 });
-        out.push(...h.messages);
-        if (!h.more) return out;
-        since = h.messages.at(-1).seq;
-    }
-}
+import { assertAscending, fullHistory, isMessage, publishMany, range, uniqueTopic } from './lib/util.mjs';
 
 describe('durability', () => {
     it('kill -9 loses no acked message, keeps the epoch and never reuses a seq', async (t) => {

@@ -9,22 +9,13 @@
 // than 127.0.0.1 is another loopback address (127.0.0.N) as the source.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { onCleanup, scaled, startBroker, waitFor } from './lib/broker.mjs';
+import { onCleanup, procStatusBytes, scaled, startBroker, waitFor } from './lib/broker.mjs';
 import { apiUrl, assertHttpError, httpPublish, httpRequest, sharedBroker, uniqueTopic } from './lib/util.mjs';
 
 const MiB = 1024 * 1024;
-
-// A field of /proc/PID/status in bytes (VmRSS, VmHWM).
-function procBytes(broker, field) {
-    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
-    const m = text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    assert.ok(m, `no ${field} in /proc/${broker.proc.pid}/status`);
-    return Number(m[1]) * 1024;
-}
 
 // A raw HTTP/1.1 connection. `response` resolves the first answer
 // {status, headers, json} (or null when the connection closed without one);
@@ -203,7 +194,7 @@ describe('body memory is bounded across connections', () => {
             t, args: ['--max-message', '262144', '--http-body-budget', String(4 * MiB),
                 '--http-body-budget-per-ip', String(4 * MiB)],
         });
-        const hwmBefore = procBytes(broker, 'VmHWM');
+        const hwmBefore = procStatusBytes(broker, 'VmHWM');
         const addresses = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`);
         const conns = await partialBodies(broker, t, {
             count: 16, declared: 2 * MiB, sent: 2 * MiB - 1, addresses,
@@ -215,7 +206,7 @@ describe('body memory is bounded across connections', () => {
             return n >= 14 ? answered : null;
         }, { timeoutMs: 10000, what: '14 connections refused with 503' });
         for (const res of refused.filter(Boolean)) assertRawError(res, 503, 'unavailable', 'over budget');
-        const grown = procBytes(broker, 'VmHWM') - hwmBefore;
+        const grown = procStatusBytes(broker, 'VmHWM') - hwmBefore;
         assert.ok(grown < 24 * MiB, `peak RSS grew by ${(grown / MiB).toFixed(1)} MiB (budget 4 MiB)`);
         // The ones that fit complete normally (a body of spaces: 400, not JSON).
         for (const conn of conns.filter((c, i) => !refused[i])) {
@@ -231,7 +222,7 @@ describe('body memory is bounded across connections', () => {
             t, args: ['--max-message', '262144', '--http-body-budget', String(64 * MiB),
                 '--http-body-budget-per-ip', String(2 * MiB)],
         });
-        const hwmBefore = procBytes(broker, 'VmHWM');
+        const hwmBefore = procStatusBytes(broker, 'VmHWM');
         const conns = await partialBodies(broker, t, {
             count: 16, declared: 2 * MiB, sent: 2 * MiB - 1, addresses: ['127.0.0.1'],
         });
@@ -240,7 +231,7 @@ describe('body memory is bounded across connections', () => {
             return answered.filter((r) => r && r.status === 429).length >= 15 ? answered : null;
         }, { timeoutMs: 10000, what: '15 connections refused with 429' });
         for (const res of refused.filter(Boolean)) assertRawError(res, 429, 'rate_limited', 'over the share');
-        const grown = procBytes(broker, 'VmHWM') - hwmBefore;
+        const grown = procStatusBytes(broker, 'VmHWM') - hwmBefore;
         assert.ok(grown < 24 * MiB, `peak RSS grew by ${(grown / MiB).toFixed(1)} MiB (share 2 MiB)`);
         // Another address is not held back by this one.
         const other = rawHttp(broker, { t, localAddress: '127.0.0.99' });
@@ -343,7 +334,7 @@ describe('HTTP publishes and --max-rate', () => {
     });
 
     it('another address has its own bucket, and many addresses keep the table bounded', async (t) => {
-        const before = procBytes(ctx.broker, 'VmRSS');
+        const before = procStatusBytes(ctx.broker, 'VmRSS');
         for (let i = 0; i < 300; i++) {
             const conn = rawHttp(ctx.broker, { t, localAddress: `127.0.${1 + Math.floor(i / 250)}.${(i % 250) + 1}` });
             const body = JSON.stringify({ topic: uniqueTopic('hh.addr'), data: i });
@@ -351,7 +342,7 @@ describe('HTTP publishes and --max-rate', () => {
             assert.equal((await answerOf(conn, `address ${i}`)).status, 200);
             conn.sock.destroy();
         }
-        const grown = procBytes(ctx.broker, 'VmRSS') - before;
+        const grown = procStatusBytes(ctx.broker, 'VmRSS') - before;
         assert.ok(grown < 16 * MiB, `RSS grew by ${(grown / MiB).toFixed(1)} MiB`);
     });
 });

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { REPO_ROOT, onCleanup, scaled, waitFor } from './lib/broker.mjs';
+import { REPO_ROOT, onCleanup, procStatusBytes, scaled, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { assertAscending, httpPublish, publishMany, range, sharedBroker } from './lib/util.mjs';
 
@@ -27,13 +27,6 @@ const BATCH = 100; // messages per HTTP publish: 3.2 MB bodies
 const STALLED = 5;
 const RSS_MARGIN = 64 * MiB;
 const WSB_BIN = process.env.WSB_BIN ? path.resolve(process.env.WSB_BIN) : path.join(REPO_ROOT, 'build', 'bin', 'wsb');
-
-function rssOf(broker) {
-    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
-    const m = text.match(/^VmRSS:\s+(\d+) kB/m);
-    assert.ok(m, 'no VmRSS');
-    return Number(m[1]) * 1024;
-}
 
 // Fills the store with TOPICS x PER_TOPIC messages of MESSAGE_BYTES (~77 MB)
 // through the HTTP batch publish; resolves the seqs, ascending.
@@ -97,7 +90,7 @@ describe('paced replay', () => {
 
     it('holds bounded memory for subscribers that never read, while others publish', async (t) => {
         const stored = await fillStore(ctx.broker);
-        const baseline = rssOf(ctx.broker);
+        const baseline = procStatusBytes(ctx.broker, 'VmRSS');
         t.diagnostic(`store: ${stored.length} messages, broker RSS ${Math.round(baseline / MiB)} MiB`);
 
         const stalled = [];
@@ -108,10 +101,10 @@ describe('paced replay', () => {
         const pub = await connect(ctx.broker.url, { t });
         const acks = await publishMany(pub, 'live.t', range(200), { window: 10, timeoutMs: 60000 });
         assert.equal(acks.length, 200);
-        let peak = rssOf(ctx.broker);
+        let peak = procStatusBytes(ctx.broker, 'VmRSS');
         const more = await publishMany(pub, 'live.t', range(200), { window: 10, timeoutMs: 60000 });
         assert.equal(more.length, 200);
-        peak = Math.max(peak, rssOf(ctx.broker));
+        peak = Math.max(peak, procStatusBytes(ctx.broker, 'VmRSS'));
         t.diagnostic(`with ${STALLED} stalled replays: RSS ${Math.round(peak / MiB)} MiB`);
         assert.ok(peak < baseline + RSS_MARGIN,
             `RSS ${Math.round(peak / MiB)} MiB over ${Math.round((baseline + RSS_MARGIN) / MiB)} MiB`);

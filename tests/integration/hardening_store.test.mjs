@@ -12,24 +12,13 @@ import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { httpGet, scaled, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
-import { assertAck, assertError, httpPublish, range, uniqueTopic } from './lib/util.mjs';
+import { assertAck, assertError, fullHistory, httpPublish, range, uniqueTopic } from './lib/util.mjs';
 
 async function fileSize(file) {
     try {
         return (await fs.stat(file)).size;
     } catch {
         return 0;
-    }
-}
-
-// Every message of `topic` (a name or a pattern), paging through history.
-async function fullHistory(client, topic) {
-    const out = [];
-    for (let since = 0; ;) {
-        const h = await client.ok({ op: 'history', topic, since, limit: 1000 });
-        out.push(...h.messages);
-        if (!h.more) return out;
-        since = h.messages.at(-1).seq;
     }
 }
 

@@ -7,18 +7,12 @@
 // answer, in order.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { SANITIZED, onCleanup, startBroker, waitFor } from './lib/broker.mjs';
+import { SANITIZED, onCleanup, procStatusBytes, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 
 const MiB = 1024 * 1024;
-
-function procBytes(broker, field) {
-    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
-    return Number(text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))[1]) * 1024;
-}
 
 // A raw client that counts the pongs it reads and checks their order,
 // without keeping them (a million frames).
@@ -43,7 +37,7 @@ describe('ping hoarders', () => {
         const PINGS = 1000000; // ~30 MB of requests, far beyond the sockets' buffers
         const broker = await startBroker({ t });
         const bystander = await connect(broker.url, { t });
-        const before = procBytes(broker, 'VmHWM');
+        const before = procStatusBytes(broker, 'VmHWM');
         const hoarders = [];
         for (let h = 0; h < HOARDERS; h++) {
             const s = await hoarder(broker.url, t);
@@ -56,7 +50,7 @@ describe('ping hoarders', () => {
         await waitFor(() => hoarders.every((s) => s.ws.bufferedAmount > 0),
             { what: 'every hoarder held back by TCP', timeoutMs: 20000 });
         assert.equal((await bystander.request({ op: 'ping' })).op, 'pong', 'others are served meanwhile');
-        const grown = procBytes(broker, 'VmHWM') - before;
+        const grown = procStatusBytes(broker, 'VmHWM') - before;
         t.diagnostic(`the broker's peak grew by ${(grown / MiB).toFixed(1)} MiB`);
         if (!SANITIZED) assert.ok(grown < 32 * MiB, `the broker grew by ${grown} bytes`);
         for (const s of hoarders) {

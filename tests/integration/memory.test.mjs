@@ -6,18 +6,12 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { SANITIZED, startBroker, waitFor } from './lib/broker.mjs';
+import { SANITIZED, procStatusBytes, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { publishMany, range, uniqueTopic } from './lib/util.mjs';
 
 const MiB = 1024 * 1024;
-
-function rssOf(broker) {
-    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
-    return Number(text.match(/^VmRSS:\s+(\d+) kB/m)[1]) * 1024;
-}
 
 describe('memory after load', () => {
     const skip = SANITIZED && 'AddressSanitizer keeps freed memory in its quarantine';
@@ -32,7 +26,7 @@ describe('memory after load', () => {
         // Warm-up: the store's page cache (32 MiB at most) and the allocator
         // reach their working size before the baseline is taken.
         await publishMany(pub, uniqueTopic('mem.warm'), range(3 * perTopic).map((i) => ({ i, pad })), { timeoutMs: 60000 });
-        const base = rssOf(broker);
+        const base = procStatusBytes(broker, 'VmRSS');
 
         const topics = range(SUBSCRIBERS).map(() => uniqueTopic('mem.q'));
         const slow = [];
@@ -44,16 +38,16 @@ describe('memory after load', () => {
         }
         for (const topic of topics)
             await publishMany(pub, topic, range(perTopic).map((i) => ({ i, pad })), { timeoutMs: 60000 });
-        const peak = rssOf(broker);
+        const peak = procStatusBytes(broker, 'VmRSS');
         t.diagnostic(`rss: base ${(base / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB`);
         assert.ok(peak - base > (SUBSCRIBERS * PER_TOPIC) / 2,
             `the queues were held (base ${base}, peak ${peak}): the test measures something`);
 
         for (const c of slow) c.terminate();
         const bound = base + 64 * MiB;
-        await waitFor(() => rssOf(broker) < bound, {
+        await waitFor(() => procStatusBytes(broker, 'VmRSS') < bound, {
             timeoutMs: 15000, what: `rss back under base + 64 MiB (${(bound / MiB).toFixed(0)} MiB)`,
         });
-        t.diagnostic(`rss after: ${(rssOf(broker) / MiB).toFixed(0)} MiB`);
+        t.diagnostic(`rss after: ${(procStatusBytes(broker, 'VmRSS') / MiB).toFixed(0)} MiB`);
     });
 });

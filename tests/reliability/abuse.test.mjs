@@ -17,10 +17,11 @@
 // beyond those documented bounds; every wait has a condition and a limit.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { SANITIZED, httpRequest, onCleanup, startBroker, waitFor } from '../integration/lib/broker.mjs';
+import {
+    SANITIZED, httpRequest, onCleanup, procStatusBytes, startBroker, waitFor,
+} from '../integration/lib/broker.mjs';
 import { connect } from '../integration/lib/client.mjs';
 import { fullHistory } from './lib/common.mjs';
 
@@ -28,11 +29,6 @@ const MiB = 1024 * 1024;
 const RSS_GROWTH_MAX = 192 * MiB;
 const RSS_AFTER_MAX = 96 * MiB;
 const P99_MAX_MS = 2000;
-
-function rss(broker) {
-    const text = fs.readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
-    return Number(text.match(/^VmRSS:\s+(\d+) kB/m)[1]) * 1024;
-}
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -69,9 +65,9 @@ describe('abuse', () => {
         const goodSub = await connect(broker.url, { t });
         await goodSub.ok({ op: 'subscribe', topic: 'good.>' });
         await pause(500); // the fill's last commit settles before the baseline
-        const base = rss(broker);
+        const base = procStatusBytes(broker, 'VmRSS');
         let peak = base;
-        const sampler = setInterval(() => { peak = Math.max(peak, rss(broker)); }, 100);
+        const sampler = setInterval(() => { peak = Math.max(peak, procStatusBytes(broker, 'VmRSS')); }, 100);
         onCleanup(t, () => clearInterval(sampler));
 
         const crowd = { stop: false, members: [] };
@@ -157,7 +153,7 @@ describe('abuse', () => {
         for (const ws of crowd.members) ws.terminate();
         flooder.terminate();
         if (!SANITIZED) {
-            await waitFor(() => rss(broker) < base + RSS_AFTER_MAX, {
+            await waitFor(() => procStatusBytes(broker, 'VmRSS') < base + RSS_AFTER_MAX, {
                 timeoutMs: 30000, what: `rss back under base + ${RSS_AFTER_MAX / MiB} MiB`,
             });
         }

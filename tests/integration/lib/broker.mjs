@@ -109,6 +109,15 @@ export function freePort() {
     });
 }
 
+// A field of the broker's /proc/PID/status in bytes: VmRSS (resident now),
+// VmHWM (resident at its peak).
+export function procStatusBytes(broker, field) {
+    const text = readFileSync(`/proc/${broker.proc.pid}/status`, 'utf8');
+    const m = text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    if (!m) throw new Error(`no ${field} in /proc/${broker.proc.pid}/status`);
+    return Number(m[1]) * 1024;
+}
+
 export function sanitizerReport(text) {
     const hit = SANITIZER_MARKERS.find((m) => text.includes(m));
     if (!hit) return null;

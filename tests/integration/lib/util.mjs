@@ -358,3 +358,17 @@ export function parsePrometheus(text) {
     };
     return { families, samples, get };
 }
+
+// Every stored message of `topic` (a name or pattern) with seq > since, by
+// paging the `history` op with limit 1000.
+export async function fullHistory(client, topic, since = 0) {
+    const out = [];
+    for (;;) {
+        const h = await client.ok({ op: 'history', topic, since, limit: 1000 }, { timeoutMs: 20000 });
+        out.push(...h.messages);
+        if (!h.more) return out;
+        if (h.messages.length === 0) throw new Error(`history of ${topic} says more with no messages`);
+        since = h.messages.at(-1).seq;
+    }
+}
+

@@ -3,7 +3,7 @@
 //
 // Owns: the seeded PRNG (every random choice of a test comes from it and
 // the seed is printed, so a failing run can be replayed with WSB_SEED),
-// reading a topic's whole history by paging, the broker's open fd count,
+// the broker's open fd count (paging a whole history is lib/util.mjs's),
 // /api/stats, temporary directories and mounts (tmpfs) cleaned up in
 // t.after(), and starting a broker process under a wrapper (strace) or
 // with an extra environment (LD_PRELOAD), which the integration harness
@@ -77,18 +77,8 @@ export async function freeBytes(dir) {
     return s.bavail * s.bsize;
 }
 
-// Every stored message of `topic` (a name or pattern) with seq > since, by
-// paging the `history` op with limit 1000.
-export async function fullHistory(client, topic, since = 0) {
-    const out = [];
-    for (;;) {
-        const h = await client.ok({ op: 'history', topic, since, limit: 1000 }, { timeoutMs: 20000 });
-        out.push(...h.messages);
-        if (!h.more) return out;
-        if (h.messages.length === 0) throw new Error(`history of ${topic} says more with no messages`);
-        since = h.messages.at(-1).seq;
-    }
-}
+// fullHistory: paging history; it lives with the integration helpers.
+export { fullHistory } from '../../integration/lib/util.mjs';
 
 // Open file descriptors of a process (entries of /proc/PID/fd).
 export function fdCount(pid) {
