@@ -154,12 +154,11 @@ static int access_grant(struct core *core, struct session *s, const char *token,
     struct principal p;
     if (credentials_resolve(core->creds, token, len, core_now_ms() / 1000, &p, why) < 0)
         return -1;
-    bool new_user = !access_same_user(s->user, p.user);
+    bool new_user = !access_same_user(s->principal.user, p.user);
     if (new_user)
         access_presence_leave(core, s);
     principal_free(&s->principal);
     s->principal = p;
-    s->user = p.user;
     s->grants = &s->principal.grants;
     s->access = ACCESS_GRANTED;
     s->access_due_ms = p.expires > 0 ? p.expires * 1000 : 0;

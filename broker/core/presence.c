@@ -53,7 +53,7 @@ static void event_send_one(void *subscriber, void *arg)
 static void presence_broadcast(struct presence *p, const struct subscription *sub, const char *op)
 {
     const struct session *s = sub->session;
-    struct event_ctx ctx = {sub, answer_presence_event(op, sub->pattern, s->id, s->user)};
+    struct event_ctx ctx = {sub, answer_presence_event(op, sub->pattern, s->id, s->principal.user)};
     if (!ctx.frame)
         return;
     topic_trie_match(p->members, sub->pattern, event_send_one, &ctx);
@@ -89,7 +89,7 @@ static void list_one(void *subscriber, void *arg)
     struct list_ctx *ctx = arg;
     if (ctx->count++)
         sbuf_add(ctx->out, ",", 1);
-    answer_append_member(ctx->out, member->session->id, member->session->user);
+    answer_append_member(ctx->out, member->session->id, member->session->principal.user);
 }
 
 void presence_append_members(const struct presence *p, const char *topic, struct sbuf *out)

@@ -223,7 +223,7 @@ static struct store_req *publish_block_new(struct core *core, struct session *s,
 {
     const void *data = req->is_binary ? (const void *)req->payload : req->data_text;
     size_t topic_len = strlen(req->topic);
-    size_t user_len = s->user ? strlen(s->user) : 0;
+    size_t user_len = s->principal.user ? strlen(s->principal.user) : 0;
     size_t key_len = req->key ? strlen(req->key) : 0;
     size_t bytes = topic_len + user_len + key_len + req->data_len + 4;
     size_t size = sizeof(struct publish_block) + bytes;
@@ -236,7 +236,7 @@ static struct store_req *publish_block_new(struct core *core, struct session *s,
     char *at = blk->bytes;
     struct store_msg *msg = &blk->pub.msg;
     msg->topic = block_put(&at, req->topic, topic_len);
-    msg->from_user = s->user ? block_put(&at, s->user, user_len) : NULL;
+    msg->from_user = s->principal.user ? block_put(&at, s->principal.user, user_len) : NULL;
     blk->pub.key = req->key ? block_put(&at, req->key, key_len) : NULL;
     msg->data = (unsigned char *)block_put(&at, data, req->data_len);
     msg->data_len = req->data_len;
@@ -261,7 +261,8 @@ static struct store_req *publish_block_new(struct core *core, struct session *s,
 void core_publish(struct core *core, struct session *s, struct request *req)
 {
     struct request_error err;
-    if (core_check_pub(core, req->topic, s->user, req->is_binary, req->data_len, &err) < 0) {
+    if (core_check_pub(core, req->topic, s->principal.user, req->is_binary, req->data_len, &err) <
+        0) {
         err.has_id = req->has_id;
         err.id = req->id;
         core_reply_error(core, s, &err);

@@ -89,7 +89,6 @@ struct session {
     const struct transport *transport;
     void *conn;  /* the transport's connection; NULL once it is gone */
     char id[16]; /* "c-" + 10 hex digits */
-    char *user;  /* authenticated user (principal.user), NULL when anonymous */
     uint32_t refs;
     struct session *prev, *next; /* core's list of live sessions */
     bool is_sse;                 /* an SSE stream: message events only, no replies */
@@ -134,7 +133,8 @@ struct session {
     /* What its credential allows (core/access.c writes these). */
     uint8_t access;              /* enum access_state */
     const struct grants *grants; /* NULL: everything (no auth configured) */
-    struct principal principal;  /* the presented credential, when there is one */
+    struct principal principal;  /* the presented credential, when there is one; its user
+                                    (NULL when anonymous) is the session's */
     int64_t access_due_ms;       /* 0, or when the access state moves on (access.c) */
 
     uint64_t *dropped_counter;   /* counts frames dropped by a 4000 close */
