@@ -89,19 +89,10 @@ void core_reply(struct core *core, struct session *s, bool has_id, uint64_t id, 
 }
 
 void core_reply_unavailable(struct core *core, struct session *s, bool has_id, uint64_t id,
-                            const char *what)
+                            const struct store_req *sr, const char *what)
 {
     struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = has_id, .id = id};
-    snprintf(err.message, sizeof(err.message), "the message store cannot be %s now", what);
-    core_reply_error(core, s, &err);
-}
-
-void core_reply_store_full(struct core *core, struct session *s, bool has_id, uint64_t id,
-                           enum store_full_reason reason)
-{
-    struct request_error err = {.code = ERR_UNAVAILABLE, .has_id = has_id, .id = id};
-    snprintf(err.message, sizeof(err.message), "publish refused: the store reached its %s limit",
-             store_full_limit_name(reason));
+    store_failure_text(sr, what, err.message, sizeof(err.message));
     core_reply_error(core, s, &err);
 }
 

@@ -53,13 +53,10 @@ void core_reply(struct core *core, struct session *s, bool has_id, uint64_t id, 
 void core_reply_error(struct core *core, struct session *s, const struct request_error *err);
 void core_reply_error_code(struct core *core, struct session *s, const struct request *req,
                            const char *code, const char *message);
-/* The store could not do what a request needed ("read", "written"). */
+/* The store could not do what a request needed ("read", "written"):
+ * `unavailable`, with store_failure_text's reason (sr may be NULL). */
 void core_reply_unavailable(struct core *core, struct session *s, bool has_id, uint64_t id,
-                            const char *what);
-/* A publish the store refused for a configured bound (--max-db-size,
- * --max-topics): `unavailable`, naming the setting. */
-void core_reply_store_full(struct core *core, struct session *s, bool has_id, uint64_t id,
-                           enum store_full_reason reason);
+                            const struct store_req *sr, const char *what);
 struct store_req *core_new_store_req(struct session *s, const struct request *req,
                                      enum store_op op);
 /* Frees a request of core_new_store_req that is not submitted after all. */
@@ -80,10 +77,7 @@ static inline bool core_result_ok(struct core *core, const struct store_req *sr,
         return false;
     if (sr->status == STORE_OK)
         return true;
-    if (sr->status == STORE_FULL)
-        core_reply_store_full(core, p->session, p->has_id, p->id, sr->full_reason);
-    else
-        core_reply_unavailable(core, p->session, p->has_id, p->id, what);
+    core_reply_unavailable(core, p->session, p->has_id, p->id, sr, what);
     return false;
 }
 

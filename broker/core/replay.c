@@ -205,7 +205,7 @@ static void replay_fail(struct replay *r)
     }
     for (size_t i = 0; i < r->n_reads; i++)
         core_unsubscribe_sub(r->core, s, r->reads[i].sub);
-    core_reply_unavailable(r->core, s, r->ack.has_id, r->ack.id, "read");
+    core_reply_unavailable(r->core, s, r->ack.has_id, r->ack.id, NULL, "read");
 }
 
 /* From here on each subscription delivers every match after covers_after. */

@@ -228,14 +228,10 @@ static void api_publish_done(void *arg, struct store_req *sr)
     struct api_call *call = arg;
     if (sr->status == STORE_CONFLICT) {
         api_publish_conflict(call, sr->conflict_last);
-    } else if (sr->status == STORE_FULL) {
-        char why[96];
-        snprintf(why, sizeof(why), "publish refused: the store reached its %s limit",
-                 store_full_limit_name(sr->full_reason));
-        api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE, why);
     } else if (sr->status != STORE_OK) {
-        api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
-                       "the message store cannot be written now");
+        char why[96];
+        store_failure_text(sr, "written", why, sizeof(why));
+        api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE, why);
     } else {
         struct sbuf b;
         sbuf_init(&b);
@@ -356,8 +352,9 @@ static void api_history_done(void *arg, struct store_req *sr)
 {
     struct api_call *call = arg;
     if (sr->status != STORE_OK) {
-        api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE,
-                       "the message store cannot be read now");
+        char why[96];
+        store_failure_text(sr, "read", why, sizeof(why));
+        api_call_error(call, HTTP_STATUS_SERVICE_UNAVAILABLE, ERR_UNAVAILABLE, why);
     } else {
         struct sbuf b;
         sbuf_init(&b);

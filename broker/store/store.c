@@ -10,6 +10,7 @@
  */
 #include "store/engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 int store_open(struct store **out, const struct store_config *cfg, char *err, size_t errlen)
@@ -85,7 +86,7 @@ void store_req_free(struct store_req *req)
 const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, UINT64_MAX};
 
-const char *store_full_limit_name(enum store_full_reason reason)
+static const char *store_full_limit_name(enum store_full_reason reason)
 {
     switch (reason) {
     case STORE_FULL_DB_SIZE:
@@ -96,4 +97,13 @@ const char *store_full_limit_name(enum store_full_reason reason)
         break;
     }
     return "none";
+}
+
+void store_failure_text(const struct store_req *sr, const char *what, char *out, size_t len)
+{
+    if (sr && sr->status == STORE_FULL)
+        snprintf(out, len, "publish refused: the store reached its %s limit",
+                 store_full_limit_name(sr->full_reason));
+    else
+        snprintf(out, len, "the message store cannot be %s now", what);
 }

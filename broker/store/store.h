@@ -189,9 +189,11 @@ void store_req_free(struct store_req *req);
 /* Frees the strings and data of one message (not the struct itself). */
 void store_msg_clear(struct store_msg *msg);
 
-/* The name of the setting behind a STORE_FULL answer, for the error
- * message: "max_db_size" or "max_topics" (the config keys). */
-const char *store_full_limit_name(enum store_full_reason reason);
+/* Why a request failed, in one line for its `unavailable` answer (core and
+ * the HTTP API alike): STORE_FULL names the configured bound that refused
+ * a publish ("max_db_size", "max_topics"); any other failure, or sr NULL,
+ * says the store cannot be `what` ("read", "written") now. */
+void store_failure_text(const struct store_req *sr, const char *what, char *out, size_t len);
 
 /* Upper bounds (µs) of the commit latency histogram's buckets; the last
  * is unbounded. */

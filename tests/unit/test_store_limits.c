@@ -124,7 +124,9 @@ START_TEST(test_max_topics)
     ck_assert_int_eq(req->status, STORE_FULL);
     ck_assert_int_eq(req->full_reason, STORE_FULL_TOPICS);
     ck_assert_uint_eq(req->pubs[0].msg.seq, 0);
-    ck_assert_str_eq(store_full_limit_name(req->full_reason), "max_topics");
+    char why_max_topics[128];
+    store_failure_text(req, "written", why_max_topics, sizeof(why_max_topics));
+    ck_assert_str_eq(why_max_topics, "publish refused: the store reached its max_topics limit");
     store_req_free(req);
     ck_assert_uint_eq(publish_ok("lim.a"), 4); /* existing topics still take messages */
 
@@ -189,7 +191,9 @@ START_TEST(test_max_db_size)
     ck_assert_ptr_nonnull(req);
     ck_assert_int_eq(req->status, STORE_FULL);
     ck_assert_int_eq(req->full_reason, STORE_FULL_DB_SIZE);
-    ck_assert_str_eq(store_full_limit_name(req->full_reason), "max_db_size");
+    char why_max_db_size[128];
+    store_failure_text(req, "written", why_max_db_size, sizeof(why_max_db_size));
+    ck_assert_str_eq(why_max_db_size, "publish refused: the store reached its max_db_size limit");
     store_req_free(req);
     /* About the bound: not far under it, and not far over it. */
     ck_assert_uint_ge(accepted * SIZE, MAX_BYTES / 2);
