@@ -92,7 +92,11 @@ int main(int argc, char **argv)
         .max_topics = cfg.max_topics,
         .wake = server_wake,
         .wake_arg = srv,
+        .redis_url = cfg.redis,
+        .loop = server_uv_loop(srv),
     };
+    if (cfg.redis && strcmp(cfg.db, "wsbroker.db") != 0)
+        log_warn("--db %s is not used with --redis: the messages are in Redis", cfg.db);
     struct store *store = NULL;
     if (store_open(&store, &scfg, err, sizeof(err)) < 0) {
         server_free(srv);
@@ -107,8 +111,8 @@ int main(int argc, char **argv)
     }
     notify_ready();
     server_run(srv); /* says STOPPING=1 itself, before draining */
+    store_close(store); /* before the loop goes: the Redis engine runs on it */
     server_free(srv);
-    store_close(store);
     log_info("stopped");
     config_free(&cfg);
     return 0;

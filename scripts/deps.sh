@@ -9,21 +9,23 @@
 # and the tools of tests/packaging (systemd-analyze, groff, curl, python3)
 # and of the tests that edit or check a store file (sqlite3), promtool
 # (Debian's prometheus package, for `promtool check metrics`) and openssl
-# (the TLS tests make their certificates at run time); "bench": the brokers
+# (the TLS tests make their certificates at run time), redis-server (the
+# several-nodes tests start their own on a free port); "bench": the brokers
 # tests/bench/compare.sh runs beside wsbroker, gnuplot and valgrind.
 set -euo pipefail
 
 mode="${1:-build}"
 want=(cmake gcc make pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev libssl-dev
-      libuv1-dev libsystemd-dev check libsubunit-dev)
+      libuv1-dev libsystemd-dev libhiredis-dev check libsubunit-dev)
 if [ "$mode" = "release" ] || [ "$mode" = "test" ]; then
     want+=(help2man dpkg-dev file)
 fi
 if [ "$mode" = "test" ]; then
-    want+=(clang libclang-rt-14-dev systemd groff-base curl python3 sqlite3 prometheus openssl)
+    want+=(clang libclang-rt-14-dev systemd groff-base curl python3 sqlite3 prometheus openssl
+           redis-server)
 fi
 if [ "$mode" = "bench" ]; then
-    want+=(mosquitto nats-server gnuplot-nox valgrind)
+    want+=(mosquitto nats-server gnuplot-nox valgrind redis-server)
 fi
 if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
     command -v node >/dev/null 2>&1 || want+=(nodejs)

@@ -168,15 +168,6 @@ static int config_read_auth_files(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* Redis is parsed and validated but not wired up yet: refuse to start
- * rather than run silently without it. */
-static int config_reject_unsupported(const struct config *cfg, char *err, size_t errlen)
-{
-    if (cfg->redis == NULL)
-        return 0;
-    return config_fail(err, errlen, "--redis: not supported yet");
-}
-
 /* ------------------------------------------------------------ public */
 
 static enum config_result config_load_all(struct config *cfg, int argc, char **argv,
@@ -196,8 +187,6 @@ static enum config_result config_load_all(struct config *cfg, int argc, char **a
         return CONFIG_ERROR;
     if (config_check(cfg, err, errlen) != 0 || config_parse_topic_rules(cfg, err, errlen) != 0 ||
         config_read_auth_files(cfg, err, errlen) != 0)
-        return CONFIG_ERROR;
-    if (config_reject_unsupported(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     return CONFIG_RUN;
 }

@@ -336,6 +336,10 @@ void core_close_all(struct core *core, uint16_t code, const char *reason)
 
 static void core_finish(struct core *core, struct store_req *sr)
 {
+    if (sr->op == STORE_FEED) {
+        core_finish_feed(core, sr);
+        return;
+    }
     struct pending *p = sr->owner;
     if (sr->op == STORE_PUBLISH)
         core_finish_publish(core, sr, p);
@@ -359,7 +363,8 @@ void core_store_wake(struct core *core)
          * while this one is answered. */
         if (next)
             __builtin_prefetch(next);
-        core->pending_store--;
+        if (sr->op != STORE_FEED) /* the engine's own, not submitted */
+            core->pending_store--;
         core_finish(core, sr);
         core_req_free(core, sr);
         sr = next;

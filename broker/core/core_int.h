@@ -84,6 +84,10 @@ static inline bool core_result_ok(struct core *core, const struct store_req *sr,
 /* publish.c */
 void core_publish(struct core *core, struct session *s, struct request *req);
 void core_finish_publish(struct core *core, struct store_req *sr, struct pending *p);
+/* Messages other nodes stored (a shared engine's STORE_FEED): fanned out
+ * as this node's own are; a reset closes every session (4000) so that
+ * clients resume where the seqs start over. */
+void core_finish_feed(struct core *core, struct store_req *sr);
 /* Frees a finished request; a pooled publish block goes back to its pool. */
 void core_req_free(struct core *core, struct store_req *sr);
 void core_publish_init(struct core *core);

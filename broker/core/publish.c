@@ -310,6 +310,19 @@ void core_finish_publish(struct core *core, struct store_req *sr, struct pending
                    answer_publish_ack(p->id, sr->pubs[0].msg.seq, sr->pubs[0].duplicate));
 }
 
+void core_finish_feed(struct core *core, struct store_req *sr)
+{
+    for (size_t i = 0; i < sr->n_msgs; i++)
+        core_fanout(core, &sr->msgs[i], NULL);
+    if (sr->feed_reset) {
+        core_close_all(core, 4000, "the shared store's seqs started over: resume with since");
+        frame_cache_clear(&core->frames);
+        core->last_delivered_seq = sr->feed_seq;
+    } else if (sr->feed_seq > core->last_delivered_seq) {
+        core->last_delivered_seq = sr->feed_seq;
+    }
+}
+
 void core_req_free(struct core *core, struct store_req *sr)
 {
     struct publish_block *blk = sr->pubs_inline ? (struct publish_block *)sr : NULL;

@@ -73,6 +73,22 @@ static void append_fields(struct sbuf *out, const struct stat_field *fields, siz
     }
 }
 
+/* Which engine runs; for a shared one, this node's link to it. */
+static void append_engine(struct sbuf *out, const struct store_stats *st)
+{
+    sbuf_add_str(out, ",\"engine\":");
+    sbuf_add_json_string(out, st->engine);
+    if (!st->shared)
+        return;
+    char text[256];
+    snprintf(text, sizeof(text),
+             ",\"redis\":{\"node\":\"%s\",\"connected\":%s,\"rtt_us\":%llu,"
+             "\"delivered_seq\":%llu,\"gap_repairs\":%llu}",
+             st->node, st->connected ? "true" : "false", (unsigned long long)st->rtt_us,
+             (unsigned long long)st->delivered_seq, (unsigned long long)st->gap_repairs);
+    sbuf_add_str(out, text);
+}
+
 void metrics_render_stats(const struct core *core, const struct store *store,
                           const struct topic_rules *rules, struct sbuf *out)
 {
@@ -108,10 +124,39 @@ void metrics_render_stats(const struct core *core, const struct store *store,
     sbuf_add_json_string(out, store_epoch(store));
     sbuf_add_str(out,
                  store_healthy(store) ? ",\"store_healthy\":true" : ",\"store_healthy\":false");
+    append_engine(out, &st);
     append_topic_rules(out, rules);
     sbuf_add_str(out, ",\"counters\":{");
     append_fields(out, counters, sizeof(counters) / sizeof(counters[0]));
     sbuf_add_str(out, "}}");
+}
+
+/* The engine's metrics: which runs, and a shared one's link. */
+static void engine_metrics(struct sbuf *out, const struct store_stats *st)
+{
+    char text[640];
+    snprintf(text, sizeof(text),
+             "# HELP wsbroker_store_engine_info The store engine that runs.\n"
+             "# TYPE wsbroker_store_engine_info gauge\n"
+             "wsbroker_store_engine_info{engine=\"%s\"} 1\n",
+             st->engine);
+    sbuf_add_str(out, text);
+    if (!st->shared)
+        return;
+    snprintf(text, sizeof(text),
+             "# HELP wsbroker_redis_connected 1 while the link to Redis is up.\n"
+             "# TYPE wsbroker_redis_connected gauge\n"
+             "wsbroker_redis_connected %d\n"
+             "# HELP wsbroker_redis_rtt_seconds The last round trip to Redis (the epoch poll).\n"
+             "# TYPE wsbroker_redis_rtt_seconds gauge\n"
+             "wsbroker_redis_rtt_seconds %.6f\n"
+             "# HELP wsbroker_redis_gap_repairs_total Messages read back from the feed that "
+             "pub/sub lost.\n"
+             "# TYPE wsbroker_redis_gap_repairs_total counter\n"
+             "wsbroker_redis_gap_repairs_total %llu\n",
+             st->connected ? 1 : 0, (double)st->rtt_us / 1e6,
+             (unsigned long long)st->gap_repairs);
+    sbuf_add_str(out, text);
 }
 
 /* One family of one sample: HELP, TYPE, and the value as `value_text`. */
@@ -277,6 +322,7 @@ void metrics_render_prometheus(const struct core *core, const struct store *stor
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
         metric_line(out, &metrics[i]);
     commit_histogram(out, &st);
+    engine_metrics(out, &st);
     process_metrics(out);
 }
 

@@ -35,6 +35,11 @@ struct evloop *evloop_new(void)
     return loop;
 }
 
+void *evloop_uv(struct evloop *loop)
+{
+    return &loop->uv;
+}
+
 void evloop_attach(struct evloop *loop, struct lws_context_creation_info *info, void **loops,
                    struct lws_context **pcontext)
 {

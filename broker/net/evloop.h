@@ -21,6 +21,9 @@ struct evloop;
 
 struct evloop *evloop_new(void);
 
+/* The libuv loop itself (uv_loop_t *), for what else runs on it. */
+void *evloop_uv(struct evloop *loop);
+
 /* Points the context creation info at the loop (foreign libuv loop).
  * `pcontext` is where the context will be stored: lws clears it once the
  * context is really gone (teardown on libuv takes two steps). */

@@ -331,11 +331,18 @@ void server_wake(void *arg)
 struct server *server_new(const struct config *cfg)
 {
     struct server *srv = calloc(1, sizeof(*srv));
-    if (srv) {
-        srv->cfg = cfg;
-        srv->listener.fd = -1;
-    }
+    if (!srv)
+        return NULL;
+    srv->cfg = cfg;
+    srv->listener.fd = -1;
+    /* Made before the store opens: the Redis engine runs on it. */
+    srv->loop = evloop_new();
     return srv;
+}
+
+void *server_uv_loop(struct server *srv)
+{
+    return srv->loop ? evloop_uv(srv->loop) : NULL;
 }
 
 static void server_on_signal(int sig)
@@ -434,7 +441,6 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     server_tls_options(cfg, &info);
 
     void *loops[1];
-    srv->loop = evloop_new();
     if (srv->loop)
         evloop_attach(srv->loop, &info, loops, &srv->context);
     struct rlimit nofile;
@@ -445,6 +451,11 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
                                : SERVER_FD_RESERVE;
     srv->accepting = true;
     srv->context = lws_create_context(&info);
+    if (!srv->context && srv->loop && cfg->redis) {
+        snprintf(err, errlen, "wsbroker: --redis needs the libwebsockets libuv plugin (package "
+                              "libwebsockets-evlib-uv)");
+        return -1;
+    }
     if (!srv->context && srv->loop) {
         evloop_fallback(srv->loop, &info);
         srv->context = lws_create_context(&info);
@@ -464,8 +475,10 @@ int server_start(struct server *srv, struct store *store, char *err, size_t errl
     signal(SIGTERM, server_on_signal);
     signal(SIGINT, server_on_signal);
     signal(SIGPIPE, SIG_IGN);
-    log_info("wsbroker %s listening on %s:%d (db %s, epoch %s, seq %llu)", WSB_VERSION, cfg->bind,
-             cfg->port, cfg->db, store_epoch(store), (unsigned long long)store_last_seq(store));
+    log_info("wsbroker %s listening on %s:%d (%s %s, epoch %s, seq %llu)", WSB_VERSION, cfg->bind,
+             cfg->port, cfg->redis ? "redis engine, node of" : "db",
+             cfg->redis ? "a shared data set" : cfg->db, store_epoch(store),
+             (unsigned long long)store_last_seq(store));
     return 0;
 }
 

@@ -22,6 +22,9 @@ void server_wake(void *server);
 
 /* Allocates the server (so the store can be given its wake argument). */
 struct server *server_new(const struct config *cfg);
+/* The libuv loop the server runs on (uv_loop_t *), for an engine that runs
+ * on it (store_config.loop); NULL when there is none. */
+void *server_uv_loop(struct server *srv);
 
 /* Binds and listens on the configured address (before the store is
  * opened, so a port in use fails first); server_start serves it. */

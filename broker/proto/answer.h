@@ -62,6 +62,6 @@ struct frame *answer_conflict(const struct request_error *err, uint64_t last);
 
 /* What `welcome` lists in "features": what this broker supports,
  * configured or not (docs/protocol.md section 11). JSON strings. */
-#define ANSWER_FEATURES "\"conflate\",\"expect_last\",\"auth\""
+#define ANSWER_FEATURES "\"conflate\",\"expect_last\",\"auth\",\"redis\""
 
 #endif

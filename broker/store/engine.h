@@ -74,7 +74,17 @@
  *     finished requests; the caller then takes them with store_take_done.
  *   - Threads: submit, take_done, epoch, last_seq, healthy and get_stats may
  *     be called from any thread while the store is open; close is called
- *     once, from the thread that opened it.
+ *     once, from the thread that opened it. An engine that runs on the
+ *     broker's loop (store_config.loop: Redis) is called on that loop's
+ *     thread only, and calls `wake` from it.
+ *   - Feed (an engine shared by several nodes): messages other nodes
+ *     stored are posted as STORE_FEED entries, and every stored message,
+ *     this node's publishes included, is posted in ascending global seq
+ *     with no gap: a publish request is posted only once every seq below
+ *     its own was posted. last_seq is the newest seq posted. Reads may be
+ *     posted before earlier publishes (they still see them: they run after
+ *     them), so that a long read never holds delivery up; publishes are
+ *     posted in submission order, reads in theirs.
  */
 #ifndef WSB_STORE_ENGINE_H
 #define WSB_STORE_ENGINE_H
@@ -101,5 +111,7 @@ struct store {
 
 /* The SQLite engine (store/sqlite_*.c). */
 extern const struct store_engine_ops store_engine_sqlite;
+/* The Redis engine, shared by several nodes (store/redis_*.c). */
+extern const struct store_engine_ops store_engine_redis;
 
 #endif

@@ -3,7 +3,7 @@
  * store.c: the store's front: the calls of store.h, dispatched to the
  * engine behind a `struct store` (engine.h).
  *
- * Owns: the choice of engine at open (SQLite, the only one for now), and
+ * Owns: the choice of engine at open (SQLite, or Redis with a redis_url), and
  * what belongs to the engine-neutral types of store.h (freeing a request
  * and a message, the commit latency buckets). Every call is one indirect
  * call per request or per batch of results; nothing here runs per delivery.
@@ -12,10 +12,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int store_open(struct store **out, const struct store_config *cfg, char *err, size_t errlen)
 {
-    return store_engine_sqlite.open(out, cfg, err, errlen);
+    const struct store_engine_ops *engine = cfg->redis_url ? &store_engine_redis : &store_engine_sqlite;
+    return engine->open(out, cfg, err, errlen);
 }
 
 void store_close(struct store *st)
@@ -51,6 +53,8 @@ struct store_req *store_take_done(struct store *st)
 
 void store_get_stats(const struct store *st, struct store_stats *out)
 {
+    memset(out, 0, sizeof(*out));
+    out->engine = st->ops->name;
     st->ops->get_stats(st, out);
 }
 

@@ -46,6 +46,12 @@ struct store_config {
     const struct topic_rules *rules;
     void (*wake)(void *arg); /* called on an engine thread when results are ready */
     void *wake_arg;
+    /* The shared engine (several nodes as one): a redis:// URL, or NULL for
+     * the embedded SQLite store at `path`. */
+    const char *redis_url;
+    /* The broker's libuv loop (uv_loop_t *), which the Redis engine runs
+     * on; every call of store.h is then made on that loop's thread. */
+    void *loop;
 };
 
 /* One message as stored. Strings and data are owned by whoever owns the
@@ -76,6 +82,11 @@ enum store_op {
     STORE_REPLAY,  /* matches of `pattern` for a subscribe: since/last, up to `upto` */
     STORE_HISTORY, /* matches of `pattern` with seq > since, at most `limit` */
     STORE_BACKUP,  /* a consistent copy of the whole store into `backup_path` */
+    /* Never submitted: posted by an engine shared by several nodes (Redis)
+     * with messages that other nodes published, `msgs` in ascending seq,
+     * to be fanned out where they stand among the other finished requests
+     * (engine.h, "Feed"). */
+    STORE_FEED,
 };
 
 /* STORE_FULL: a publish request that a bound of the store refused
@@ -151,6 +162,12 @@ struct store_req {
      * last, and when retention moved since the previous one). */
     bool has_total;
     uint64_t total;
+    /* STORE_FEED: after it, the node has delivered every seq up to
+     * feed_seq; with feed_reset, the seqs start over (a new epoch, or a gap
+     * the engine could not repair): what the sessions saw is no longer a
+     * place to resume from, and they are closed (4000) to resume. */
+    uint64_t feed_seq;
+    bool feed_reset;
     /* results of a STORE_BACKUP */
     uint64_t backup_seq;    /* the newest seq the copy holds */
     uint64_t backup_bytes;  /* the copy's size */
@@ -211,6 +228,14 @@ struct store_stats {
     uint64_t db_bytes;                             /* size of the database (its pages) */
     uint64_t live_topics;                          /* topics holding at least one message */
     uint64_t refused_full;                         /* publishes refused with STORE_FULL */
+    /* Which engine runs, and for a shared one its link: */
+    const char *engine;     /* "sqlite" or "redis" */
+    bool shared;            /* several nodes (the fields below are set) */
+    char node[17];          /* this node's id */
+    bool connected;         /* the link to Redis is up and set up */
+    uint64_t rtt_us;        /* the last round trip of the epoch poll */
+    uint64_t delivered_seq; /* the newest seq this node delivered */
+    uint64_t gap_repairs;   /* seqs read back from the feed after pub/sub lost them */
 };
 void store_get_stats(const struct store *st, struct store_stats *out);
 

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * redis_feed.c: delivery in global seq order on one node of several.
+ *
+ * Owns: the messages other nodes stored that this node has not delivered
+ * yet (in seq order), the newest seq delivered and the newest known to
+ * exist, the repair of gaps from the feed stream, and the done list that
+ * core takes: STORE_FEED entries with the others' messages, this node's
+ * publish requests where their seqs stand, and reads.
+ *
+ * Why one ordered path: core fans out what it takes in the order it takes
+ * it, and a connection must see ascending seqs. This node's own publish is
+ * therefore posted only when every seq below it was posted, and the
+ * others' messages only contiguously (engine.h, "Feed"). Pub/sub from one
+ * Redis arrives in seq order (publish.lua publishes inside the script);
+ * what can be missing is what pub/sub lost (a dropped connection, a
+ * client buffer limit) or what was published while this node was away,
+ * and a lost last message that nothing follows. The epoch poll tells the
+ * newest seq (redis_feed_known); a seq that has not come REDIS_GAP_WAIT_MS
+ * after a later one is known is read back from the feed stream (XRANGE).
+ * A seq the stream no longer holds cannot be repaired: the node starts
+ * over after it, closing its sessions so that clients resume from history.
+ */
+#include "store/redis_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* --- the done list ------------------------------------------------------- */
+
+static void done_push(struct redis_store *st, struct store_req *req)
+{
+    req->next = NULL;
+    if (st->done_tail)
+        st->done_tail->next = req;
+    else
+        st->done_head = req;
+    st->done_tail = req;
+}
+
+static void feed_flush(struct redis_store *st)
+{
+    if (st->feed)
+        done_push(st, st->feed);
+    st->feed = NULL;
+}
+
+static struct store_req *feed_entry(struct redis_store *st)
+{
+    if (!st->feed) {
+        st->feed = calloc(1, sizeof(*st->feed));
+        if (st->feed) {
+            st->feed->op = STORE_FEED;
+            st->feed->feed_seq = st->delivered;
+        }
+    }
+    return st->feed;
+}
+
+/* Moves msg (taken over, cleared in place) into the FEED entry. */
+static int feed_add(struct redis_store *st, struct store_msg *msg)
+{
+    struct store_req *f = feed_entry(st);
+    if (!f)
+        return -1;
+    size_t n = f->n_msgs;
+    if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) { /* full at 8, 16, 32, ... */
+        struct store_msg *grown = realloc(f->msgs, (n ? n * 2 : 8) * sizeof(*grown));
+        if (!grown)
+            return -1;
+        f->msgs = grown;
+    }
+    f->msgs[f->n_msgs++] = *msg;
+    memset(msg, 0, sizeof(*msg));
+    f->feed_seq = f->msgs[f->n_msgs - 1].seq;
+    return 0;
+}
+
+void redis_feed_post_now(struct redis_store *st, struct store_req *req)
+{
+    feed_flush(st);
+    done_push(st, req);
+    if (st->cfg.wake)
+        st->cfg.wake(st->cfg.wake_arg);
+}
+
+struct store_req *redis_feed_take_done(struct redis_store *st)
+{
+    struct store_req *head = st->done_head;
+    st->done_head = st->done_tail = NULL;
+    return head;
+}
+
+/* --- the others' messages ------------------------------------------------ */
+
+static void others_drop_head(struct redis_store *st)
+{
+    store_msg_clear(&st->others[0]);
+    memmove(&st->others[0], &st->others[1], (st->n_others - 1) * sizeof(st->others[0]));
+    st->n_others--;
+}
+
+/* Inserts msg (taken over) by seq; a seq already held or delivered is
+ * dropped. */
+static void others_insert(struct redis_store *st, struct store_msg *msg)
+{
+    if (msg->seq <= st->delivered) {
+        store_msg_clear(msg);
+        return;
+    }
+    size_t at = st->n_others;
+    while (at > 0 && st->others[at - 1].seq > msg->seq)
+        at--;
+    if (at > 0 && st->others[at - 1].seq == msg->seq) {
+        store_msg_clear(msg);
+        return;
+    }
+    if (st->n_others == st->cap_others) {
+        size_t cap = st->cap_others ? st->cap_others * 2 : 64;
+        struct store_msg *grown = realloc(st->others, cap * sizeof(*grown));
+        if (!grown) {
+            store_msg_clear(msg);
+            return;
+        }
+        st->others = grown;
+        st->cap_others = cap;
+    }
+    memmove(&st->others[at + 1], &st->others[at], (st->n_others - at) * sizeof(st->others[0]));
+    st->others[at] = *msg;
+    st->n_others++;
+}
+
+bool redis_origin_pending(const struct redis_store *st, const char *origin, size_t len)
+{
+    if (len < 18 || memcmp(origin, st->node, 16) != 0 || origin[16] != ':')
+        return false;
+    uint64_t batch = 0;
+    for (size_t i = 17; i < len; i++) {
+        if (origin[i] < '0' || origin[i] > '9')
+            return false;
+        batch = batch * 10 + (uint64_t)(origin[i] - '0');
+    }
+    if (batch < st->batch_oldest)
+        return false;
+    for (size_t i = 0; i < REDIS_FAILED_BATCHES; i++)
+        if (st->failed_batches[i] == batch + 1)
+            return false;
+    return true;
+}
+
+void redis_feed_entry(struct redis_store *st, uint64_t seq, const char *origin, size_t origin_len,
+                      const char *rec, size_t rec_len)
+{
+    if (seq > st->known_max)
+        st->known_max = seq;
+    if (seq <= st->delivered || redis_origin_pending(st, origin, origin_len))
+        return; /* delivered, or delivered with this node's reply */
+    struct store_msg msg;
+    if (redis_record_decode(rec, rec_len, seq, &msg) < 0) {
+        log_error("redis: seq %" PRIu64 " holds no message this broker can read", seq);
+        return;
+    }
+    others_insert(st, &msg);
+}
+
+void redis_feed_live(struct redis_store *st, const char *payload, size_t len)
+{
+    size_t at = 0;
+    struct redis_live_entry e;
+    int rc;
+    while ((rc = redis_live_next(payload, len, &at, &e)) == 1)
+        redis_feed_entry(st, e.seq, e.origin, e.origin_len, e.rec, e.rec_len);
+    if (rc < 0)
+        log_error("redis: a malformed live payload of %zu bytes was ignored", len);
+    redis_feed_release(st);
+}
+
+void redis_feed_known(struct redis_store *st, uint64_t seq)
+{
+    if (seq > st->known_max)
+        st->known_max = seq;
+}
+
+/* --- posting in order ---------------------------------------------------- */
+
+static bool post_reads(struct redis_store *st)
+{
+    bool posted = false;
+    while (st->reads_head && redis_read_done(st->reads_head)) {
+        struct redis_read *rd = st->reads_head;
+        st->reads_head = redis_read_next(rd);
+        if (!st->reads_head)
+            st->reads_tail = NULL;
+        feed_flush(st);
+        done_push(st, redis_read_req(rd));
+        redis_read_free(rd);
+        posted = true;
+    }
+    return posted;
+}
+
+/* The oldest publish, when its turn came: answered with nothing new to
+ * deliver, or its first new seq is the next one. */
+static bool post_publish(struct redis_store *st)
+{
+    struct redis_pub *p = st->pubs_head;
+    if (!p || !p->replied || (p->first && p->first > st->delivered + 1))
+        return false;
+    st->pubs_head = p->next;
+    if (!st->pubs_head)
+        st->pubs_tail = NULL;
+    feed_flush(st);
+    done_push(st, p->req);
+    if (p->last > st->delivered)
+        st->delivered = p->last;
+    free(p);
+    return true;
+}
+
+static bool post_other(struct redis_store *st)
+{
+    while (st->n_others > 0 && st->others[0].seq <= st->delivered)
+        others_drop_head(st);
+    if (st->n_others == 0 || st->others[0].seq != st->delivered + 1)
+        return false;
+    if (feed_add(st, &st->others[0]) < 0)
+        return false;
+    st->delivered++;
+    others_drop_head(st);
+    return true;
+}
+
+static void gap_repair(struct redis_store *st);
+
+static void gap_timer_cb(uv_timer_t *timer)
+{
+    struct redis_store *st = timer->data;
+    st->gap_armed = false;
+    if (st->known_max > st->delivered && redis_link_ready(st))
+        gap_repair(st);
+}
+
+void redis_feed_release(struct redis_store *st)
+{
+    bool posted = post_reads(st);
+    for (;;) {
+        if (post_publish(st) || post_other(st))
+            posted = true;
+        else
+            break;
+    }
+    if (st->feed) {
+        feed_flush(st);
+        posted = true;
+    }
+    if (st->delivered > st->known_max)
+        st->known_max = st->delivered;
+    if (posted && st->cfg.wake && !st->closing)
+        st->cfg.wake(st->cfg.wake_arg);
+    if (st->known_max > st->delivered && !st->gap_armed && !st->repair_in_flight && !st->closing) {
+        st->gap_armed = true;
+        uv_timer_start(&st->gap_timer, gap_timer_cb, REDIS_GAP_WAIT_MS, 0);
+    }
+}
+
+/* --- gap repair ---------------------------------------------------------- */
+
+static const redisReply *entry_field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(fields->element[i]->str, name) == 0)
+            return fields->element[i + 1];
+    return NULL;
+}
+
+/* One XRANGE entry: ["SEQ-0", ["o", ORIGIN, "r", RECORD]]; its seq or 0. */
+static uint64_t repair_entry(struct redis_store *st, const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+        return 0;
+    uint64_t seq = strtoull(e->element[0]->str, NULL, 10);
+    const redisReply *o = entry_field(e->element[1], "o"), *r = entry_field(e->element[1], "r");
+    if (!seq || !o || !r || o->type != REDIS_REPLY_STRING || r->type != REDIS_REPLY_STRING)
+        return 0;
+    size_t before = st->n_others;
+    redis_feed_entry(st, seq, o->str, o->len, r->str, r->len);
+    if (st->n_others > before)
+        st->gap_repairs++;
+    return seq;
+}
+
+static void repair_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct redis_store *st = priv;
+    redisReply *r = reply;
+    st->repair_in_flight = false;
+    if (!r)
+        return;
+    redis_link_answered(st);
+    if (r->type != REDIS_REPLY_ARRAY) {
+        log_warn("redis: reading the feed failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        return;
+    }
+    uint64_t first = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        uint64_t seq = repair_entry(st, r->element[i]);
+        if (!first)
+            first = seq;
+    }
+    uint64_t want = st->delivered + 1;
+    if (first > want || (r->elements == 0 && st->known_max > st->delivered && !st->pubs_head)) {
+        /* The stream no longer holds `want`: what this node's sessions
+         * missed can only be read from history. */
+        uint64_t to = first ? first - 1 : st->known_max;
+        log_warn("redis: seqs %" PRIu64 "..%" PRIu64 " are gone from the feed before this node "
+                 "delivered them: closing its sessions so that they resume from history",
+                 want, to);
+        redis_feed_reset(st, to, true, false);
+        return;
+    }
+    redis_feed_release(st);
+}
+
+static void gap_repair(struct redis_store *st)
+{
+    char from[32];
+    snprintf(from, sizeof(from), "%" PRIu64 "-0", st->delivered + 1);
+    const char *argv[] = {"XRANGE", REDIS_PREFIX "feed", from, "+", "COUNT", "1000"};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    if (redis_link_command(st, repair_cb, st, 6, argv, lens) == 0)
+        st->repair_in_flight = true;
+}
+
+/* --- start over ---------------------------------------------------------- */
+
+void redis_feed_reset(struct redis_store *st, uint64_t seq, bool close_sessions, bool new_epoch)
+{
+    if (new_epoch) {
+        while (st->n_others > 0)
+            others_drop_head(st);
+        st->known_max = seq;
+    }
+    st->delivered = seq;
+    if (seq > st->known_max)
+        st->known_max = seq;
+    struct store_req *f = feed_entry(st);
+    if (f) {
+        f->feed_seq = seq;
+        f->feed_reset = close_sessions;
+        feed_flush(st);
+    }
+    redis_feed_release(st);
+    if (st->cfg.wake && !st->closing)
+        st->cfg.wake(st->cfg.wake_arg);
+}
+
+void redis_feed_init(struct redis_store *st)
+{
+    uv_timer_init(st->loop, &st->gap_timer);
+    st->gap_timer.data = st;
+}
+
+void redis_feed_free(struct redis_store *st)
+{
+    while (st->n_others > 0)
+        others_drop_head(st);
+    free(st->others);
+    st->others = NULL;
+    if (st->feed)
+        store_req_free(st->feed);
+    st->feed = NULL;
+    struct store_req *req = redis_feed_take_done(st);
+    while (req) {
+        struct store_req *next = req->next;
+        store_req_free(req);
+        req = next;
+    }
+}
+
+void redis_feed_add_read(struct redis_store *st, struct redis_read *rd)
+{
+    redis_read_set_next(rd, NULL);
+    if (st->reads_tail)
+        redis_read_set_next(st->reads_tail, rd);
+    else
+        st->reads_head = rd;
+    st->reads_tail = rd;
+}

@@ -1,0 +1,159 @@
+-- SPDX-License-Identifier: MIT
+-- publish.lua: one batch of publish requests, atomically, for the Redis
+-- engine (broker/store/redis_write.c builds the arguments).
+--
+-- Why one script: Redis runs it whole, so seq assignment, key dedupe,
+-- expect_last, the topics bound, history with retention and the
+-- notification of the other nodes happen in one step and one round trip
+-- for many messages, with nothing of a refused request written. Every key
+-- shares the hash tag of KEYS[1] (the prefix, "wsb:{wsb}:"), so the whole
+-- script touches one hash slot.
+--
+-- ARGV: dedupe_ms, origin, max_topics, feed_max, channel, nreq,
+-- then per request: npubs, then per publish 7 fields: topic, key ("" for
+-- none), retain (messages kept for the topic), expire_ms (when its age
+-- runs out), has_expect ("1"/"0"), expect_last, record (the message as
+-- redis_record.c encodes it).
+-- Reply: per request: status (0 ok, 3 full: topics, 4 conflict), extra
+-- (the conflicting topic's newest seq), then per publish: seq, duplicate.
+local P = KEYS[1]
+local dedupe_ms = tonumber(ARGV[1])
+local origin = ARGV[2]
+local max_topics = tonumber(ARGV[3])
+local feed_max = tonumber(ARGV[4])
+local channel = ARGV[5]
+local nreq = tonumber(ARGV[6])
+local FIELDS = 7
+
+local newest = {} -- topic -> newest stored seq, as this script left it
+local live = {}   -- what the other nodes are sent, in seq order
+
+local function newest_of(topic)
+  local v = newest[topic]
+  if v == nil then
+    local r = redis.call('ZREVRANGE', P .. 't:' .. topic, 0, 0, 'WITHSCORES')
+    v = r[2] and tonumber(r[2]) or 0
+    newest[topic] = v
+  end
+  return v
+end
+
+local function dedupe_key(topic, key)
+  return P .. 'd:' .. topic .. '\n' .. key
+end
+
+local function note_trim(topic, seq)
+  local cur = redis.call('HGET', P .. 'trim', topic)
+  if not cur or tonumber(cur) < seq then
+    redis.call('HSET', P .. 'trim', topic, seq)
+  end
+end
+
+local function remove(seq, topic)
+  local member = seq .. ' ' .. topic
+  redis.call('HDEL', P .. 'msg', seq)
+  redis.call('ZREM', P .. 'log', member)
+  redis.call('ZREM', P .. 'exp', member)
+  redis.call('ZREM', P .. 't:' .. topic, seq)
+  note_trim(topic, tonumber(seq))
+  redis.call('INCR', P .. 'trim_count')
+end
+
+-- Whether request r (its publishes from ARGV[at]) may be stored: status
+-- and extra as in the reply.
+local function check(at, n)
+  local next_seq = tonumber(redis.call('GET', P .. 'seq') or '0') + 1
+  local sim = {}  -- topic -> newest seq if the request is stored
+  local keys = {} -- dedupe keys of the request
+  local new_topics, counted = 0, {}
+  for k = 0, n - 1 do
+    local b = at + k * FIELDS
+    local topic, key = ARGV[b], ARGV[b + 1]
+    local dk = key ~= '' and dedupe_key(topic, key) or nil
+    local dup = dk and (keys[dk] or redis.call('GET', dk))
+    if not dup then
+      local cur = sim[topic] or newest_of(topic)
+      if ARGV[b + 4] == '1' and cur ~= tonumber(ARGV[b + 5]) then
+        return 4, cur
+      end
+      local retain = tonumber(ARGV[b + 2])
+      if retain > 0 then
+        sim[topic] = next_seq
+        if max_topics > 0 and not counted[topic] and cur == 0 then
+          counted[topic] = true
+          if not redis.call('ZSCORE', P .. 'topics', topic) then
+            new_topics = new_topics + 1
+          end
+        end
+      end
+      if dk then keys[dk] = next_seq end
+      next_seq = next_seq + 1
+    end
+  end
+  if new_topics > 0 and redis.call('ZCARD', P .. 'topics') + new_topics > max_topics then
+    return 3, 0
+  end
+  return 0, 0
+end
+
+local function store(b, out)
+  local topic, key = ARGV[b], ARGV[b + 1]
+  local dk = key ~= '' and dedupe_key(topic, key) or nil
+  local dup = dk and redis.call('GET', dk)
+  if dup then
+    out[#out + 1] = tonumber(dup)
+    out[#out + 1] = 1
+    return
+  end
+  local seq = redis.call('INCR', P .. 'seq')
+  local retain = tonumber(ARGV[b + 2])
+  local record = ARGV[b + 6]
+  if retain > 0 then
+    local member = seq .. ' ' .. topic
+    redis.call('HSET', P .. 'msg', seq, record)
+    redis.call('ZADD', P .. 'log', seq, member)
+    redis.call('ZADD', P .. 'exp', tonumber(ARGV[b + 3]), member)
+    redis.call('ZADD', P .. 't:' .. topic, seq, seq)
+    redis.call('ZADD', P .. 'topics', seq, topic)
+    newest[topic] = seq
+    local count = redis.call('ZCARD', P .. 't:' .. topic)
+    if count > retain then
+      for _, old in ipairs(redis.call('ZRANGE', P .. 't:' .. topic, 0, count - retain - 1)) do
+        remove(old, topic)
+      end
+    end
+  else
+    note_trim(topic, seq)
+    redis.call('INCR', P .. 'trim_count')
+  end
+  if dk then
+    redis.call('SET', dk, seq, 'PX', dedupe_ms)
+  end
+  redis.call('XADD', P .. 'feed', 'MAXLEN', '~', feed_max, seq .. '-0', 'o', origin, 'r', record)
+  live[#live + 1] = seq .. ' ' .. origin .. ' ' .. #record .. '\n' .. record
+  out[#out + 1] = seq
+  out[#out + 1] = 0
+end
+
+local out = {}
+local at = 7
+for r = 1, nreq do
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  local status, extra = check(at, n)
+  out[#out + 1] = status
+  out[#out + 1] = extra
+  for k = 0, n - 1 do
+    if status == 0 then
+      store(at + k * FIELDS, out)
+    else
+      out[#out + 1] = 0
+      out[#out + 1] = 0
+    end
+  end
+  at = at + n * FIELDS
+end
+if #live > 0 then
+  redis.call('PUBLISH', channel, table.concat(live))
+end
+return out
