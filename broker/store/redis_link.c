@@ -17,12 +17,12 @@
  * What of hiredis 0.14 this relies on: redisAsyncConnect (a non-blocking
  * connect), redisAsyncCommandArgv, the connect and disconnect callbacks,
  * pending callbacks called with a NULL reply when a connection goes, and
- * the libuv adapter (adapters/libuv.h). It has no timeouts in its async
- * API, so an unanswered command is the watchdog's (REDIS_COMMAND_TIMEOUT_MS).
+ * an event-loop adapter (redis_uv.c, for a bug of 0.14's libuv one). It has
+ * no timeouts in its async API, so an unanswered command, or a connect
+ * that does not finish, is the watchdog's (REDIS_COMMAND_TIMEOUT_MS).
  */
 #include "store/redis_int.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "store/redis_uv.h"
 #include "util/log.h"
 
 extern const char redis_publish_lua[];
@@ -139,6 +140,8 @@ static bool reply_ok(const redisReply *r)
 
 static void setup_failed(redisAsyncContext *ac, const redisReply *r, const char *step)
 {
+    if (!r) /* the connection went: link_lost says so, once */
+        return;
     log_error("redis: %s failed: %s", step,
               r ? (r->str ? r->str : "unexpected reply") : "connection lost");
     if (ac && r) /* inside ac's callback: a disconnect, not a free */
@@ -320,7 +323,7 @@ static redisAsyncContext *link_open_one(struct redis_store *st)
         return NULL;
     }
     ac->data = st;
-    if (redisLibuvAttach(ac, st->loop) != REDIS_OK) {
+    if (redis_uv_attach(ac, st->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         return NULL;
     }
@@ -423,6 +426,11 @@ static void link_housekeep(struct redis_store *st)
 void redis_link_tick(struct redis_store *st)
 {
     st->ticks++;
+    if (st->state == LINK_CONNECTING &&
+        redis_now_ms() - st->cmd_progress_ms > REDIS_COMMAND_TIMEOUT_MS) {
+        link_lost(st, "the connection was not set up in time");
+        return;
+    }
     if (st->state != LINK_READY)
         return;
     if (st->cmd_outstanding > 0 &&
