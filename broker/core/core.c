@@ -34,7 +34,7 @@ struct core *core_new(const struct config *cfg, struct store *store)
     core->cfg = cfg;
     core->store = store;
     core->subs = topic_trie_new();
-    core->presence = presence_new();
+    core->presence = presence_new(store);
     core_publish_init(core);
     core->last_delivered_seq = store_last_seq(store);
     if (getrandom(&core->client_counter, sizeof(core->client_counter), 0) < 0)
@@ -340,6 +340,10 @@ static void core_finish(struct core *core, struct store_req *sr)
         core_finish_feed(core, sr);
         return;
     }
+    if (sr->op == STORE_PRESENCE) {
+        presence_remote(core->presence, sr->presence, sr->n_presence, sr->presence_snapshot);
+        return;
+    }
     struct pending *p = sr->owner;
     if (sr->op == STORE_PUBLISH)
         core_finish_publish(core, sr, p);
@@ -363,7 +367,7 @@ void core_store_wake(struct core *core)
          * while this one is answered. */
         if (next)
             __builtin_prefetch(next);
-        if (sr->op != STORE_FEED) /* the engine's own, not submitted */
+        if (sr->op != STORE_FEED && sr->op != STORE_PRESENCE) /* the engine's own */
             core->pending_store--;
         core_finish(core, sr);
         core_req_free(core, sr);

@@ -102,6 +102,9 @@ struct store_engine_ops {
     uint64_t (*last_seq)(const struct store *st);
     bool (*healthy)(const struct store *st);
     void (*get_stats)(const struct store *st, struct store_stats *out);
+    /* A shared engine's (NULL otherwise): store_presence_announce. */
+    void (*presence_announce)(struct store *st, bool join, const char *topic, const char *client,
+                              const char *user);
 };
 
 /* The head of every engine's handle. */

@@ -116,6 +116,7 @@ static void engine_close(struct store *base)
         free(p);
     }
     redis_feed_free(st);
+    redis_presence_free(st);
     free(st);
 }
 
@@ -139,6 +140,7 @@ static void engine_submit(struct store *base, struct store_req *req)
         redis_feed_post_now(st, req);
         break;
     case STORE_FEED:
+    case STORE_PRESENCE:
         req->status = STORE_INTERNAL;
         redis_feed_post_now(st, req);
         break;
@@ -183,6 +185,12 @@ static void engine_get_stats(const struct store *base, struct store_stats *out)
     out->gap_repairs = st->gap_repairs;
 }
 
+static void engine_presence_announce(struct store *base, bool join, const char *topic,
+                                     const char *client, const char *user)
+{
+    redis_presence_announce(engine_of(base), join, topic, client, user);
+}
+
 const struct store_engine_ops store_engine_redis = {
     .name = "redis",
     .open = engine_open,
@@ -193,4 +201,5 @@ const struct store_engine_ops store_engine_redis = {
     .last_seq = engine_last_seq,
     .healthy = engine_healthy,
     .get_stats = engine_get_stats,
+    .presence_announce = engine_presence_announce,
 };

@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "common/strmap.h"
 #include "store/engine.h"
 #include "store/redis_wire.h"
 
@@ -48,6 +49,10 @@
  * from the feed (a node's own reply may overtake pub/sub by that much). */
 #define REDIS_GAP_WAIT_MS 50
 #define REDIS_FAILED_BATCHES 16
+/* Presence: a node beats every REDIS_BEAT_TICKS ticks (1 s) and is dead,
+ * its members gone with a leave, after REDIS_PRESENCE_TTL_MS of silence. */
+#define REDIS_BEAT_TICKS 4
+#define REDIS_PRESENCE_TTL_MS 5000
 
 enum redis_link_state { LINK_DOWN, LINK_CONNECTING, LINK_READY };
 
@@ -68,8 +73,9 @@ struct redis_store {
     struct store_config cfg;
     struct redis_url url;
     uv_loop_t *loop;
-    char node[17]; /* this process, 16 hex digits */
-    char channel[64];
+    char node[17];             /* this process, 16 hex digits */
+    char channel[64];          /* the live payloads */
+    char presence_channel[64]; /* presence joins and leaves */
 
     /* redis_link.c */
     enum redis_link_state state;
@@ -85,7 +91,7 @@ struct redis_store {
     uint64_t rtt_us;
     size_t cmd_outstanding;
     uint64_t cmd_progress_ms; /* when cmd last answered, or was given work while idle */
-    char sha_publish[41], sha_epoch[41], sha_housekeep[41];
+    char sha_publish[41], sha_epoch[41], sha_housekeep[41], sha_presence[41];
     bool warned_persistence;
     char epoch[9]; /* "" until the first connection */
     bool closing;
@@ -115,6 +121,11 @@ struct redis_store {
     bool gap_armed;
     struct store_req *feed; /* the FEED entry being filled */
     struct store_req *done_head, *done_tail;
+
+    /* redis_presence.c */
+    struct strmap own_members; /* "TOPIC\nCLIENT" -> struct own_member */
+    bool beat_in_flight, snapshot_in_flight;
+    struct store_req *presence_held; /* events that came during the snapshot */
 
     /* stats */
     uint64_t commits, messages_stored, duplicates, refused_full, gap_repairs;
@@ -146,6 +157,26 @@ struct store_req *redis_read_req(const struct redis_read *rd);
 struct redis_read *redis_read_next(const struct redis_read *rd);
 void redis_read_set_next(struct redis_read *rd, struct redis_read *next);
 void redis_read_free(struct redis_read *rd);
+
+/* redis_presence.c */
+void redis_presence_announce(struct redis_store *st, bool join, const char *topic,
+                             const char *client, const char *user);
+void redis_presence_message(struct redis_store *st, const char *payload, size_t len);
+/* The link is set up: beat, and read everyone's members. */
+void redis_presence_connected(struct redis_store *st);
+void redis_presence_beat(struct redis_store *st);
+void redis_presence_lost(struct redis_store *st);
+void redis_presence_free(struct redis_store *st);
+
+/* redis_presence.c */
+void redis_presence_announce(struct redis_store *st, bool join, const char *topic,
+                             const char *client, const char *user);
+void redis_presence_message(struct redis_store *st, const char *payload, size_t len);
+/* The link is set up: beat, and read everyone's members. */
+void redis_presence_connected(struct redis_store *st);
+void redis_presence_beat(struct redis_store *st);
+void redis_presence_lost(struct redis_store *st);
+void redis_presence_free(struct redis_store *st);
 
 /* redis_feed.c */
 void redis_feed_init(struct redis_store *st);

@@ -36,6 +36,7 @@
 extern const char redis_publish_lua[];
 extern const char redis_epoch_lua[];
 extern const char redis_housekeep_lua[];
+extern const char redis_presence_lua[];
 
 uint64_t redis_now_ms(void)
 {
@@ -95,6 +96,7 @@ static void link_lost(struct redis_store *st, const char *why)
         log_error("redis: connection to %s:%d lost (%s): publishes are refused until it is back",
                   st->url.host, st->url.port, why);
     redis_write_fail_unsent(st);
+    redis_presence_lost(st);
     redis_feed_release(st);
     if (!st->closing && !uv_is_active((uv_handle_t *)&st->reconnect_timer)) {
         uv_timer_start(&st->reconnect_timer, reconnect_cb, st->backoff_ms, 0);
@@ -157,6 +159,7 @@ static void link_became_ready(struct redis_store *st)
     st->backoff_ms = REDIS_BACKOFF_MIN_MS;
     log_info("redis: connected to %s:%d as node %s (epoch %s, seq %" PRIu64 ")", st->url.host,
              st->url.port, st->node, st->epoch, st->known_max);
+    redis_presence_connected(st);
     redis_feed_release(st);
 }
 
@@ -226,7 +229,7 @@ static void script_loaded_cb(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     memcpy(sha, r->str, 41);
-    if (sha != st->sha_housekeep) /* the last one loaded */
+    if (sha != st->sha_presence) /* the last one loaded */
         return;
     const char *argv[7];
     size_t lens[7];
@@ -286,6 +289,7 @@ static void setup_cmd(struct redis_store *st)
     redisAsyncCommand(ac, script_loaded_cb, st->sha_epoch, "SCRIPT LOAD %s", redis_epoch_lua);
     redisAsyncCommand(ac, script_loaded_cb, st->sha_housekeep, "SCRIPT LOAD %s",
                       redis_housekeep_lua);
+    redisAsyncCommand(ac, script_loaded_cb, st->sha_presence, "SCRIPT LOAD %s", redis_presence_lua);
 }
 
 static void sub_message_cb(redisAsyncContext *ac, void *reply, void *priv)
@@ -297,11 +301,18 @@ static void sub_message_cb(redisAsyncContext *ac, void *reply, void *priv)
         r->element[0]->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(r->element[0]->str, "subscribe") == 0) {
-        st->sub_setup = true;
-        link_became_ready(st);
+        /* The reply's count of channels: both are heard. */
+        if (r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer == 2) {
+            st->sub_setup = true;
+            link_became_ready(st);
+        }
     } else if (strcmp(r->element[0]->str, "message") == 0 &&
+               r->element[1]->type == REDIS_REPLY_STRING &&
                r->element[2]->type == REDIS_REPLY_STRING) {
-        redis_feed_live(st, r->element[2]->str, r->element[2]->len);
+        if (strcmp(r->element[1]->str, st->channel) == 0)
+            redis_feed_live(st, r->element[2]->str, r->element[2]->len);
+        else
+            redis_presence_message(st, r->element[2]->str, r->element[2]->len);
     }
 }
 
@@ -309,7 +320,8 @@ static void setup_sub(struct redis_store *st)
 {
     redisAsyncContext *ac = st->sub;
     send_auth_select(st, ac, "sub");
-    redisAsyncCommand(ac, sub_message_cb, NULL, "SUBSCRIBE %s", st->channel);
+    redisAsyncCommand(ac, sub_message_cb, NULL, "SUBSCRIBE %s %s", st->channel,
+                      st->presence_channel);
 }
 
 static redisAsyncContext *link_open_one(struct redis_store *st)
@@ -443,6 +455,8 @@ void redis_link_tick(struct redis_store *st)
         link_poll(st);
     if (st->ticks % REDIS_HOUSEKEEP_TICKS == 0 && !st->housekeep_in_flight)
         link_housekeep(st);
+    if (st->ticks % REDIS_BEAT_TICKS == 0)
+        redis_presence_beat(st);
 }
 
 int redis_link_start(struct redis_store *st)
@@ -454,6 +468,8 @@ int redis_link_start(struct redis_store *st)
     for (int i = 0; i < 8; i++)
         snprintf(st->node + 2 * i, 3, "%02x", raw[i]);
     snprintf(st->channel, sizeof(st->channel), REDIS_PREFIX "live:%d", st->url.db);
+    snprintf(st->presence_channel, sizeof(st->presence_channel), REDIS_PREFIX "presence:%d",
+             st->url.db);
     snprintf(st->housekeep_cursor, sizeof(st->housekeep_cursor), "0");
     st->backoff_ms = REDIS_BACKOFF_MIN_MS;
     uv_timer_init(st->loop, &st->reconnect_timer);
@@ -466,11 +482,22 @@ void redis_link_stop(struct redis_store *st)
 {
     st->closing = true;
     uv_timer_stop(&st->reconnect_timer);
-    redisAsyncContext *cmd = st->cmd, *sub = st->sub;
-    st->cmd = st->sub = NULL;
+    redisAsyncContext *sub = st->sub;
+    st->sub = NULL;
+    if (sub)
+        redisAsyncFree(sub);
+    /* What the command connection still has to send (the leaves of the
+     * sessions that closed) goes out before it closes: a disconnect waits
+     * for the replies, for at most a second. */
+    if (st->cmd && st->state == LINK_READY) {
+        redisAsyncDisconnect(st->cmd);
+        uint64_t deadline = redis_now_ms() + 1000;
+        while (st->cmd && redis_now_ms() < deadline)
+            uv_run(st->loop, UV_RUN_ONCE);
+    }
+    redisAsyncContext *cmd = st->cmd;
+    st->cmd = NULL;
     st->state = LINK_DOWN;
     if (cmd)
         redisAsyncFree(cmd);
-    if (sub)
-        redisAsyncFree(sub);
 }

@@ -58,6 +58,13 @@ void store_get_stats(const struct store *st, struct store_stats *out)
     st->ops->get_stats(st, out);
 }
 
+void store_presence_announce(struct store *st, bool join, const char *topic, const char *client,
+                             const char *user)
+{
+    if (st->ops->presence_announce)
+        st->ops->presence_announce(st, join, topic, client, user);
+}
+
 void store_msg_clear(struct store_msg *msg)
 {
     free(msg->topic);
@@ -84,6 +91,12 @@ void store_req_free(struct store_req *req)
     for (size_t i = 0; i < req->n_msgs; i++)
         store_msg_clear(&req->msgs[i]);
     free(req->msgs);
+    for (size_t i = 0; i < req->n_presence; i++) {
+        free(req->presence[i].topic);
+        free(req->presence[i].client);
+        free(req->presence[i].user);
+    }
+    free(req->presence);
     free(req);
 }
 

@@ -87,6 +87,19 @@ enum store_op {
      * to be fanned out where they stand among the other finished requests
      * (engine.h, "Feed"). */
     STORE_FEED,
+    /* Never submitted: presence members of other nodes joined or left
+     * (`presence`), or, with presence_snapshot, `presence` is every member
+     * the other nodes have now (a reconnect to the shared engine). */
+    STORE_PRESENCE,
+};
+
+/* A presence member of some node, for STORE_PRESENCE and
+ * store_presence_announce. */
+struct store_presence {
+    bool join;
+    char *topic;
+    char *client;
+    char *user; /* NULL when anonymous */
 };
 
 /* STORE_FULL: a publish request that a bound of the store refused
@@ -168,6 +181,10 @@ struct store_req {
      * place to resume from, and they are closed (4000) to resume. */
     uint64_t feed_seq;
     bool feed_reset;
+    /* STORE_PRESENCE */
+    struct store_presence *presence;
+    size_t n_presence;
+    bool presence_snapshot;
     /* results of a STORE_BACKUP */
     uint64_t backup_seq;    /* the newest seq the copy holds */
     uint64_t backup_bytes;  /* the copy's size */
@@ -198,6 +215,12 @@ void store_submit(struct store *st, struct store_req *req);
 
 /* Takes every finished request, oldest first, as a linked list (or NULL). */
 struct store_req *store_take_done(struct store *st);
+
+/* Tells the other nodes that a presence member of this node joined or
+ * left (a shared engine; with the embedded one there is nobody to tell).
+ * Copies what it keeps. */
+void store_presence_announce(struct store *st, bool join, const char *topic, const char *client,
+                             const char *user);
 
 /* Frees a request and everything it owns (pubs and their strings, pattern,
  * backup_path, result msgs). */
