@@ -114,8 +114,7 @@ static void conn_lost(wsb_client *c, const char *reason, int close_code)
 
     /* A first connect gives up once every URL failed (a refused token
      * would be refused by every broker). */
-    if (c->fail_fast && !c->ever_connected &&
-        (auth_refused || (size_t)c->failures >= c->n_urls)) {
+    if (c->fail_fast && !c->ever_connected && (auth_refused || (size_t)c->failures >= c->n_urls)) {
         give_up(c, auth_refused ? WSB_EAUTH : WSB_ECONNECT, msg);
         return;
     }
