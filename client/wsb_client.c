@@ -28,6 +28,8 @@ static void options_defaults(struct wsb_options *o)
 {
     if (!o->url)
         o->url = WSB_DEFAULT_URL;
+    if (!o->urls)
+        o->n_urls = 0;
     if (o->timeout_ms <= 0)
         o->timeout_ms = 10000;
     if (o->reconnect_min_ms <= 0)
@@ -38,8 +40,50 @@ static void options_defaults(struct wsb_options *o)
         o->reconnect_max_ms = o->reconnect_min_ms;
 }
 
+/* Copies and parses the broker URLs: wsb_options.urls when it has any,
+ * else the one `url`. 0, or -1 with the reason in err. */
+static int urls_take(wsb_client *c, char *err, size_t errlen)
+{
+    size_t n = c->opt.n_urls > 0 ? c->opt.n_urls : 1;
+    c->url_texts = calloc(n, sizeof(*c->url_texts));
+    c->urls = calloc(n, sizeof(*c->urls));
+    if (!c->url_texts || !c->urls) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    c->n_urls = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *text = c->opt.n_urls > 0 ? c->opt.urls[i] : c->opt.url;
+        if (!text) {
+            snprintf(err, errlen, "urls[%zu] is NULL", i);
+            return -1;
+        }
+        c->url_texts[i] = strdup(text);
+        if (!c->url_texts[i]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (wsb_url_parse(c->url_texts[i], &c->urls[i], err, errlen) < 0)
+            return -1;
+    }
+    /* The caller's array is not kept: opt.url stands for the first URL. */
+    c->opt.url = c->url_texts[0];
+    c->opt.urls = NULL;
+    c->opt.n_urls = 0;
+    return 0;
+}
+
+static void urls_free(wsb_client *c)
+{
+    for (size_t i = 0; c->url_texts && i < c->n_urls; i++)
+        free(c->url_texts[i]);
+    free(c->url_texts);
+    free(c->urls);
+}
+
 wsb_client *wsb_client_new(const struct wsb_options *opts, char *err, size_t errlen)
 {
+    char reason[256] = "";
     wsb_client *c = calloc(1, sizeof(*c));
     if (!c) {
         if (err && errlen)
@@ -49,10 +93,8 @@ wsb_client *wsb_client_new(const struct wsb_options *opts, char *err, size_t err
     if (opts)
         c->opt = *opts;
     options_defaults(&c->opt);
-    c->url_text = strdup(c->opt.url);
     c->token = c->opt.token ? strdup(c->opt.token) : NULL;
     c->ca_file = c->opt.ca_file ? strdup(c->opt.ca_file) : NULL;
-    c->opt.url = c->url_text;
     c->opt.token = NULL;
     c->opt.ca_file = c->ca_file;
     pthread_mutex_init(&c->lock, NULL);
@@ -65,13 +107,9 @@ wsb_client *wsb_client_new(const struct wsb_options *opts, char *err, size_t err
                   ? c->opt.seed
                   : (uint64_t)clock_wall_us() ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)getpid() << 32);
     c->key_nonce = wsb_prng_next(&c->prng);
-    if (!c->url_text) {
+    if (urls_take(c, reason, sizeof(reason)) < 0) {
         if (err && errlen)
-            snprintf(err, errlen, "out of memory");
-        wsb_client_free(c);
-        return NULL;
-    }
-    if (wsb_url_parse(c->url_text, &c->url, err, errlen) < 0) {
+            snprintf(err, errlen, "%s", reason);
         wsb_client_free(c);
         return NULL;
     }
@@ -109,7 +147,7 @@ void wsb_client_free(wsb_client *c)
     free(c->htab);
     free(c->rx);
     free(c->tx);
-    free(c->url_text);
+    urls_free(c);
     free(c->token);
     free(c->ca_file);
     pthread_mutex_destroy(&c->lock);
@@ -209,6 +247,14 @@ void wsb_client_stop_thread(wsb_client *c)
 int wsb_client_is_connected(wsb_client *c)
 {
     return c ? atomic_load(&c->connected) : 0;
+}
+
+void wsb_client_url(wsb_client *c, char *buf, size_t len)
+{
+    if (!c || !buf || !len)
+        return;
+    /* The texts are read-only after creation: the index is all that moves. */
+    snprintf(buf, len, "%s", c->url_texts[atomic_load(&c->url_index) % c->n_urls]);
 }
 
 void wsb_client_last_error(wsb_client *c, char *buf, size_t len)

@@ -115,9 +115,10 @@ struct pattern_entry {
 struct wsb_client {
     /* Set at creation, read-only afterwards. */
     struct wsb_options opt;
-    char *url_text;
+    char **url_texts; /* the broker URLs, n_urls of them (wsb_options.urls or url) */
+    struct wsb_url *urls;
+    size_t n_urls;
     char *ca_file;
-    struct wsb_url url;
     struct lws_context *ctx;
     struct lws_protocols protocols[2];
     uint64_t key_nonce;
@@ -173,6 +174,7 @@ struct wsb_client {
     char last_error[256];
 
     /* Shared, atomic. */
+    atomic_size_t url_index; /* the URL connected or tried next; written by wsb_conn.c */
     atomic_size_t pending;
     atomic_size_t max_message; /* 0 until the first welcome */
     atomic_int connected;

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * wsb_conn.c: the connection of a libwsb client: opening it, the welcome,
- * heartbeats, losing it, reconnecting with backoff, giving up.
+ * heartbeats, losing it, reconnecting with backoff, giving up. With several
+ * broker URLs, each loss or failed attempt moves on to the next one.
  *
  * Owns the connection state of struct wsb_client (state, wsi, token,
- * failures, epoch, heartbeat and retry timers, the connect waiter). Runs on
- * the service thread only; the lws callback (wsb_loop.c) reports here what
- * happened to the socket.
+ * failures, the URL index, epoch, heartbeat and retry timers, the connect
+ * waiter). Runs on the service thread only; the lws callback (wsb_loop.c)
+ * reports here what happened to the socket.
  *
  * After a loss, the requests that need a reply stay in flight and are sent
  * again after the next welcome (the exactly-once publish of wsb_request.c),
@@ -27,10 +28,30 @@
 static void conn_open(wsb_client *c);
 static void give_up(wsb_client *c, int status, const char *message);
 
+/* The broker URL of the current connection or attempt. */
+static const struct wsb_url *conn_url(wsb_client *c)
+{
+    return &c->urls[atomic_load(&c->url_index) % c->n_urls];
+}
+
+static const char *conn_url_text(wsb_client *c)
+{
+    return c->url_texts[atomic_load(&c->url_index) % c->n_urls];
+}
+
+/* The delay before the next attempt. With several URLs the backoff steps
+ * once per full round of failed attempts: moving on to the next URL within
+ * a round waits only a jitter of up to reconnect_min_ms, so that a client
+ * whose broker died is on another one at once and a crowd of them arrives
+ * spread out. With one URL every attempt is a round. */
 static int backoff_ms(wsb_client *c)
 {
+    size_t n_urls = c->n_urls;
+    if (n_urls > 1 && (size_t)c->failures % n_urls != 0)
+        return (int)(wsb_prng_next(&c->prng) % (uint64_t)(c->opt.reconnect_min_ms + 1));
+    int rounds = (int)((size_t)c->failures / n_urls);
     int64_t delay = c->opt.reconnect_min_ms;
-    for (int i = 1; i < c->failures && delay < c->opt.reconnect_max_ms; i++)
+    for (int i = 1; i < rounds && delay < c->opt.reconnect_max_ms; i++)
         delay *= 2;
     if (delay > c->opt.reconnect_max_ms)
         delay = c->opt.reconnect_max_ms;
@@ -86,9 +107,15 @@ static void conn_lost(wsb_client *c, const char *reason, int close_code)
     else
         snprintf(msg, sizeof(msg), "%s", reason);
     wsb_set_last_error(c, "%s", msg);
+    const char *lost_url = conn_url_text(c);
+    int auth_refused = close_code == 4001 || close_code == 4003;
+    /* The next attempt goes to the next broker of the list. */
+    atomic_store(&c->url_index, (atomic_load(&c->url_index) + 1) % c->n_urls);
 
-    if (c->fail_fast && !c->ever_connected) {
-        give_up(c, close_code == 4001 || close_code == 4003 ? WSB_EAUTH : WSB_ECONNECT, msg);
+    /* A first connect gives up once every URL failed (a refused token
+     * would be refused by every broker). */
+    if (c->fail_fast && !c->ever_connected && (auth_refused || (size_t)c->failures >= c->n_urls)) {
+        give_up(c, auth_refused ? WSB_EAUTH : WSB_ECONNECT, msg);
         return;
     }
     /* 4003 is an expired token: a token_fn can supply a fresh one for the
@@ -107,7 +134,8 @@ static void conn_lost(wsb_client *c, const char *reason, int close_code)
     struct wsb_event ev = {.type = WSB_EVENT_DISCONNECTED,
                            .message = msg,
                            .close_code = close_code,
-                           .retry_ms = delay};
+                           .retry_ms = delay,
+                           .url = lost_url};
     wsb_emit(c, &ev);
 }
 
@@ -172,7 +200,8 @@ static void conn_open(wsb_client *c)
     char path[WSB_URL_PATH_MAX + 3 * URL_TOKEN_MAX + 16];
 
     conn_fetch_token(c);
-    snprintf(path, sizeof(path), "%s", c->url.path);
+    const struct wsb_url *url = conn_url(c);
+    snprintf(path, sizeof(path), "%s", url->path);
     if (c->token && strlen(c->token) <= URL_TOKEN_MAX &&
         wsb_url_add_token(path, sizeof(path), c->token) < 0) {
         give_up(c, WSB_EINVAL, "token too long");
@@ -180,14 +209,14 @@ static void conn_open(wsb_client *c)
     }
     memset(&ci, 0, sizeof(ci));
     ci.context = c->ctx;
-    ci.address = c->url.host;
-    ci.port = c->url.port;
+    ci.address = url->host;
+    ci.port = url->port;
     ci.path = path;
-    ci.host = c->url.host;
+    ci.host = url->host;
     ci.protocol = "wsb.v1";
     ci.local_protocol_name = "wsb.v1";
     ci.pwsi = &c->wsi;
-    if (c->url.tls) {
+    if (url->tls) {
         ci.ssl_connection = LCCSCF_USE_SSL;
         /* Verification (against ca_file or the system's CAs, wsb_loop.c)
          * is on unless the application turned it off. */
@@ -201,7 +230,7 @@ static void conn_open(wsb_client *c)
     if (!lws_client_connect_via_info(&ci) && c->state == CONN_CONNECTING) {
         c->wsi = NULL;
         char msg[WSB_URL_HOST_MAX + 64];
-        snprintf(msg, sizeof(msg), "cannot connect to %s:%d", c->url.host, c->url.port);
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%d", url->host, url->port);
         conn_lost(c, msg, 0);
     }
 }
@@ -309,7 +338,8 @@ void wsb_conn_welcome(wsb_client *c, json_t *root)
                            .retry_ms = -1,
                            .reconnects = reconnects,
                            .epoch = c->epoch,
-                           .seq = c->welcome_seq};
+                           .seq = c->welcome_seq,
+                           .url = conn_url_text(c)};
     conn_waiter_done(c, WSB_OK, "");
     wsb_emit(c, &ev);
 }
@@ -361,7 +391,8 @@ void wsb_conn_established(wsb_client *c)
 void wsb_conn_failed(wsb_client *c, const char *why)
 {
     char msg[512];
-    snprintf(msg, sizeof(msg), "cannot connect to %s:%d: %s", c->url.host, c->url.port,
+    const struct wsb_url *url = conn_url(c);
+    snprintf(msg, sizeof(msg), "cannot connect to %s:%d: %s", url->host, url->port,
              why ? why : "connection failed");
     conn_lost(c, msg, 0);
 }

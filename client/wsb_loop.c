@@ -166,7 +166,10 @@ int wsb_loop_create(wsb_client *c)
     info.user = c;
     info.timeout_secs = (unsigned int)(c->opt.timeout_ms + 999) / 1000;
     info.fd_limit_per_thread = 64;
-    if (c->url.tls) {
+    int any_tls = 0;
+    for (size_t i = 0; i < c->n_urls; i++)
+        any_tls |= c->urls[i].tls;
+    if (any_tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.client_ssl_ca_filepath = c->ca_file;
     }

@@ -2,7 +2,8 @@
 /**
  * wsb-wire.js: what wsb.js (the browser client) needs of the wire format,
  * apart from the connection: the error type, topic matching, the binary
- * frame layout, base64 messages, the reconnect backoff and URL rules.
+ * frame layout, base64 messages, the reconnect backoff (over one broker URL
+ * or a list of them) and URL rules.
  *
  * Pure functions, no state: each can be tested alone (tests/browser/
  * wsb.test.mjs) and wsb.js re-exports the public ones, so applications
@@ -72,6 +73,25 @@ export function backoffDelay(attempt, min, max, random = Math.random) {
 }
 
 /**
+ * Reconnect delay before attempt number `attempt` over a list of `count`
+ * broker URLs tried round robin: moving on to the next URL within a round
+ * waits only a jitter of up to `min`, so a client whose broker died is on
+ * another one at once and a crowd of them arrives spread out; the backoff
+ * steps once per full round of failed attempts. With one URL every attempt
+ * is a round: backoffDelay(attempt).
+ * @param {number} attempt
+ * @param {number} count
+ * @param {number} min
+ * @param {number} max
+ * @param {() => number} [random=Math.random]
+ * @returns {number} milliseconds
+ */
+export function failoverDelay(attempt, count, min, max, random = Math.random) {
+    if (count > 1 && (attempt + 1) % count !== 0) return random() * min;
+    return backoffDelay(Math.floor(attempt / count), min, max, random);
+}
+
+/**
  * Builds a binary frame: [u16 BE length][JSON envelope][payload].
  * @param {object} envelope
  * @param {Uint8Array} payload
@@ -126,6 +146,18 @@ export function randomHex(bytes) {
     const buf = new Uint8Array(bytes);
     crypto.getRandomValues(buf); // works on plain http pages too, unlike randomUUID
     return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The broker URLs of a client: `url` may be one URL or an array of them
+ * (brokers that serve as one); each resolved as resolveUrl does.
+ * @param {string|string[]} [url]
+ * @returns {string[]}
+ */
+export function resolveUrls(url) {
+    const list = Array.isArray(url) ? url : [url];
+    if (list.length === 0) throw new WsbError('bad_request', 'the list of broker URLs is empty');
+    return list.map(resolveUrl);
 }
 
 /** ws(s)://host/ws for this page, or `url` made absolute with a ws scheme. */

@@ -8,7 +8,9 @@
  * from). It owns one WebSocket to the broker and makes it look permanent
  * to the application:
  *
- * - reconnects with capped exponential backoff and jitter;
+ * - reconnects with capped exponential backoff and jitter; given several
+ *   broker URLs (brokers that serve as one), moves on to the next one on a
+ *   lost connection or a failed attempt;
  * - resumes every subscription after a reconnect from the last seq it
  *   delivered (subscribe with `since` + the `epoch` of `welcome`), so a
  *   subscription sees every message once, in seq order, with no gap;
@@ -35,10 +37,10 @@ import { Subscription } from './wsb-subscription.js';
 import { TokenSource, urlWithToken } from './wsb-token.js';
 import {
     WsbError, backoffDelay, copyBytes, decodeBase64Message, decodeBinaryFrame, encodeBinaryFrame,
-    isBinaryData, randomHex, resolveUrl, topicMatches,
+    failoverDelay, isBinaryData, randomHex, resolveUrls, topicMatches,
 } from './wsb-wire.js';
 
-export { WsbError, backoffDelay, decodeBinaryFrame, encodeBinaryFrame, topicMatches };
+export { WsbError, backoffDelay, decodeBinaryFrame, encodeBinaryFrame, failoverDelay, topicMatches };
 
 /** A connection shorter than this does not reset the backoff. */
 const STABLE_CONNECTION_MS = 5000;
@@ -90,11 +92,17 @@ const STABLE_CONNECTION_MS = 5000;
  */
 export class WsbClient {
     /**
-     * @param {string} [url] ws:// or wss:// URL; default: /ws on the page's host
+     * @param {string|string[]} [url] ws:// or wss:// URL; default: /ws on the page's
+     *        host. An array names brokers that serve as one (one store, e.g. on one
+     *        Redis): tried round robin, a lost connection or failed attempt moves on
+     *        to the next, and subscriptions resume there as after any reconnect.
      * @param {ClientOptions} [options]
      */
     constructor(url, options = {}) {
-        this.url = resolveUrl(url);
+        /** @type {string[]} the broker URLs */
+        this.urls = resolveUrls(url);
+        /** @private */
+        this._urlIndex = 0;
         this.opts = {
             backoffMin: 250,
             backoffMax: 10000,
@@ -143,6 +151,14 @@ export class WsbClient {
     }
 
     /**
+     * The broker URL of the current connection or, while there is none, of the next attempt.
+     * @returns {string}
+     */
+    get url() {
+        return this.urls[this._urlIndex];
+    }
+
+    /**
      * Client id given by the broker on this connection (changes on reconnect).
      * @returns {string|null}
      */
@@ -160,7 +176,8 @@ export class WsbClient {
 
     /**
      * Listens to a client event; returns a function that removes the listener.
-     * Events: "state" ({state, delay}), "welcome" (the welcome object),
+     * Events: "state" ({state, delay, url}: delay and the next url while
+     * reconnecting), "welcome" (the welcome object),
      * "disconnect" ({code, reason}), "error" (a WsbError without request id),
      * "tokenExpired" (a WsbError `token_expired`: the connection closes with
      * 4003 after the broker's grace period unless auth() is called; with a
@@ -390,8 +407,9 @@ export class WsbClient {
 
     /** @private */
     _scheduleReconnect() {
-        const delay = backoffDelay(this._attempt++, this.opts.backoffMin, this.opts.backoffMax);
-        this._setState('reconnecting', { delay });
+        this._urlIndex = (this._urlIndex + 1) % this.urls.length;
+        const delay = failoverDelay(this._attempt++, this.urls.length, this.opts.backoffMin, this.opts.backoffMax);
+        this._setState('reconnecting', { delay, url: this.url });
         clearTimeout(this._timers.reconnect);
         this._timers.reconnect = setTimeout(() => {
             this._timers.reconnect = null;
@@ -602,7 +620,7 @@ export class WsbClient {
 
 /**
  * Creates a client and connects it; resolves once `welcome` arrived.
- * @param {string} [url]
+ * @param {string|string[]} [url] one broker URL, or several (see WsbClient)
  * @param {ClientOptions} [options]
  * @returns {Promise<WsbClient>}
  */

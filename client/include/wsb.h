@@ -23,7 +23,8 @@
  * non-blocking function of this API (publish from a message callback, ...).
  *
  * Reconnect. After the first successful connection the client reconnects by
- * itself when the connection drops (capped exponential backoff with jitter),
+ * itself when the connection drops (capped exponential backoff with jitter;
+ * with several broker URLs it moves on to the next one, see wsb_options.urls),
  * resubscribes every subscription from the last seq it delivered (sending the
  * store's epoch, so a recreated store is detected), and retries every
  * publish that had no ack with the same idempotency key: a publish is stored
@@ -168,6 +169,9 @@ struct wsb_event {
     int reconnects;      /* CONNECTED: 0 on the first connection */
     const char *epoch;   /* CONNECTED: the store's epoch */
     uint64_t seq;        /* CONNECTED: the newest seq of the store */
+    /* CONNECTED: the broker URL connected to; DISCONNECTED: the URL of the
+     * connection lost or of the attempt that failed. */
+    const char *url;
 };
 
 typedef void (*wsb_event_fn)(wsb_client *c, const struct wsb_event *e, void *user);
@@ -207,6 +211,19 @@ struct wsb_options {
      * of token_fn. */
     wsb_token_fn token_fn;
     void *token_arg; /* passed to token_fn */
+    /* Several brokers that serve as one (sharing a store, e.g. on one Redis,
+     * so that seqs and the epoch are the same on each): n_urls URLs, tried in
+     * this order. When n_urls > 0 the list is used and `url` is ignored; the
+     * client copies it. A failed attempt or a lost connection moves on to
+     * the next URL, round robin, and subscriptions resume there from the
+     * last seq delivered, as after any reconnect. Moving on within a round
+     * of the list waits only a jitter of up to reconnect_min_ms, so a client
+     * whose broker died is on another one at once; the backoff grows once
+     * per full round of failed attempts. wsb_client_connect() tries each
+     * URL once before it reports a failure. max_reconnects counts attempts,
+     * not rounds. */
+    const char *const *urls;
+    size_t n_urls;
 };
 
 /* Creates a client; it does not connect yet. Returns NULL on failure and,
@@ -241,6 +258,10 @@ WSB_API void wsb_client_stop_thread(wsb_client *c);
 
 /* 1 when the connection is up and welcomed. Any thread. */
 WSB_API int wsb_client_is_connected(wsb_client *c);
+
+/* The broker URL of the current connection or, while there is none, of
+ * the next attempt (wsb_options.urls). Copies it into buf. Any thread. */
+WSB_API void wsb_client_url(wsb_client *c, char *buf, size_t len);
 
 /* The text of the last connection failure ("" when none). Copies it into
  * buf. Any thread. */

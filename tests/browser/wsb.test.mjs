@@ -16,23 +16,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertNoPageErrors, launchBrowser, scaled, startBroker, uniqueName } from './lib/harness.mjs';
+import {
+    assertNoPageErrors, launchBrowser, pageWait, startBroker, uniqueName, wsbPage,
+} from './lib/harness.mjs';
 import { SECRET, claims, hs256 } from '../integration/lib/jwt.mjs';
-
-/** A page of the broker's origin with wsb.js imported as window.wsb. */
-async function wsbPage(browser, broker) {
-    const page = await browser.newPage(`${broker.httpUrl}/healthz`);
-    await page.evaluate(async () => {
-        window.wsb = await import('/wsb.js');
-        window.t = {};
-    });
-    return page;
-}
-
-/** Waits (polling in the page) until `fn` returns a truthy value. */
-function pageWait(page, fn, arg) {
-    return page.waitForFunction(fn, arg, { timeout: scaled(10000) });
-}
 
 /**
  * Replaces the page's WebSocket with a scripted broker (window.t.sockets

@@ -6,158 +6,18 @@
  * its stderr messages and its exit statuses (0 ok, 1 refused or bad input,
  * 2 usage, 3 broker unreachable) are the contract checked here.
  */
+#include "cli_run.h"
 #include "fake_broker.h"
 #include "libwsb_fixture.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-struct run {
-    pid_t pid;
-    int in_fd, out_fd, err_fd;
-    char out[65536];
-    char err[8192];
-    size_t out_len, err_len;
-    int status; /* exit status, -1 when killed */
-};
-
-/* Starts `wsb ARGS...` (NULL-terminated) with pipes on all three streams. */
-static void run_start(struct run *r, const char *const *args)
-{
-    int in[2], out[2], err[2];
-    const char *argv[32];
-    int n = 0;
-
-    memset(r, 0, sizeof(*r));
-    ck_assert(pipe(in) == 0 && pipe(out) == 0 && pipe(err) == 0);
-    argv[n++] = harness_wsb_bin();
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    r->pid = fork();
-    if (r->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(in[1]);
-        close(out[0]);
-        close(err[0]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    r->in_fd = in[1];
-    r->out_fd = out[0];
-    r->err_fd = err[0];
-}
-
-static void run_feed(struct run *r, const char *input)
-{
-    if (input && write(r->in_fd, input, strlen(input)) != (ssize_t)strlen(input))
-        ck_abort_msg("short write to wsb's stdin");
-    close(r->in_fd);
-    r->in_fd = -1;
-}
-
-static void drain(int *fd, char *buf, size_t cap, size_t *len)
-{
-    ssize_t n = read(*fd, buf + *len, cap - 1 - *len);
-    if (n <= 0) {
-        close(*fd);
-        *fd = -1;
-        return;
-    }
-    *len += (size_t)n;
-    buf[*len] = '\0';
-}
-
-/* Reads both outputs until the process ends; 0, or -1 after ms. */
-static int run_wait(struct run *r, int ms)
-{
-    long long deadline = harness_now_ms() + ms;
-    while ((r->out_fd >= 0 || r->err_fd >= 0) && harness_now_ms() < deadline) {
-        struct pollfd p[2] = {{.fd = r->out_fd, .events = POLLIN},
-                              {.fd = r->err_fd, .events = POLLIN}};
-        if (poll(p, 2, 50) <= 0)
-            continue;
-        if (p[0].revents)
-            drain(&r->out_fd, r->out, sizeof(r->out), &r->out_len);
-        if (p[1].revents)
-            drain(&r->err_fd, r->err, sizeof(r->err), &r->err_len);
-    }
-    if (r->out_fd >= 0 || r->err_fd >= 0) {
-        kill(r->pid, SIGKILL);
-        waitpid(r->pid, NULL, 0);
-        return -1;
-    }
-    int st;
-    waitpid(r->pid, &st, 0);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return 0;
-}
-
-/* Runs wsb to completion with the given stdin; returns its exit status. */
-static int wsb(struct run *r, const char *input, ...)
-{
-    const char *args[32];
-    va_list ap;
-    int n = 0;
-    va_start(ap, input);
-    for (const char *a = va_arg(ap, const char *); a && n < 31; a = va_arg(ap, const char *))
-        args[n++] = a;
-    va_end(ap);
-    args[n] = NULL;
-    run_start(r, args);
-    run_feed(r, input);
-    ck_assert_msg(run_wait(r, 20000) == 0, "wsb did not finish; stderr: %s", r->err);
-    return r->status;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
-/* The JSON object on line `index` (0-based) of text; caller decrefs. */
-static json_t *line_json(const char *text, int index)
-{
-    const char *p = text;
-    for (int i = 0; i < index && p; i++) {
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    ck_assert_ptr_nonnull(p);
-    size_t len = strcspn(p, "\n");
-    json_error_t err;
-    json_t *v = json_loadb(p, len, 0, &err);
-    ck_assert_msg(v != NULL, "line %d is not JSON: %.*s", index, (int)len, p);
-    return v;
-}
-
-static json_int_t line_int(const char *text, int index, const char *key)
-{
-    json_t *v = line_json(text, index);
-    json_int_t n = json_integer_value(json_object_get(v, key));
-    json_decref(v);
-    return n;
-}
 
 START_TEST(test_pub_one_message)
 {
@@ -552,6 +412,66 @@ START_TEST(test_tls_options)
 }
 END_TEST
 
+/* Several --url values, or a comma-separated list: brokers that serve as
+ * one. A refused first URL is skipped; every URL refused is exit 3. */
+START_TEST(test_url_list_skips_a_refused_broker)
+{
+    struct run r;
+    char dead[64], dead2[64], list[192], topic[64];
+    topic_name(topic, sizeof(topic), "cli.urls");
+    snprintf(dead, sizeof(dead), "ws://127.0.0.1:%d/ws", harness_free_port());
+    snprintf(dead2, sizeof(dead2), "ws://127.0.0.1:%d/ws", harness_free_port());
+    snprintf(list, sizeof(list), "%s,%s", dead, shared_broker.url);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", list, topic, "1", NULL), 0);
+    ck_assert_int_eq(count_lines(r.out), 1);
+    ck_assert_int_eq(
+        wsb(&r, NULL, "pub", "--url", dead, "--url", shared_broker.url, topic, "2", NULL), 0);
+    ck_assert_int_eq(wsb(&r, NULL, "history", "--url", list, topic, NULL), 0);
+    ck_assert_int_eq(count_lines(r.out), 2);
+    snprintf(list, sizeof(list), "%s,%s", dead, dead2);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", list, topic, "3", NULL), 3);
+    ck_assert_ptr_nonnull(strstr(r.err, "cannot connect"));
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", ",", topic, "3", NULL), 2);
+    snprintf(list, sizeof(list), "%s,http://x", shared_broker.url);
+    ck_assert_int_eq(wsb(&r, NULL, "pub", "--url", list, topic, "3", NULL), 2);
+}
+END_TEST
+
+/* `wsb sub` on two nodes of one store (two proxies in front of the shared
+ * broker): the first dies, the subscription goes on on the second with no
+ * message lost or printed twice. */
+START_TEST(test_sub_fails_over_to_the_next_url)
+{
+    struct proxy node_a, node_b;
+    struct run s;
+    char topic[64], since[32];
+    uint64_t seqs[4];
+    topic_name(topic, sizeof(topic), "cli.failover");
+    ck_assert_int_eq(proxy_start(&node_a, shared_broker.port), 0);
+    ck_assert_int_eq(proxy_start(&node_b, shared_broker.port), 0);
+    wsb_client *pub = shared_client();
+    seqs[0] = publish_text(pub, topic, "0");
+    seqs[1] = publish_text(pub, topic, "1");
+    snprintf(since, sizeof(since), "%llu", (unsigned long long)seqs[0] - 1);
+    const char *args[] = {"sub", "--url",   node_a.url, "--url", node_b.url, "--since",
+                          since, "--count", "4",        topic,   NULL};
+    run_start(&s, args);
+    run_feed(&s, NULL);
+    ck_assert_msg(run_wait_lines(&s, 2, 10000), "stdout: %s", s.out);
+    proxy_stop(&node_a);
+    seqs[2] = publish_text(pub, topic, "2");
+    seqs[3] = publish_text(pub, topic, "3");
+    ck_assert_int_eq(run_wait(&s, 20000), 0);
+    ck_assert_int_eq(s.status, 0);
+    ck_assert_int_eq(count_lines(s.out), 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(line_int(s.out, i, "seq"), (json_int_t)seqs[i]);
+    ck_assert_msg(strstr(s.err, node_b.url) != NULL, "stderr: %s", s.err);
+    wsb_client_free(pub);
+    proxy_stop(&node_b);
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("wsb");
@@ -565,6 +485,8 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_tls_options);
     tcase_add_test(tc, test_sub_since_count_and_overlap);
     tcase_add_test(tc, test_sub_live);
+    tcase_add_test(tc, test_url_list_skips_a_refused_broker);
+    tcase_add_test(tc, test_sub_fails_over_to_the_next_url);
     tcase_add_test(tc, test_binary_and_history);
     tcase_add_test(tc, test_history_since_limit);
     tcase_add_test(tc, test_sub_output_works_with_jq);

@@ -33,10 +33,18 @@ int cli_backup(int argc, char **argv);
 /* Parses a non-negative integer option value; 0 or -1. */
 int cli_parse_u64(const char *s, unsigned long long *out);
 
+/* The most --url values, and the most broker URLs in them all. */
+#define CLI_MAX_URL_ARGS 16
+#define CLI_MAX_URLS 64
+
 /* Options every subcommand shares. --url and --token may also come from
- * WSB_URL and WSB_TOKEN; the flags win. */
+ * WSB_URL and WSB_TOKEN; the flags win. --url may be given several times,
+ * each a URL or a comma-separated list of them: brokers that serve as one,
+ * tried round robin (wsb_options.urls). */
 struct cli_common {
-    const char *url;
+    const char *url;                        /* the first --url value (or WSB_URL, or the default) */
+    const char *url_args[CLI_MAX_URL_ARGS]; /* every --url value, or WSB_URL */
+    int n_url_args;
     const char *token;      /* --token */
     const char *token_file; /* --token-file */
     const char *cacert;     /* --cacert: PEM file of the CAs trusted for wss:// */
@@ -70,7 +78,8 @@ enum {
 
 /* The usage lines of the options every connecting subcommand shares. */
 #define CLI_COMMON_USAGE                                                                           \
-    "  --url URL        broker (default " WSB_DEFAULT_URL ")\n"                                    \
+    "  --url URL        broker (default " WSB_DEFAULT_URL ");\n"                                   \
+    "                   several brokers serving as one: --url again, or URL,URL,...\n"             \
     "  --token T        JWT or API key (shows in ps: prefer --token-file or WSB_TOKEN)\n"          \
     "  --token-file F   read the token from F (again at every reconnect)\n"                        \
     "  --cacert FILE    PEM file of the CAs to trust for wss:// (default: the system's)\n"         \

@@ -67,7 +67,11 @@ static int cli_common_option(struct cli_common *co, int opt, const char *arg)
     unsigned long long n;
     switch (opt) {
     case OPT_URL:
-        co->url = arg;
+        if (co->n_url_args >= CLI_MAX_URL_ARGS)
+            return -1;
+        if (!co->url_flag)
+            co->url = arg;
+        co->url_args[co->n_url_args++] = arg;
         co->url_flag = true;
         return 1;
     case OPT_TOKEN:
@@ -101,8 +105,11 @@ static int cli_common_option(struct cli_common *co, int opt, const char *arg)
 static void cli_common_environment(struct cli_common *co)
 {
     const char *url = getenv("WSB_URL");
-    if (url && url[0] && !co->url_flag)
+    if (url && url[0] && !co->url_flag) {
         co->url = url;
+        co->url_args[0] = url;
+        co->n_url_args = 1;
+    }
 }
 
 /* The long options every connecting subcommand takes. */
@@ -143,7 +150,8 @@ int cli_next_option(int argc, char **argv, const char *shortopts, const struct o
         if (handled > 0)
             continue;
         if (handled < 0) {
-            fprintf(stderr, "wsb %s: bad value for --timeout\n", argv[0]);
+            fprintf(stderr, "wsb %s: bad value for %s\n", argv[0],
+                    opt == OPT_URL ? "--url (given too often)" : "--timeout");
             return CLI_OPT_USAGE;
         }
         if (opt == 'h') {
@@ -169,7 +177,7 @@ static void on_event(wsb_client *c, const struct wsb_event *e, void *user)
         break;
     case WSB_EVENT_CONNECTED:
         if (e->reconnects || co->verbose)
-            fprintf(stderr, "wsb: connected (epoch %s, seq %llu)\n", e->epoch,
+            fprintf(stderr, "wsb: connected to %s (epoch %s, seq %llu)\n", e->url, e->epoch,
                     (unsigned long long)e->seq);
         break;
     case WSB_EVENT_GAP:
@@ -187,20 +195,64 @@ static void on_event(wsb_client *c, const struct wsb_event *e, void *user)
     }
 }
 
+/* Splits the --url values at commas into urls (at most CLI_MAX_URLS),
+ * pointing into a joined copy the caller frees. The number of URLs, or -1
+ * with the reason in err. */
+static int cli_split_urls(const struct cli_common *co, char **copy, const char **urls, char *err,
+                          size_t errlen)
+{
+    size_t total = 1;
+    for (int i = 0; i < co->n_url_args; i++)
+        total += strlen(co->url_args[i]) + 1;
+    char *joined = calloc(1, total);
+    *copy = joined;
+    if (!joined) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < co->n_url_args; i++) {
+        strcat(joined, co->url_args[i]);
+        strcat(joined, ",");
+    }
+    int n = 0;
+    char *save = NULL;
+    for (char *u = strtok_r(joined, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        if (n == CLI_MAX_URLS) {
+            snprintf(err, errlen, "more than %d broker URLs", CLI_MAX_URLS);
+            return -1;
+        }
+        urls[n++] = u;
+    }
+    if (n == 0)
+        snprintf(err, errlen, "--url is empty");
+    return n > 0 ? n : -1;
+}
+
 /* Creates the client and connects; prints why not and returns NULL with
  * the exit status in *rc (usage for a bad URL or token, connect
  * otherwise). */
 wsb_client *cli_connect(struct cli_common *co, int max_reconnects, int *rc)
 {
     char err[256] = "";
-    char *token;
+    char *token, *url_copy = NULL;
+    const char *urls[CLI_MAX_URLS];
+    int n_urls = 0;
     *rc = CLI_USAGE;
+    if (co->n_url_args > 0 &&
+        (n_urls = cli_split_urls(co, &url_copy, urls, err, sizeof(err))) < 0) {
+        fprintf(stderr, "wsb: %s\n", err);
+        free(url_copy);
+        return NULL;
+    }
     if (cli_token_resolve(co->token, co->token_file, &token, err, sizeof(err)) < 0) {
         fprintf(stderr, "wsb: %s\n", err[0] ? err : "out of memory");
+        free(url_copy);
         return NULL;
     }
     struct wsb_options o = {
         .url = co->url,
+        .urls = urls,
+        .n_urls = (size_t)n_urls,
         .token = token,
         .timeout_ms = co->timeout_s * 1000,
         .reconnect_max_ms = 2000,
@@ -214,7 +266,8 @@ wsb_client *cli_connect(struct cli_common *co, int max_reconnects, int *rc)
     };
     lws_set_log_level(co->verbose ? LLL_ERR | LLL_WARN : 0, NULL);
     wsb_client *c = wsb_client_new(&o, err, sizeof(err));
-    free(token); /* the client keeps its own copy */
+    free(token); /* the client keeps its own copies */
+    free(url_copy);
     if (!c) {
         fprintf(stderr, "wsb: %s\n", err);
         return NULL;
@@ -310,7 +363,8 @@ static const char main_usage[] =
     "  bench    load generator: fan-out, throughput, latency, connections, reconnect\n"
     "\n"
     "Run `wsb COMMAND --help` for the options of each. --url defaults to $WSB_URL,\n"
-    "else " WSB_DEFAULT_URL "; --token to $WSB_TOKEN.\n";
+    "else " WSB_DEFAULT_URL "; --token to $WSB_TOKEN. --url given again, or\n"
+    "URL,URL,..., names brokers that serve as one: the client fails over between them.\n";
 
 int main(int argc, char **argv)
 {

@@ -5,11 +5,11 @@
 // Owns: the broker binary's path ($WSBROKER_BIN or <repo>/build/bin/wsbroker),
 // starting it on a free loopback port with a database in a temporary
 // directory and the repository's web root, waiting until GET /healthz is 200
-// (polling, no fixed sleep), stopping and restarting it, or serving wss://
+// (polling, no fixed sleep), stopping, killing and restarting it, or serving wss://
 // and https:// with a self-signed certificate made at run time; launching Chromium
 // (/usr/bin/chromium or $CHROMIUM_BIN) through playwright-core with a fresh
-// user-data directory; pages that fail the test on a JavaScript error; and
-// HTTP publish for the tests.
+// user-data directory; pages that fail the test on a JavaScript error, with
+// wsb.js imported; and HTTP publish for the tests.
 
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -125,6 +125,15 @@ export class Broker {
         if (code !== 0) throw new Error(`broker exited with ${code ?? signal} on SIGTERM:\n${this.stderr.slice(-2000)}`);
     }
 
+    /** SIGKILL, as a node that dies, and wait for the exit. */
+    async kill() {
+        if (!this.proc) return;
+        const proc = this.proc;
+        this.proc = null;
+        proc.kill('SIGKILL');
+        await this.exited;
+    }
+
     /** Stops and starts again on the same port; `dbName` switches to another database file. */
     async restart({ dbName } = {}) {
         await this.stop();
@@ -220,6 +229,21 @@ export async function launchBrowser({ ignoreHTTPSErrors = false } = {}) {
             await fs.rm(userDataDir, { recursive: true, force: true });
         },
     };
+}
+
+/** A page of the broker's origin with wsb.js imported as window.wsb; test state in window.t. */
+export async function wsbPage(browser, broker) {
+    const page = await browser.newPage(`${broker.httpUrl}/healthz`);
+    await page.evaluate(async () => {
+        window.wsb = await import('/wsb.js');
+        window.t = {};
+    });
+    return page;
+}
+
+/** Waits (polling in the page) until `fn` returns a truthy value. */
+export function pageWait(page, fn, arg) {
+    return page.waitForFunction(fn, arg, { timeout: scaled(10000) });
 }
 
 /** Fails when the page threw an uncaught exception. */
