@@ -97,6 +97,9 @@ int main(int argc, char **argv)
     };
     if (cfg.redis && strcmp(cfg.db, "wsbroker.db") != 0)
         log_warn("--db %s is not used with --redis: the messages are in Redis", cfg.db);
+    if (cfg.redis && cfg.max_db_size > 0)
+        log_warn("--max-db-size is not used with --redis: bound Redis's memory with maxmemory "
+                 "(and maxmemory-policy noeviction)");
     struct store *store = NULL;
     if (store_open(&store, &scfg, err, sizeof(err)) < 0) {
         server_free(srv);
