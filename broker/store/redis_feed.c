@@ -97,40 +97,59 @@ struct store_req *redis_feed_take_done(struct redis_store *st)
 
 /* --- the others' messages ------------------------------------------------ */
 
+/* The others' messages are st->others[others_start .. others_start +
+ * n_others), ascending; they arrive in order, so an insert is an append
+ * and a delivery moves the start, both O(1) in the usual case. */
+static struct store_msg *others_first(struct redis_store *st)
+{
+    return st->n_others ? &st->others[st->others_start] : NULL;
+}
+
 static void others_drop_head(struct redis_store *st)
 {
-    store_msg_clear(&st->others[0]);
-    memmove(&st->others[0], &st->others[1], (st->n_others - 1) * sizeof(st->others[0]));
-    st->n_others--;
+    store_msg_clear(&st->others[st->others_start]);
+    st->others_start++;
+    if (--st->n_others == 0)
+        st->others_start = 0;
+}
+
+/* Room for one more at the end: compacts, or grows. */
+static int others_reserve(struct redis_store *st)
+{
+    if (st->others_start + st->n_others < st->cap_others)
+        return 0;
+    if (st->others_start > 0) {
+        memmove(st->others, &st->others[st->others_start], st->n_others * sizeof(st->others[0]));
+        st->others_start = 0;
+        return 0;
+    }
+    size_t cap = st->cap_others ? st->cap_others * 2 : 64;
+    struct store_msg *grown = realloc(st->others, cap * sizeof(*grown));
+    if (!grown)
+        return -1;
+    st->others = grown;
+    st->cap_others = cap;
+    return 0;
 }
 
 /* Inserts msg (taken over) by seq; a seq already held or delivered is
  * dropped. */
 static void others_insert(struct redis_store *st, struct store_msg *msg)
 {
-    if (msg->seq <= st->delivered) {
+    if (msg->seq <= st->delivered || others_reserve(st) < 0) {
         store_msg_clear(msg);
         return;
     }
+    struct store_msg *base = &st->others[st->others_start];
     size_t at = st->n_others;
-    while (at > 0 && st->others[at - 1].seq > msg->seq)
+    while (at > 0 && base[at - 1].seq > msg->seq)
         at--;
-    if (at > 0 && st->others[at - 1].seq == msg->seq) {
+    if (at > 0 && base[at - 1].seq == msg->seq) {
         store_msg_clear(msg);
         return;
     }
-    if (st->n_others == st->cap_others) {
-        size_t cap = st->cap_others ? st->cap_others * 2 : 64;
-        struct store_msg *grown = realloc(st->others, cap * sizeof(*grown));
-        if (!grown) {
-            store_msg_clear(msg);
-            return;
-        }
-        st->others = grown;
-        st->cap_others = cap;
-    }
-    memmove(&st->others[at + 1], &st->others[at], (st->n_others - at) * sizeof(st->others[0]));
-    st->others[at] = *msg;
+    memmove(&base[at + 1], &base[at], (st->n_others - at) * sizeof(base[0]));
+    base[at] = *msg;
     st->n_others++;
 }
 
@@ -223,11 +242,12 @@ static bool post_publish(struct redis_store *st)
 
 static bool post_other(struct redis_store *st)
 {
-    while (st->n_others > 0 && st->others[0].seq <= st->delivered)
+    struct store_msg *first;
+    while ((first = others_first(st)) && first->seq <= st->delivered)
         others_drop_head(st);
-    if (st->n_others == 0 || st->others[0].seq != st->delivered + 1)
+    if (!first || first->seq != st->delivered + 1)
         return false;
-    if (feed_add(st, &st->others[0]) < 0)
+    if (feed_add(st, first) < 0)
         return false;
     st->delivered++;
     others_drop_head(st);

@@ -113,7 +113,7 @@ struct redis_store {
     struct redis_pub *pubs_head, *pubs_tail; /* every publish, in submission order */
     struct redis_read *reads_head, *reads_tail;
     struct store_msg *others; /* messages of other nodes (or lost replies), by seq */
-    size_t n_others, cap_others;
+    size_t others_start, n_others, cap_others;
     uint64_t delivered; /* the newest seq posted for delivery */
     uint64_t known_max; /* the newest seq known to exist */
     bool repair_in_flight;
