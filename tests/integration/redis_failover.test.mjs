@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { freePort, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
-import { healthStatus, startRedis, startRedisNodes, stats } from './lib/redis.mjs';
+import { healthStatus, startRedis, startRedisBrokers, startRedisNodes, stats } from './lib/redis.mjs';
 import {
     assertAscending, assertError, assertHttpError, fullHistory, httpPublish, isMessage, range, uniqueTopic,
 } from './lib/util.mjs';
@@ -155,6 +155,17 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
         }
         assert.deepEqual(sub.log.filter(isMessage(topic)).map((m) => m.seq), stored.map((m) => m.seq),
             'the old subscriber got every stored message once, in order');
+    });
+
+    it('a Redis without appendfsync always: the broker warns at start', async (t) => {
+        const redis = await startRedis({ t });
+        await redis.command('CONFIG', 'SET', 'appendfsync', 'everysec');
+        const [broker] = await startRedisBrokers(redis, { t, count: 1, args: ['--log-format', 'json'] });
+        const warnings = () => broker.stderrText().split('\n').filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l)).filter((e) => e.level === 'warn' || e.level === 'error');
+        await waitFor(() => warnings().some((e) => /appendfsync/.test(e.msg)),
+            { what: 'a warning that names appendfsync' });
+        assert.equal(await healthStatus(broker), 200, 'a warning, not a refusal');
     });
 
     it('a broker started while Redis is down becomes healthy once Redis comes up', async (t) => {

@@ -74,6 +74,11 @@ describe('several brokers on one redis', () => {
             assert.ok(c.welcome.features.includes('redis'), JSON.stringify(c.welcome.features));
         }
         assert.equal(new Set(ids).size, ids.length, `node ids differ: ${ids}`);
+        for (const broker of ctx.nodes) {
+            const warned = broker.stderrText().split('\n')
+                .filter((l) => /^(\S+ )?(warn|error) /.test(l) && /appendfsync/.test(l));
+            assert.deepEqual(warned, [], 'no durability warning with appendonly yes and appendfsync always');
+        }
         const names = (await ctx.redis.clients()).map((c) => c.name);
         for (const id of ids) {
             assert.ok(names.includes(`wsb-${id}-cmd`), `wsb-${id}-cmd in CLIENT LIST: ${names}`);
