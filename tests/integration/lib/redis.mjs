@@ -166,8 +166,13 @@ class RedisServer {
                 if (!this.expectingExit) this.unexpectedExits.push(info);
                 resolve(info);
             };
+            // 'close' comes once its output is read (the reason it exited);
+            // 2 s after 'exit' at the latest, should a child hold the pipes.
             proc.on('error', (err) => settle({ code: null, signal: null, error: err }));
-            proc.on('exit', (code, signal) => settle({ code, signal }));
+            proc.on('exit', (code, signal) => {
+                setTimeout(() => settle({ code, signal }), 2000).unref();
+            });
+            proc.on('close', (code, signal) => settle({ code, signal }));
         });
     }
 
@@ -187,7 +192,7 @@ class RedisServer {
                 throw new Error(`${REDIS_SERVER} exited during start (${how}): ${said.slice(-3000)}`);
             }
             try {
-                if ((await redisCommand(this.port, ['PING'], { timeoutMs: 1000 })) === 'PONG') return true;
+                if (await this.answersAsItself()) return true;
             } catch {
                 // not listening yet, or still loading the append-only file
             }
@@ -198,6 +203,17 @@ class RedisServer {
             }
             await pause(20);
         }
+    }
+
+    // True when the server on the port answers PING and is this process,
+    // not another test's redis-server that took the port first.
+    async answersAsItself() {
+        if ((await redisCommand(this.port, ['PING'], { timeoutMs: 1000 })) !== 'PONG') return false;
+        const info = await redisCommand(this.port, ['INFO', 'server'], { timeoutMs: 1000 });
+        const pid = Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+        if (pid === this.proc.pid) return true;
+        await this.exitPromise; // this one cannot bind the port and exits
+        return false;
     }
 
     // One command; resolves the parsed reply (strings, numbers, arrays, null).
