@@ -246,6 +246,7 @@ describe('several brokers on one redis', () => {
         const [a, b] = ctx.nodes;
         const [sub] = await subscribeEach([b], topic, t);
         const p = await connect(a.url, { t });
+        const repairsBefore = (await stats(b)).redis.gap_repairs;
         const acks = [];
         for (const round of range(3)) {
             const conn = await waitFor(() => subConnection(ctx.redis, b),
@@ -257,6 +258,7 @@ describe('several brokers on one redis', () => {
         assert.deepEqual(got.map((m) => m.seq), acks.map((r) => r.seq));
         await assertSentinelNext(p, [sub], topic);
         await waitFor(() => subConnection(ctx.redis, b), { what: 'B subscribed to Redis again' });
+        t.diagnostic(`gap repairs on B: ${repairsBefore} -> ${(await stats(b)).redis.gap_repairs}`);
     });
 
     it('the last message published while B\'s Redis subscription is cut still reaches B', async (t) => {
