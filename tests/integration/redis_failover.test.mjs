@@ -4,11 +4,15 @@
 // section 6): a dead node's presence members leave everywhere, a client
 // resumes on another node with no gap and no duplicate, a Redis killed with
 // SIGKILL loses no acknowledged publish and the nodes carry on by
-// themselves, and a broker started before its Redis becomes healthy once
-// Redis is up. Each test has a Redis and brokers of its own, so the tests
+// themselves, a Redis back without its data starts a new epoch (sessions
+// closed with 4000, resumes not recovered), a Redis without appendfsync
+// always is warned about, and a broker started before its Redis becomes
+// healthy once Redis is up. Each test has a Redis and brokers of its own, so the tests
 // run side by side.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
@@ -156,6 +160,36 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
         assert.deepEqual(sub.log.filter(isMessage(topic)).map((m) => m.seq), stored.map((m) => m.seq),
             'the old subscriber got every stored message once, in order');
     });
+
+    it('Redis back without its data: a new epoch, sessions closed with 4000, a resume says recovered:false',
+        async (t) => {
+            const { redis, nodes: [a, b] } = await startRedisNodes({ t, count: 2 });
+            const topic = uniqueTopic('rf.lost');
+            const sub = await connect(b.url, { t });
+            await sub.ok({ op: 'subscribe', topic });
+            const p = await connect(a.url, { t });
+            const oldEpoch = p.welcome.epoch;
+            for (const i of range(5)) await p.ok({ op: 'publish', topic, data: { i } });
+            const seen = await sub.collect(isMessage(topic), 5);
+            await redis.kill9();
+            await fs.rm(path.join(redis.dir, 'appendonlydir'), { recursive: true, force: true });
+            await redis.restart();
+
+            for (const c of [sub, p]) {
+                const closed = await c.waitClosed({ timeoutMs: RECOVERY_WAIT_MS });
+                assert.equal(closed.code, 4000, `closed with 4000 ("resume with since"): ${JSON.stringify(closed)}`);
+            }
+            await waitHealth([a, b], 200);
+            const again = await connect(b.url, { t });
+            assert.notEqual(again.welcome.epoch, oldEpoch, 'a new epoch');
+            const ack = await again.ok({ op: 'subscribe', topic, since: seen.at(-1).seq, epoch: oldEpoch });
+            assert.equal(ack.recovered, false, JSON.stringify(ack));
+            const p2 = await connect(a.url, { t });
+            assert.equal(p2.welcome.epoch, again.welcome.epoch, 'both nodes took the new epoch');
+            const live = await p2.ok({ op: 'publish', topic, data: 'new epoch' });
+            const m = await again.nextMessage((x) => x.seq === live.seq, 5000);
+            assert.equal(m.data, 'new epoch');
+        });
 
     it('a Redis without appendfsync always: the broker warns at start', async (t) => {
         const redis = await startRedis({ t });
