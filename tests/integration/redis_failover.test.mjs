@@ -18,7 +18,8 @@ import { freePort, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { healthStatus, startRedis, startRedisBrokers, startRedisNodes, stats } from './lib/redis.mjs';
 import {
-    assertAscending, assertError, assertHttpError, fullHistory, httpPublish, isMessage, range, uniqueTopic,
+    apiUrl, assertAscending, assertError, assertHttpError, fullHistory, httpPublish, isMessage, openSse, range,
+    uniqueTopic,
 } from './lib/util.mjs';
 
 const isJoin = (topic, client) => (f) => f.op === 'join' && f.topic === topic && f.client === client;
@@ -161,7 +162,7 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
             'the old subscriber got every stored message once, in order');
     });
 
-    it('Redis back without its data: a new epoch, sessions closed with 4000, a resume says recovered:false',
+    it('Redis back without its data: a new epoch, 4000, SSE ended, a resume says recovered:false',
         async (t) => {
             const { redis, nodes: [a, b] } = await startRedisNodes({ t, count: 2 });
             const topic = uniqueTopic('rf.lost');
@@ -171,6 +172,8 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
             const oldEpoch = p.welcome.epoch;
             for (const i of range(5)) await p.ok({ op: 'publish', topic, data: { i } });
             const seen = await sub.collect(isMessage(topic), 5);
+            const sse = await openSse(apiUrl(b, '/sse', { topic }), { t });
+            assert.equal(sse.status, 200);
             await redis.kill9();
             await fs.rm(path.join(redis.dir, 'appendonlydir'), { recursive: true, force: true });
             await redis.restart();
@@ -179,6 +182,7 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
                 const closed = await c.waitClosed({ timeoutMs: RECOVERY_WAIT_MS });
                 assert.equal(closed.code, 4000, `closed with 4000 ("resume with since"): ${JSON.stringify(closed)}`);
             }
+            await sse.waitEnded({ timeoutMs: RECOVERY_WAIT_MS });
             await waitHealth([a, b], 200);
             const again = await connect(b.url, { t });
             assert.notEqual(again.welcome.epoch, oldEpoch, 'a new epoch');
