@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // redis_failover.test.mjs: brokers on one Redis (--redis) when a node or
 // Redis fails (docs/protocol.md section 11 "Several nodes", docs/design.md
-// section 6): a dead node's presence members leave everywhere, a client
+// section 7): a dead node's presence members leave everywhere, a client
 // resumes on another node with no gap and no duplicate, a Redis killed with
 // SIGKILL loses no acknowledged publish and the nodes carry on by
 // themselves, a Redis back without its data starts a new epoch (sessions
@@ -24,7 +24,7 @@ import {
 
 const isJoin = (topic, client) => (f) => f.op === 'join' && f.topic === topic && f.client === client;
 const isLeave = (topic, client) => (f) => f.op === 'leave' && f.topic === topic && f.client === client;
-// A node silent for 5 s is dead (docs/design.md section 6); the rest is margin.
+// A node silent for 5 s is dead (docs/design.md section 7); the rest is margin.
 const NODE_EXPIRY_WAIT_MS = 15000;
 const RECOVERY_WAIT_MS = 15000;
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // redis_nodes.test.mjs: three brokers on one Redis (--redis) behave as one
 // broker (docs/protocol.md section 11 "Several nodes", docs/design.md
-// section 6): one global seq, delivery on every node in seq order exactly
+// section 7): one global seq, delivery on every node in seq order exactly
 // once, shared history, dedupe keys, expect_last and presence, a node's lost
 // Redis pub/sub messages repaired, and what /api/stats and /metrics report.
 // Node and Redis failures are in redis_failover.test.mjs.
