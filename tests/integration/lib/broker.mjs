@@ -193,13 +193,14 @@ export function runBroker(args, { cwd, timeoutMs = 10000 } = {}) {
 }
 
 class Broker {
-    constructor({ args, dir, dbPath, port, healthTimeoutMs, wrapper }) {
+    constructor({ args, dir, dbPath, port, healthTimeoutMs, wrapper, readyWhenAnswering }) {
         this.args = args;
         this.wrapper = wrapper;
         this.dir = dir;
         this.dbPath = dbPath;
         this.port = port;
         this.healthTimeoutMs = healthTimeoutMs;
+        this.readyWhenAnswering = readyWhenAnswering;
         this.proc = null;
         this.exit = null;          // {code, signal} once the current process closed
         this.exitPromise = null;
@@ -228,7 +229,7 @@ class Broker {
         return [
             '--bind', '127.0.0.1',
             '--port', String(this.port),
-            '--db', this.dbPath,
+            ...(this.dbPath ? ['--db', this.dbPath] : []),
             '--log-level', 'debug',
             ...this.args,
         ];
@@ -288,8 +289,10 @@ class Broker {
         return proc;
     }
 
-    // Starts the process and waits for /healthz. Resolves true when ready,
-    // false when it exited with status 2 and a "port in use" message.
+    // Starts the process and waits for /healthz: a 200, or with
+    // readyWhenAnswering any status (a broker whose store is unreachable at
+    // start answers 503). Resolves true when ready, false when it exited
+    // with status 2 and a "port in use" message.
     async startOnce() {
         const stderrBefore = this.stderrText().length;
         this.spawnOnce();
@@ -305,7 +308,7 @@ class Broker {
             }
             try {
                 const res = await httpGet(`${this.http}/healthz`, { timeoutMs: 1000 });
-                if (res.status === 200) return true;
+                if (res.status === 200 || this.readyWhenAnswering) return true;
             } catch {
                 // not listening yet
             }
@@ -393,17 +396,20 @@ class Broker {
 
 // Starts a broker on a fresh port and temporary directory.
 //   args: extra command line arguments
-//   db:   the --db value (default DIR/test.db); ':memory:' works
+//   db:   the --db value (default DIR/test.db); ':memory:' works; false: no --db
 //   t:    a node:test context; when given, cleanup() runs in t.after()
 //   wrapper: a command that execs the broker, e.g. ['prlimit', '--nofile=128:128']
-export async function startBroker({ args = [], db, t, healthTimeoutMs = 10000, wrapper = [] } = {}) {
+//   readyWhenAnswering: ready once /healthz answers at all, 503 included
+export async function startBroker({
+    args = [], db, t, healthTimeoutMs = 10000, wrapper = [], readyWhenAnswering = false,
+} = {}) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wsbroker-it-'));
-    const dbPath = db ?? path.join(dir, 'test.db');
+    const dbPath = db === false ? null : db ?? path.join(dir, 'test.db');
     let broker = null;
     try {
         for (let attempt = 0; attempt < 8; attempt++) {
             const port = await freePort();
-            broker = new Broker({ args, dir, dbPath, port, healthTimeoutMs, wrapper });
+            broker = new Broker({ args, dir, dbPath, port, healthTimeoutMs, wrapper, readyWhenAnswering });
             if (t) {
                 const mine = broker;
                 onCleanup(t, () => mine.cleanup(), { last: true });
