@@ -2,11 +2,12 @@
 /**
  * wsb.js: the browser client for wsbroker (wire protocol v1).
  *
- * A dependency-free ES module, with three of its own beside it: wsb-wire.js
+ * A dependency-free ES module, with four of its own beside it: wsb-wire.js
  * (the wire format's pure helpers, re-exported here), wsb-subscription.js
- * (a subscription's resume state) and wsb-token.js (where the token comes
- * from). It owns one WebSocket to the broker and makes it look permanent
- * to the application:
+ * (a subscription's resume state), wsb-token.js (where the token comes
+ * from) and wsb-requests.js (the requests waiting for a reply). It owns
+ * one WebSocket to the broker and makes it look permanent to the
+ * application:
  *
  * - reconnects with capped exponential backoff and jitter; given several
  *   broker URLs (brokers that serve as one), moves on to the next one on a
@@ -33,6 +34,7 @@
  * The wire contract is docs/protocol.md (sections 2 to 4 and 10).
  */
 
+import { Requests } from './wsb-requests.js';
 import { Subscription } from './wsb-subscription.js';
 import { TokenSource, urlWithToken } from './wsb-token.js';
 import {
@@ -120,13 +122,7 @@ export class WsbClient {
         /** @private */
         this._subs = new Map();      // topic -> Subscription
         /** @private */
-        this._inflight = new Map();  // request id -> request, sent on this socket
-        /** @private */
-        this._queue = [];            // requests waiting for the next welcome
-        /** @private */
-        this._nextId = 1;
-        /** @private */
-        this._nextKey = 1;
+        this._requests = new Requests((frame) => this._ws.send(frame));
         /** @private */
         this._attempt = 0;
         /** @private */
@@ -263,7 +259,7 @@ export class WsbClient {
      * @returns {Promise<{seq: number, duplicate?: boolean}>}
      */
     publish(topic, data, options = {}) {
-        const msg = { op: 'publish', topic, key: options.key ?? `${this.opts.keyPrefix}-${this._nextKey++}` };
+        const msg = { op: 'publish', topic, key: options.key ?? this._requests.publishKey(this.opts.keyPrefix) };
         if (options.echo === false) msg.echo = false;
         if (options.expectLast !== undefined) msg.expect_last = options.expectLast;
         if (isBinaryData(data)) return this._request(msg, copyBytes(data));
@@ -354,10 +350,7 @@ export class WsbClient {
         this._setState('closed');
         clearTimeout(this._timers.reconnect);
         this._stopTimers();
-        const pending = [...this._inflight.values(), ...this._queue];
-        this._inflight.clear();
-        this._queue = [];
-        for (const req of pending) req.reject(makeError());
+        this._requests.rejectAll(makeError);
         for (const w of this._openWaiters.splice(0)) w.reject(makeError());
     }
 
@@ -386,12 +379,7 @@ export class WsbClient {
         if (ws !== this._ws) return;
         this._ws = null;
         this._stopTimers();
-        // Requests that got no reply go out again after the reconnect, in
-        // their original order and before those issued while disconnected.
-        const unanswered = [...this._inflight.values()];
-        this._inflight.clear();
-        this._queue = [...unanswered.filter((req) => req.retry), ...this._queue];
-        for (const req of unanswered) if (!req.retry) req.reject(new WsbError('closed', 'connection lost'));
+        this._requests.connectionLost();
         if (this._welcomedAt && Date.now() - this._welcomedAt >= STABLE_CONNECTION_MS) this._attempt = 0;
         this._welcomedAt = 0;
         this._emit('disconnect', { code, reason });
@@ -482,9 +470,7 @@ export class WsbClient {
         this._startHeartbeat(welcome.heartbeat || 25);
         if (this._welcomeToken) this._sendAuth(this._welcomeToken);
         for (const sub of this._subs.values()) this._sendSubscribe(sub);
-        const queued = this._queue;
-        this._queue = [];
-        for (const req of queued) this._send(req);
+        this._requests.sendWaiting();
         this._emit('welcome', welcome);
         for (const w of this._openWaiters.splice(0)) w.resolve(welcome);
     }
@@ -496,33 +482,14 @@ export class WsbClient {
      * @private
      */
     _request(msg, payload = null, retry = true) {
-        return new Promise((resolve, reject) => {
-            const req = { msg, payload, retry, resolve, reject };
-            if (this.state === 'open') this._send(req);
-            else if (retry) this._queue.push(req);
-            else reject(new WsbError('closed', 'not connected'));
-        });
-    }
-
-    /** @private */
-    _send(req) {
-        const id = this._nextId++;
-        const envelope = { ...req.msg, id };
-        this._inflight.set(id, req);
-        this._ws.send(req.payload ? encodeBinaryFrame(envelope, req.payload) : JSON.stringify(envelope));
+        return this._requests.issue(msg, payload, retry, this.state === 'open');
     }
 
     /** @private */
     _onReply(msg) {
-        const req = msg.id !== undefined ? this._inflight.get(msg.id) : undefined;
-        if (!req) {
-            if (msg.op === 'error' && msg.code === 'token_expired') this._onTokenExpired(msg);
-            else if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
-            return;
-        }
-        this._inflight.delete(msg.id);
-        if (msg.op === 'error') req.reject(new WsbError(msg.code, msg.message, msg.last));
-        else req.resolve(msg);
+        if (this._requests.settle(msg)) return;
+        if (msg.op === 'error' && msg.code === 'token_expired') this._onTokenExpired(msg);
+        else if (msg.op === 'error') this._emit('error', new WsbError(msg.code, msg.message, msg.last));
     }
 
     /**

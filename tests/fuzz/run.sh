@@ -26,7 +26,7 @@ esac
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$fuzz_dir/../.." && pwd)"
 build="${FUZZ_BUILD:-$repo/build-fuzz}"
-targets="${FUZZ_TARGETS:-fuzz_envelope_text fuzz_envelope_binary fuzz_topic fuzz_config fuzz_token}"
+targets="${FUZZ_TARGETS:-fuzz_envelope_text fuzz_envelope_binary fuzz_topic fuzz_config fuzz_token fuzz_redis_wire}"
 # Same limits for replays and fuzzing: 10 s for one input is a hang.
 limits=(-rss_limit_mb=2048 -timeout=10)
 
@@ -48,6 +48,7 @@ fi
 dict_for() {
     case "$1" in
     fuzz_topic) echo "$fuzz_dir/topic.dict" ;;
+    fuzz_redis_wire) echo "$fuzz_dir/redis_wire.dict" ;;
     *) echo "$fuzz_dir/json.dict" ;;
     esac
 }
