@@ -50,6 +50,11 @@ static int read_int(const char *buf, size_t end, size_t *at, char stop, bool neg
     }
     size_t digits = 0;
     uint64_t v = 0;
+    /* One way to write each number: no leading zero, no "-0". */
+    if (i + 1 < end && buf[i] == '0' && buf[i + 1] >= '0' && buf[i + 1] <= '9')
+        return -1;
+    if (neg && i < end && buf[i] == '0')
+        return -1;
     while (i < end && buf[i] >= '0' && buf[i] <= '9') {
         if (++digits > 18)
             return -1;
@@ -131,12 +136,43 @@ int redis_live_next(const char *payload, size_t len, size_t *at, struct redis_li
 
 /* --- the URL ------------------------------------------------------------- */
 
+/* Where a URL's password is: [*from, *to) (empty when there is none). */
+static void url_password_span(const char *text, size_t *from, size_t *to)
+{
+    *from = *to = 0;
+    if (strncmp(text, "redis://", 8) != 0)
+        return;
+    const char *auth = text + 8;
+    const char *slash = strchr(auth, '/');
+    size_t len = slash ? (size_t)(slash - auth) : strlen(auth);
+    const char *at = memrchr(auth, '@', len);
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+        *from = (size_t)(colon + 1 - text);
+        *to = (size_t)(at - text);
+    }
+}
+
+/* The reason, on one line: the URL is quoted with anything unprintable as
+ * '?' and its password as "***" (the line goes to logs and terminals). */
 static int url_fail(char *err, size_t errlen, const char *why, const char *text)
 {
+    char shown[201];
+    size_t n = 0, from, to;
+    url_password_span(text, &from, &to);
+    for (size_t i = 0; text[i] && n + 4 < sizeof(shown); i++) {
+        if (i == from && to > from) {
+            memcpy(shown + n, "***", 3);
+            n += 3;
+            i = to - 1;
+            continue;
+        }
+        shown[n++] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+    }
+    shown[n] = '\0';
     snprintf(err, errlen,
-             "wsbroker: --redis: %s in \"%.200s\" (expected "
-             "redis://[:PASSWORD@]HOST[:PORT][/DB])",
-             why, text);
+             "wsbroker: --redis: %s in \"%s\" (expected redis://[:PASSWORD@]HOST[:PORT][/DB])", why,
+             shown);
     return -1;
 }
 

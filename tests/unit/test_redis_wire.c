@@ -170,6 +170,19 @@ START_TEST(record_leading_plus)
 }
 END_TEST
 
+/* One way to write each number: "01" and "-0" are not numbers here. */
+START_TEST(record_one_spelling_per_number)
+{
+    ck_assert_int_eq(decode_text("0 0 -1 1 0\nt"), 0);
+    ck_assert_int_eq(decode_text("10 0 -1 1 0\nt"), 0);
+    ck_assert_int_eq(decode_text("01 0 -1 1 0\nt"), -1);
+    ck_assert_int_eq(decode_text("1 00 -1 1 0\nt"), -1);
+    ck_assert_int_eq(decode_text("1 0 -0 1 0\nt"), -1);
+    ck_assert_int_eq(decode_text("1 0 -1 01 0\nt"), -1);
+    ck_assert_int_eq(decode_text("1 0 -1 1 00\nt"), -1);
+}
+END_TEST
+
 START_TEST(record_too_many_digits)
 {
     ck_assert_int_eq(decode_text("999999999999999999 0 -1 1 0\nt"), 0); /* 18 */
@@ -403,6 +416,19 @@ START_TEST(url_bad_port)
 }
 END_TEST
 
+/* A refusal is one line, and never shows the password. */
+START_TEST(url_refusal_one_line_no_password)
+{
+    struct redis_url u;
+    ck_assert_int_eq(parse("redis://:s3cret@h:0", &u), -1);
+    ck_assert_ptr_null(strstr(url_err, "s3cret"));
+    ck_assert_ptr_nonnull(strstr(url_err, ":***@h:0"));
+    ck_assert_int_eq(parse("redis://h\n:0\r", &u), -1);
+    ck_assert_ptr_null(strchr(url_err, '\n'));
+    ck_assert_ptr_null(strchr(url_err, '\r'));
+}
+END_TEST
+
 START_TEST(url_bad_db)
 {
     struct redis_url u;
@@ -451,6 +477,7 @@ static Suite *redis_wire_suite(void)
     tcase_add_test(rec, record_missing_newline);
     tcase_add_test(rec, record_non_digits);
     tcase_add_test(rec, record_leading_plus);
+    tcase_add_test(rec, record_one_spelling_per_number);
     tcase_add_test(rec, record_too_many_digits);
     tcase_add_test(rec, record_bin_zero_or_one);
     tcase_add_test(rec, record_topic_not_empty);
@@ -469,6 +496,7 @@ static Suite *redis_wire_suite(void)
     tcase_add_test(url, url_password);
     tcase_add_test(url, url_other_user_refused);
     tcase_add_test(url, url_bad_port);
+    tcase_add_test(url, url_refusal_one_line_no_password);
     tcase_add_test(url, url_bad_db);
     tcase_add_test(url, url_missing_host);
     tcase_add_test(url, url_not_redis);
