@@ -162,12 +162,14 @@ export function replaceOnce(text, from, to, file) {
 // deploy/multinode/haproxy.cfg listening on 127.0.0.1:port in front of
 // nodePorts (three), with `overrides` ({'timeout client 60s': 'timeout
 // client 3s', ...}) applied. maxconn is lowered so that HAProxy needs no
-// descriptor limit above an ordinary user's.
+// descriptor limit above an ordinary user's, and it stays the user that
+// runs the test (no user and group lines).
 export function haproxyConfig(port, nodePorts, overrides = {}) {
     const file = 'haproxy.cfg';
     let text = readFileSync(path.join(MULTINODE_DIR, file), 'utf8');
     text = replaceOnce(text, /^(\s+)bind :8080$/m, `$1bind 127.0.0.1:${port}`, file);
     text = replaceOnce(text, /^(\s+)maxconn 60000$/m, '$1maxconn 1000', file);
+    text = replaceOnce(text, /^\s+user haproxy\n\s+group haproxy\n/m, '', file);
     nodePorts.forEach((nodePort, i) => {
         text = replaceOnce(text, `127.0.0.1:${8081 + i}`, `127.0.0.1:${nodePort}`, file);
     });
