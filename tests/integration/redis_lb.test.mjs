@@ -125,8 +125,12 @@ test('three --redis nodes behind the deploy/multinode load balancers', async (t)
             await waitFor(async () => (await httpGet(`${n.http}/healthz`)).status === 503,
                 { timeoutMs: 10000, what: `node ${n.port} /healthz 503 without Redis` });
         }
-        // Every node failed its checks: HAProxy has no server left and says so.
-        await haproxy.waitHealth(503);
+        // Every node failed its checks: HAProxy answers by itself, having no
+        // server left (a node's own 503 is JSON).
+        await waitFor(async () => {
+            const res = await httpGet(`${haproxy.http}/healthz`);
+            return res.status === 503 && /No server is available/.test(res.text);
+        }, { timeoutMs: 15000, intervalMs: 100, what: 'HAProxy without a server in the pool' });
         assert.ok(sub.isOpen, `a subscriber stays connected: ${JSON.stringify(sub.closeInfo)}`);
         const refused = await sub.request({ op: 'publish', topic, data: 'during' });
         assert.equal(refused.op, 'error', JSON.stringify(refused));
