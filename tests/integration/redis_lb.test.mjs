@@ -77,7 +77,8 @@ test('three --redis nodes behind the deploy/multinode load balancers', async (t)
     assert.equal(await redisCommand(redis.port, 'CONFIG', 'GET', 'appendfsync'), 'appendfsync\nalways');
     const nodes = [];
     for (let i = 0; i < NODES; i++) {
-        nodes.push(await startBroker({ args: ['--redis', redis.url, '--heartbeat', String(HEARTBEAT_S)], t }));
+        const args = ['--redis', redis.url, '--heartbeat', String(HEARTBEAT_S)];
+        nodes.push(await startBroker({ args, db: false, t }));
     }
     const ports = nodes.map((n) => n.port);
 
