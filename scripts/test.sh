@@ -44,8 +44,9 @@ echo "=== browser tests (headless Chromium, normal build) ==="
 WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/browser/run.sh"
 stages=$((stages + 1))
 
-echo "=== packaging: Debian package, systemd unit, man pages, container build steps, JS package ==="
+echo "=== packaging: Debian package, systemd unit, man pages, container build steps, JS package, multinode configs ==="
 "$root/tests/packaging/run.sh"
+WSBROKER_BIN="$root/build/bin/wsbroker" "$root/tests/packaging/multinode_configs.sh"
 stages=$((stages + 1))
 
 echo "=== fuzzing (each target for ${WSB_FUZZ_SECONDS:-15} s) ==="
