@@ -22,7 +22,7 @@ if [ "$mode" = "release" ] || [ "$mode" = "test" ]; then
 fi
 if [ "$mode" = "test" ]; then
     want+=(clang libclang-rt-14-dev systemd groff-base curl python3 sqlite3 prometheus openssl
-           redis-server)
+           redis-server haproxy nginx)
 fi
 if [ "$mode" = "bench" ]; then
     want+=(mosquitto nats-server gnuplot-nox valgrind redis-server)
