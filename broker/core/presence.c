@@ -140,6 +140,7 @@ static void remote_broadcast(struct presence *p, const struct remote_member *m, 
 static struct remote_member *remote_find(const struct presence *p, const struct store_presence *ev,
                                          char *key, size_t cap, size_t *len)
 {
+    *len = 0;
     int n = snprintf(key, cap, "%s\n%s", ev->topic, ev->client);
     if (n < 0 || (size_t)n >= cap)
         return NULL;

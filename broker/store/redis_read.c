@@ -132,6 +132,7 @@ static bool read_reply_ok(struct redis_read *rd, const redisReply *r, int type)
  * TOPIC" of the log); false when it matches not. */
 static bool member_match(const struct redis_read *rd, const redisReply *m, uint64_t *seq)
 {
+    *seq = 0;
     if (m->type != REDIS_REPLY_STRING)
         return false;
     char *space;
