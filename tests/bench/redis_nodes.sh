@@ -141,7 +141,7 @@ start_brokers() {
     broker_pids=()
     broker_urls=()
     [ "$engine" = redis ] && flush_redis
-    for i in $(seq "$n"); do
+    for _ in $(seq "$n"); do
         port="$(free_port)"
         if [ "$engine" = redis ]; then
             store=(--redis "redis://127.0.0.1:$redis_port")
