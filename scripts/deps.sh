@@ -11,7 +11,8 @@
 # (Debian's prometheus package, for `promtool check metrics`) and openssl
 # (the TLS tests make their certificates at run time), redis-server (the
 # several-nodes tests start their own on a free port); "bench": the brokers
-# tests/bench/compare.sh runs beside wsbroker, gnuplot and valgrind.
+# tests/bench/compare.sh runs beside wsbroker, gnuplot and valgrind, and
+# redis-server and jq for tests/bench/redis_nodes.sh.
 set -euo pipefail
 
 mode="${1:-build}"
@@ -25,7 +26,7 @@ if [ "$mode" = "test" ]; then
            redis-server haproxy nginx)
 fi
 if [ "$mode" = "bench" ]; then
-    want+=(mosquitto nats-server gnuplot-nox valgrind redis-server)
+    want+=(mosquitto nats-server gnuplot-nox valgrind redis-server jq)
 fi
 if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
     command -v node >/dev/null 2>&1 || want+=(nodejs)

@@ -308,6 +308,53 @@ START_TEST(test_bench_connections)
 }
 END_TEST
 
+/* Several broker URLs (here the same broker twice): fanout spreads the
+ * subscribers round robin and reports each URL's deliveries and CPU;
+ * reconnect resumes the dropped subscribers on the second URL. */
+START_TEST(test_bench_several_urls)
+{
+    struct run r;
+    char topic[64], urls[256];
+    topic_name(topic, sizeof(topic), "cli.nodes");
+    snprintf(urls, sizeof(urls), "%s,%s", shared_broker.url, shared_broker.url);
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "fanout", "--url", urls, "--duration", "0.5",
+                         "--subscribers", "3", "--rate", "200", "--aux-pid", "1", "--topic", topic,
+                         "--json", NULL),
+                     0);
+    json_t *v = bench_json(&r);
+    json_t *phase = json_array_get(json_object_get(v, "phases"), 0);
+    json_int_t acked = json_integer_value(json_object_get(phase, "acked"));
+    ck_assert_int_gt(acked, 0);
+    json_t *nodes = json_object_get(phase, "nodes");
+    ck_assert_uint_eq(json_array_size(nodes), 2);
+    json_t *first = json_array_get(nodes, 0), *second = json_array_get(nodes, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "delivered")), acked * 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(second, "delivered")), acked);
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "acked")), acked);
+    ck_assert_int_eq(json_integer_value(json_object_get(second, "pid")), shared_broker.pid);
+    json_t *total = json_object_get(phase, "nodes_total");
+    ck_assert_int_eq(json_integer_value(json_object_get(total, "delivered")), acked * 3);
+    ck_assert(json_is_number(json_object_get(phase, "aux_cpu_s")));
+    json_decref(v);
+
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "reconnect", "--url", shared_broker.url, "--url",
+                         shared_broker.url, "--subscribers", "5", "--warmup", "0.3", "--duration",
+                         "0.5", "--topic", topic, "--json", NULL),
+                     0);
+    v = bench_json(&r);
+    ck_assert(json_is_true(json_object_get(v, "failover")));
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "resumed")), 5);
+    nodes = json_object_get(v, "storm_nodes");
+    ck_assert_uint_eq(json_array_size(nodes), 2);
+    /* Only the control stays on the first URL after the drop. */
+    json_int_t resumed_deliveries =
+        json_integer_value(json_object_get(json_array_get(nodes, 1), "delivered"));
+    ck_assert_int_gt(resumed_deliveries, 0);
+    json_decref(v);
+    ck_assert_int_eq(wsb(&r, NULL, "bench", "connections", "--url", urls, NULL), 2);
+}
+END_TEST
+
 /* Every subscriber dropped mid-stream resumes with since: no gap, no
  * duplicate, everything recovered. */
 START_TEST(test_bench_reconnect)
@@ -493,6 +540,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_bench_fanout_and_throughput);
     tcase_add_test(tc, test_bench_connections);
     tcase_add_test(tc, test_bench_reconnect);
+    tcase_add_test(tc, test_bench_several_urls);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -32,7 +32,14 @@ static const char bench_usage[] =
     "  reconnect    S subscribers dropped at once mid-stream, resuming with since\n"
     "\n"
     "Options:\n"
-    "  --url URL           broker (default " WSB_DEFAULT_URL ")\n"
+    "  --url URL           broker (default " WSB_DEFAULT_URL "); several brokers\n"
+    "                      serving as one (nodes of one Redis): --url again, or\n"
+    "                      URL,URL,... fanout and latency spread the subscribers\n"
+    "                      round robin over them (publishers on the first);\n"
+    "                      throughput spreads the publishers; reconnect drops the\n"
+    "                      subscribers of the first and resumes them on the second\n"
+    "                      (a failover); each node's CPU per delivery and per ack\n"
+    "                      is reported apart, and the sum\n"
     "  --token T           JWT or API key for every connection (shows in ps)\n"
     "  --token-file F      read the token from F (default: $WSB_TOKEN)\n"
     "  --cacert FILE       PEM file of the CAs to trust for wss://\n"
@@ -62,8 +69,10 @@ static const char bench_usage[] =
     "  --reset             reconnect: drop with a TCP reset instead of a FIN\n"
     "  --drain S           seconds to wait for the tail after publishing (default 5;\n"
     "                      reconnect 10, counted from the last resume when later)\n"
-    "  --broker-pid PID    the broker's pid for CPU and memory (alias --pid);\n"
+    "  --broker-pid PID    the (first) broker's pid for CPU and memory (alias --pid);\n"
     "                      default: the process listening on the URL's port\n"
+    "  --aux-pid PID       one more process whose CPU is reported over the same\n"
+    "                      window, per ack and per delivery (e.g. redis-server)\n"
     "  --insecure          accept any TLS certificate (wss://)\n"
     "  --json              print the result as one JSON object\n"
     "Progress goes to stderr once a second; the result to stdout. reconnect exits 1\n"
@@ -98,7 +107,8 @@ enum {
     O_CONFLATE,
     O_SLOW,
     O_TOKEN_FILE,
-    O_CACERT
+    O_CACERT,
+    O_AUX_PID
 };
 
 static const struct option bench_opts[] = {{"url", required_argument, NULL, O_URL},
@@ -127,6 +137,7 @@ static const struct option bench_opts[] = {{"url", required_argument, NULL, O_UR
                                            {"slow-fraction", required_argument, NULL, O_SLOW},
                                            {"token-file", required_argument, NULL, O_TOKEN_FILE},
                                            {"cacert", required_argument, NULL, O_CACERT},
+                                           {"aux-pid", required_argument, NULL, O_AUX_PID},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
 
@@ -162,12 +173,13 @@ static int parse_int(const char *s, int *out, int min, int max)
 static void scenario_defaults(struct bench_config *cfg)
 {
     const char *s = cfg->scenario;
-    cfg->url_text = WSB_DEFAULT_URL;
     cfg->duration = 10;
     cfg->drain = 5;
     cfg->size = 100;
     cfg->window = 256;
     cfg->publishers = 1;
+    cfg->spread_subs = strcmp(s, "fanout") == 0 || strcmp(s, "latency") == 0;
+    cfg->spread_pubs = strcmp(s, "throughput") == 0;
     if (strcmp(s, "fanout") == 0) {
         cfg->subscribers = 10;
     } else if (strcmp(s, "latency") == 0) {
@@ -186,12 +198,29 @@ static void scenario_defaults(struct bench_config *cfg)
     }
 }
 
-/* key_mode: -1 both phases (throughput default), 0 without, 1 with. */
-static int apply_option(struct bench_config *cfg, int opt, const char *arg, int *key_mode)
+/* What the command line gives beside the configuration. */
+struct bench_args {
+    int key_mode;                       /* -1 both phases (throughput default), 0 without, 1 with */
+    const char *urls[CLI_MAX_URL_ARGS]; /* every --url value */
+    int n_urls;
+};
+
+static int parse_pid(const char *arg, pid_t *out)
+{
+    int pid;
+    if (parse_int(arg, &pid, 1, 1 << 30) < 0)
+        return -1;
+    *out = pid;
+    return 0;
+}
+
+static int apply_option(struct bench_config *cfg, int opt, const char *arg, struct bench_args *ba)
 {
     switch (opt) {
     case O_URL:
-        cfg->url_text = arg;
+        if (ba->n_urls == CLI_MAX_URL_ARGS)
+            return -1;
+        ba->urls[ba->n_urls++] = arg;
         return 0;
     case O_TOKEN:
         cfg->token = arg;
@@ -216,7 +245,7 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
         return 0;
     case O_KEY:
     case O_NO_KEY:
-        *key_mode = opt == O_KEY;
+        ba->key_mode = opt == O_KEY;
         return 0;
     case O_CONNS:
         return parse_int(arg, &cfg->connections, 1, 1000000);
@@ -225,13 +254,10 @@ static int apply_option(struct bench_config *cfg, int opt, const char *arg, int 
         return 0;
     case O_DRAIN:
         return parse_double(arg, &cfg->drain, 0, 3600);
-    case O_PID: {
-        int pid;
-        if (parse_int(arg, &pid, 1, 1 << 30) < 0)
-            return -1;
-        cfg->broker_pid = pid;
-        return 0;
-    }
+    case O_PID:
+        return parse_pid(arg, &cfg->broker_pid);
+    case O_AUX_PID:
+        return parse_pid(arg, &cfg->aux_pid);
     case O_INSECURE:
         cfg->insecure = 1;
         return 0;
@@ -306,9 +332,12 @@ int bench_run_connect(struct bench *b, double timeout_s)
 void bench_print_header(const struct bench *b)
 {
     const struct bench_config *c = &b->cfg;
-    printf("wsb bench %s: %s", c->scenario, c->url_text);
-    if (c->broker_pid > 0)
-        printf(" (broker pid %d)", (int)c->broker_pid);
+    printf("wsb bench %s:", c->scenario);
+    for (int i = 0; i < c->n_urls; i++) {
+        printf("%s %s", i ? "," : "", c->url_texts[i]);
+        if (c->node_pids[i] > 0)
+            printf(" (%s pid %d)", c->n_urls > 1 ? "node" : "broker", (int)c->node_pids[i]);
+    }
     printf("\n");
 }
 
@@ -336,98 +365,81 @@ static const struct bench_scenario *find_scenario(const char *name)
     return NULL;
 }
 
-static void find_broker(struct bench *b)
+/* Reads the options into b->cfg and ba: -1 to go on, or the exit status
+ * (--help, a bad option). */
+static int read_options(struct bench *b, int argc, char **argv, struct bench_args *ba)
 {
-    if (b->cfg.broker_pid > 0)
-        return;
-    const char *h = b->cfg.url.host;
-    if (strcmp(h, "127.0.0.1") == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
-        strcmp(h, "0.0.0.0") == 0) {
-        pid_t pid = proc_find_listener(b->cfg.url.port);
-        if (pid > 0)
-            b->cfg.broker_pid = pid;
-    }
-    if (b->cfg.broker_pid <= 0)
-        fprintf(stderr, "wsb bench: broker pid unknown: no broker CPU or memory "
-                        "(give --broker-pid)\n");
-}
-
-int cli_bench(int argc, char **argv)
-{
-    struct bench *b;
-    char err[512] = "", topic[64];
-    int key_mode = -1, opt;
-
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(bench_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
-    const struct bench_scenario *sc = find_scenario(argv[1]);
-    if (!sc) {
-        fprintf(stderr, "wsb bench: unknown scenario '%s'\n", argv[1]);
-        return CLI_USAGE;
-    }
-    b = calloc(1, sizeof(*b));
-    if (!b)
-        return CLI_FAIL;
-    b->cfg.scenario = argv[1];
-    scenario_defaults(&b->cfg);
+    char err[512] = "";
+    int opt;
     optind = 2;
     while ((opt = getopt_long(argc, argv, "h", bench_opts, NULL)) != -1) {
         if (opt == 'h') {
             fputs(bench_usage, stdout);
-            free(b);
             return CLI_OK;
         }
-        if (apply_option(&b->cfg, opt, optarg, &key_mode) < 0) {
+        if (apply_option(&b->cfg, opt, optarg, ba) < 0) {
             if (opt != '?')
                 fprintf(stderr, "wsb bench: bad value for --%s: %s\n", option_name(opt),
                         optarg ? optarg : "");
-            free(b);
             return CLI_USAGE;
         }
     }
-    if (optind < argc || wsb_url_parse(b->cfg.url_text, &b->cfg.url, err, sizeof(err)) < 0) {
-        fprintf(stderr, "wsb bench: %s\n",
-                optind < argc ? "unexpected argument (see wsb bench --help)" : err);
-        free(b);
+    if (optind < argc) {
+        fprintf(stderr, "wsb bench: unexpected argument (see wsb bench --help)\n");
         return CLI_USAGE;
     }
-    if (!b->cfg.topic) {
-        snprintf(topic, sizeof(topic), "bench.%s", b->cfg.scenario);
-        b->cfg.topic = topic;
-    }
-    int publishing = strcmp(b->cfg.scenario, "connections") != 0;
-    if (publishing && b->cfg.publishers == 0) {
-        fprintf(stderr, "wsb bench: %s needs at least one publisher\n", b->cfg.scenario);
-        free(b);
+    if (ba->n_urls == 0)
+        ba->urls[ba->n_urls++] = WSB_DEFAULT_URL;
+    if (bnodes_parse(&b->cfg, ba->urls, ba->n_urls, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsb bench: %s\n", err);
         return CLI_USAGE;
     }
-    int reconnect = strcmp(b->cfg.scenario, "reconnect") == 0;
-    if (reconnect && (b->cfg.publishers != 1 || b->cfg.rate <= 0 || b->cfg.subscribers < 1)) {
-        fprintf(stderr, "wsb bench: reconnect takes one publisher, a rate above 0 and "
-                        "at least one subscriber\n");
-        free(b);
-        return CLI_USAGE;
-    }
-    if (strcmp(b->cfg.scenario, "throughput") == 0)
-        b->cfg.subscribers = 0;
-    else if (key_mode < 0)
-        key_mode = 0;
+    return -1;
+}
+
+/* What no scenario can run with; 0, or -1 with the reason printed. */
+static int check_config(struct bench_config *cfg)
+{
+    const char *why = NULL;
+    int publishing = strcmp(cfg->scenario, "connections") != 0;
+    int reconnect = strcmp(cfg->scenario, "reconnect") == 0;
+    if (publishing && cfg->publishers == 0)
+        why = "needs at least one publisher";
+    else if (reconnect && (cfg->publishers != 1 || cfg->rate <= 0 || cfg->subscribers < 1))
+        why = "takes one publisher, a rate above 0 and at least one subscriber";
+    else if (!publishing && cfg->n_urls > 1)
+        why = "takes one broker URL";
+    else if (reconnect && cfg->n_urls > 2)
+        why = "takes one or two broker URLs (the second: where the subscribers resume)";
+    if (why)
+        fprintf(stderr, "wsb bench: %s %s\n", cfg->scenario, why);
+    return why ? -1 : 0;
+}
+
+/* Resolves the token into cfg.token (malloc'ed, or NULL); 0 or -1 printed. */
+static int resolve_token(struct bench_config *cfg)
+{
+    char err[512] = "";
     char *token;
-    if (cli_token_resolve(b->cfg.token, b->cfg.token_file, &token, err, sizeof(err)) < 0 ||
+    if (cli_token_resolve(cfg->token, cfg->token_file, &token, err, sizeof(err)) < 0 ||
         (token && strlen(token) > BENCH_TOKEN_MAX)) {
         fprintf(stderr, "wsb bench: %s\n",
                 err[0]  ? err
                 : token ? "the token is too long for the URL"
                         : "out of memory");
         free(token);
-        free(b);
-        return CLI_USAGE;
+        cfg->token = NULL;
+        return -1;
     }
-    b->cfg.token = token;
+    cfg->token = token;
+    return 0;
+}
+
+static int run_scenario(struct bench *b, const struct bench_scenario *sc, int key_mode)
+{
+    char err[512] = "";
     lws_set_log_level(0, NULL);
-    find_broker(b);
+    bnodes_find_pids(&b->cfg);
     int rc = CLI_FAIL;
     if (sc->prepare && sc->prepare(b) < 0)
         fprintf(stderr, "wsb bench: out of memory\n");
@@ -439,7 +451,44 @@ int cli_bench(int argc, char **argv)
     bnet_free(b);
     if (sc->release)
         sc->release(b);
+    return rc;
+}
+
+int cli_bench(int argc, char **argv)
+{
+    struct bench_args ba = {.key_mode = -1};
+    char topic[64];
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(bench_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const struct bench_scenario *sc = find_scenario(argv[1]);
+    if (!sc) {
+        fprintf(stderr, "wsb bench: unknown scenario '%s'\n", argv[1]);
+        return CLI_USAGE;
+    }
+    struct bench *b = calloc(1, sizeof(*b));
+    if (!b)
+        return CLI_FAIL;
+    b->cfg.scenario = argv[1];
+    scenario_defaults(&b->cfg);
+    int rc = read_options(b, argc, argv, &ba);
+    if (rc < 0 && check_config(&b->cfg) < 0)
+        rc = CLI_USAGE;
+    if (rc < 0) {
+        if (!b->cfg.topic) {
+            snprintf(topic, sizeof(topic), "bench.%s", b->cfg.scenario);
+            b->cfg.topic = topic;
+        }
+        if (strcmp(b->cfg.scenario, "throughput") == 0)
+            b->cfg.subscribers = 0;
+        else if (ba.key_mode < 0)
+            ba.key_mode = 0;
+        rc = resolve_token(&b->cfg) < 0 ? CLI_USAGE : run_scenario(b, sc, ba.key_mode);
+        free((char *)b->cfg.token);
+    }
+    free(b->cfg.url_list);
     free(b);
-    free(token);
     return rc;
 }

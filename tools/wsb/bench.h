@@ -13,6 +13,9 @@
  *   bench_wire.c        the WebSocket framing, by hand over lws raw sockets,
  *                       and the broker frames scanned without allocating
  *   bench_stats.c       histograms, samples and /proc readings
+ *   bench_nodes.c       several broker URLs (nodes sharing one store): the
+ *                       URL list, each node's pid and its CPU per delivery
+ *                       and per ack
  * The network layer never calls a scenario: a scenario that wants to hear
  * of events sets b->hooks.
  */
@@ -31,6 +34,10 @@
 /* The longest token of a bench connection: it rides in the upgrade URL,
  * of which the broker reads about 2 KB (docs/auth.md). */
 #define BENCH_TOKEN_MAX 2000
+
+/* Broker URLs of one run: nodes of one cluster (one Redis) sharing the
+ * load, each measured apart. */
+#define BENCH_MAX_NODES 8
 
 /* Latency histogram: log-linear, 64 sub-buckets per power of two
  * (about 1.5 % resolution), microseconds up to 2^40. */
@@ -73,6 +80,7 @@ struct bconn {
     enum role role;
     enum conn_phase phase;
     int index; /* among connections of its role */
+    int node;  /* the broker URL it connects to (cfg.urls) */
     int sub_sent;
     int sub_refused;
     int upgrade_sent; /* the HTTP upgrade request is out */
@@ -99,8 +107,16 @@ struct bconn {
 
 struct bench_config {
     const char *scenario;
-    struct wsb_url url;
-    const char *url_text;
+    struct wsb_url url;   /* the first node: cfg.urls[0] */
+    const char *url_text; /* the first node's URL */
+    int n_urls;
+    struct wsb_url urls[BENCH_MAX_NODES];
+    const char *url_texts[BENCH_MAX_NODES]; /* into url_list */
+    char *url_list;                         /* the --url values, split at commas */
+    pid_t node_pids[BENCH_MAX_NODES];       /* [0] is broker_pid; <= 0 unknown */
+    pid_t aux_pid;          /* --aux-pid: one more process measured (e.g. redis-server) */
+    int spread_subs;        /* subscribers round robin over the nodes (fanout, latency) */
+    int spread_pubs;        /* publishers round robin over the nodes (throughput) */
     const char *token;      /* --token, or what cli_token_resolve found */
     const char *token_file; /* --token-file */
     const char *cacert;     /* --cacert */
@@ -130,6 +146,8 @@ struct bench_config {
 struct bench_stats {
     uint64_t sent, acked, ack_errors, delivered, dups;
     uint64_t broker_closed, connect_failed;
+    uint64_t node_delivered[BENCH_MAX_NODES]; /* by the subscriber's node */
+    uint64_t node_acked[BENCH_MAX_NODES];     /* by the publisher's node */
     uint64_t welcomed, subscribed;
     struct hist latency;     /* publish to deliver, us */
     struct hist ack_latency; /* publish to ack, us */
@@ -213,11 +231,45 @@ struct sample {
     int64_t us;
     long long self_ticks, broker_ticks;
     uint64_t sent, acked, delivered;
+    long long node_ticks[BENCH_MAX_NODES]; /* -1 unknown */
+    long long aux_ticks;
+    uint64_t node_delivered[BENCH_MAX_NODES], node_acked[BENCH_MAX_NODES];
 };
 
 void bench_sample_take(const struct bench *b, struct sample *s);
 /* CPU use between two tick readings, in percent of one core; -1 unknown. */
 double bench_cpu_percent(long long t0, long long t1, double seconds);
+
+/* bench_nodes.c: what each node did between two samples. */
+struct node_cost {
+    double cpu_s; /* CPU seconds; -1 unknown */
+    uint64_t delivered, acked;
+};
+
+/* Splits the --url values (each a URL or URL,URL,...) into cfg.urls; 0,
+ * or -1 with the reason in err. */
+int bnodes_parse(struct bench_config *cfg, const char *const *args, int n_args, char *err,
+                 size_t errlen);
+/* Finds each node's pid by its listening port (--broker-pid names the
+ * first); warns about the ones not found. */
+void bnodes_find_pids(struct bench_config *cfg);
+/* Per node, the CPU time and the work between samples a and z. */
+void bnodes_cost(const struct bench *b, const struct sample *a, const struct sample *z,
+                 struct node_cost *out);
+/* CPU seconds of the aux process between two samples; -1 unknown. */
+double bnodes_aux_cpu_s(const struct sample *a, const struct sample *z);
+/* Microseconds of CPU per unit; -1 when unknown or no units. */
+double bnodes_us_per(double cpu_s, uint64_t units);
+/* The sum over the nodes (cpu_s -1 when a node's is unknown). */
+struct node_cost bnodes_total(const struct bench *b, const struct node_cost *nc);
+/* Prints ,"<prefix>nodes":[...],"<prefix>nodes_total":{...} (and the aux
+ * process's figures) for a JSON result. */
+void bnodes_print_json(const struct bench *b, const char *prefix, const struct node_cost *nc,
+                       double aux_cpu_s);
+/* Prints one table line per node, and the total, with label as the first
+ * column's prefix. */
+void bnodes_print_table(const struct bench *b, const char *label, const struct node_cost *nc,
+                        double aux_cpu_s);
 
 /* bench.c, for the scenarios */
 /* Opens every connection and waits for welcomes and subscribe acks. */

@@ -89,12 +89,14 @@ static void assign_roles(struct bench *b)
         b->conns[i].role = ROLE_SUB;
         b->conns[i].index = k;
         b->conns[i].slow = k < slow;
+        b->conns[i].node = b->cfg.spread_subs ? k % b->cfg.n_urls : 0;
         b->conns[i].topic = b->cfg.pattern ? b->topics[0] : b->cfg.topic;
     }
     for (int k = 0; k < b->cfg.publishers; k++, i++) {
         b->conns[i].role = ROLE_PUB;
         b->conns[i].index = k;
         b->conns[i].topic = b->cfg.pattern ? b->topics[1 + k] : b->cfg.topic;
+        b->conns[i].node = b->cfg.spread_pubs ? k % b->cfg.n_urls : 0;
     }
     for (int k = 0; k < b->cfg.connections; k++, i++) {
         b->conns[i].role = ROLE_IDLE;
@@ -172,10 +174,23 @@ static int use_event_loop(struct bench *b, struct lws_context_creation_info *inf
     return 0;
 }
 
-/* A loopback IPv4 destination: any 127.0.0.x source reaches it. */
-static int loopback_v4(const char *host)
+/* Every destination is loopback IPv4: any 127.0.0.x source reaches it. */
+static int loopback_v4(const struct bench_config *cfg)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+    for (int i = 0; i < cfg->n_urls; i++) {
+        const char *host = cfg->urls[i].host;
+        if (strcmp(host, "localhost") != 0 && strncmp(host, "127.", 4) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int any_tls(const struct bench_config *cfg)
+{
+    for (int i = 0; i < cfg->n_urls; i++)
+        if (cfg->urls[i].tls)
+            return 1;
+    return 0;
 }
 
 /* One source address gives one destination at most the ephemeral port
@@ -196,7 +211,7 @@ static int plan_sources(struct bench *b, char *err, size_t errlen)
         want = (int)((b->n_conns + per_src - 1) / per_src);
     if (want <= 1)
         return 0;
-    if (!loopback_v4(b->cfg.url.host)) {
+    if (!loopback_v4(&b->cfg)) {
         if (b->cfg.source_addrs) {
             snprintf(err, errlen, "--source-addrs needs a 127.x.x.x (loopback) URL");
             return -1;
@@ -263,7 +278,7 @@ int bnet_init(struct bench *b, char *err, size_t errlen)
      * removal and (poll) event. */
     info.fd_limit_per_thread = (unsigned int)fds;
     info.timeout_secs = 30;
-    if (b->cfg.url.tls)
+    if (any_tls(&b->cfg))
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.client_ssl_ca_filepath = b->cfg.cacert;
     if (use_event_loop(b, &info, foreign_loops) < 0) {
@@ -323,13 +338,14 @@ void bnet_service(struct bench *b, int ms)
 
 static void connect_one(struct bench *b, struct bconn *c)
 {
+    const struct wsb_url *url = &b->cfg.urls[c->node];
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof(ci));
     ci.context = b->ctx;
-    ci.address = b->cfg.url.host;
-    ci.port = b->cfg.url.port;
+    ci.address = url->host;
+    ci.port = url->port;
     ci.path = "";
-    ci.host = b->cfg.url.host;
+    ci.host = url->host;
     ci.method = "RAW";
     ci.protocol = "wsb-bench-raw";
     ci.local_protocol_name = "wsb-bench-raw";
@@ -337,7 +353,7 @@ static void connect_one(struct bench *b, struct bconn *c)
     ci.pwsi = &c->wsi;
     if (b->n_src > 1) /* lws binds the socket to it before connecting */
         ci.iface = b->src_addrs[(c - b->conns) % b->n_src];
-    if (b->cfg.url.tls)
+    if (url->tls)
         ci.ssl_connection =
             LCCSCF_USE_SSL |
             (b->cfg.insecure ? LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK

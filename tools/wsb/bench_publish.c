@@ -29,6 +29,8 @@ struct phase_result {
     struct hist latency, ack_latency;
     double bench_cpu, broker_cpu; /* percent of one core */
     long broker_rss_kb;
+    struct node_cost nodes[BENCH_MAX_NODES]; /* each broker URL's share */
+    double aux_cpu_s;                        /* --aux-pid, -1 unknown */
 };
 
 static void progress_line(const struct bench *b, const struct sample *prev,
@@ -120,6 +122,8 @@ static void run_phase(struct bench *b, const char *label, int use_key, struct ph
     r->bench_cpu = bench_cpu_percent(first.self_ticks, now.self_ticks, secs);
     r->broker_cpu = bench_cpu_percent(first.broker_ticks, now.broker_ticks, secs);
     r->broker_rss_kb = b->cfg.broker_pid > 0 ? proc_rss_kb(b->cfg.broker_pid) : -1;
+    bnodes_cost(b, &first, &now, r->nodes);
+    r->aux_cpu_s = bnodes_aux_cpu_s(&first, &now);
 }
 
 /* The second line of the header: the shape of the run. */
@@ -217,6 +221,8 @@ static void print_table(const struct bench *b, const struct phase_result *r, int
     row_cpu("cpu: broker", r, n, 1);
     if (r[n - 1].broker_rss_kb > 0)
         printf("%-26s %13.1f MiB\n", "broker rss", (double)r[n - 1].broker_rss_kb / 1024.0);
+    for (int i = 0; i < n; i++)
+        bnodes_print_table(b, r[i].label, r[i].nodes, r[i].aux_cpu_s);
     if (b->st.first_error[0])
         printf("first error: %s\n", b->st.first_error);
 }
@@ -255,6 +261,7 @@ static void print_json(const struct bench *b, const struct phase_result *r, int 
                r[i].bench_cpu, r[i].broker_cpu, r[i].broker_rss_kb);
         json_hist("latency_us", &r[i].latency);
         json_hist("ack_latency_us", &r[i].ack_latency);
+        bnodes_print_json(b, "", r[i].nodes, r[i].aux_cpu_s);
         printf("}");
     }
     printf("]");

@@ -9,6 +9,9 @@
  * except the control is closed at once without a close frame (FIN, or RST
  * with --reset) and opened again, subscribing with `since` = the last seq
  * it got and the `epoch` of the first welcome, while publishing goes on.
+ * With two broker URLs (nodes of one Redis) everything starts on the
+ * first and the dropped subscribers resume on the second: the cost of a
+ * resume after a failover, each node's CPU reported apart.
  *
  * Measured: per subscriber the time from the drop until its welcome, its
  * subscribe ack and its resume (the ack came and it holds every seq up to
@@ -250,8 +253,10 @@ static void drop_all(struct bench *b)
     bench_sample_take(b, &rc->s_drop);
     rc->drop_us = rc->s_drop.us;
     rc->last_turn_us = rc->drop_us;
-    for (int i = 0; i < rc->subscribers; i++)
+    for (int i = 0; i < rc->subscribers; i++) {
         bnet_drop(b, &b->conns[i]);
+        b->conns[i].node = b->cfg.n_urls - 1; /* the failover target, or the same */
+    }
     /* With libuv the sockets are closed in the next turn of the loop: let
      * it run once, so that the new ones do not need twice the fds. */
     rc->dropped = 1;
@@ -354,6 +359,8 @@ static void print_header(const struct bench *b)
            "%.1f s, then %.1f s more publishing\n",
            b->rc->subscribers, c->topic, c->rate, c->size, c->reset ? "RST" : "FIN", c->warmup,
            c->duration);
+    if (c->n_urls > 1)
+        printf("failover: dropped on %s, resumed on %s\n", c->url_texts[0], c->url_texts[1]);
 }
 
 static void print_counts(const struct bench *b)
@@ -414,6 +421,11 @@ static void print_table(const struct bench *b)
     printf("%-42s %7.1f %% %7.1f %%\n", "cpu over the run: bench, broker", cb, ck);
     if (b->cfg.broker_pid > 0)
         printf("%-42s %9.1f MiB\n", "broker rss", proc_rss_kb(b->cfg.broker_pid) / 1024.0);
+    struct node_cost nc[BENCH_MAX_NODES];
+    bnodes_cost(b, &rc->s_drop, storm_end_sample(rc), nc);
+    bnodes_print_table(b, "drop..resumed", nc, bnodes_aux_cpu_s(&rc->s_drop, storm_end_sample(rc)));
+    bnodes_cost(b, &rc->s_start, &rc->s_end, nc);
+    bnodes_print_table(b, "whole run", nc, bnodes_aux_cpu_s(&rc->s_start, &rc->s_end));
     if (b->st.first_error[0])
         printf("first error: %s\n", b->st.first_error);
 }
@@ -447,6 +459,18 @@ static void json_counts(const struct bench *b)
            (unsigned long long)b->st.connect_failed, (long long)rc->max_turn_us);
 }
 
+/* Each node's cost over the storm (storm_ prefix) and over the run. */
+static void print_json_nodes(const struct bench *b)
+{
+    const struct brc *rc = b->rc;
+    struct node_cost nc[BENCH_MAX_NODES];
+    printf(",\"failover\":%s", b->cfg.n_urls > 1 ? "true" : "false");
+    bnodes_cost(b, &rc->s_drop, storm_end_sample(rc), nc);
+    bnodes_print_json(b, "storm_", nc, bnodes_aux_cpu_s(&rc->s_drop, storm_end_sample(rc)));
+    bnodes_cost(b, &rc->s_start, &rc->s_end, nc);
+    bnodes_print_json(b, "", nc, bnodes_aux_cpu_s(&rc->s_start, &rc->s_end));
+}
+
 static void print_json(const struct bench *b)
 {
     const struct brc *rc = b->rc;
@@ -470,6 +494,7 @@ static void print_json(const struct bench *b)
     printf(",\"storm_bench_cpu\":%.1f,\"storm_broker_cpu\":%.1f,\"bench_cpu\":%.1f,"
            "\"broker_cpu\":%.1f,\"broker_rss_kb\":%ld",
            sb, sk, rb, rk, b->cfg.broker_pid > 0 ? proc_rss_kb(b->cfg.broker_pid) : -1L);
+    print_json_nodes(b);
     if (b->st.first_error[0]) {
         jquote_string(b->st.first_error, quoted, sizeof(quoted));
         printf(",\"first_error\":%s", quoted);

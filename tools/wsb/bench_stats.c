@@ -207,4 +207,11 @@ void bench_sample_take(const struct bench *b, struct sample *s)
     s->sent = b->st.sent;
     s->acked = b->st.acked;
     s->delivered = b->st.delivered;
+    for (int i = 0; i < BENCH_MAX_NODES; i++) {
+        pid_t pid = i < b->cfg.n_urls ? b->cfg.node_pids[i] : 0;
+        s->node_ticks[i] = pid > 0 ? proc_cpu_ticks(pid) : -1;
+        s->node_delivered[i] = b->st.node_delivered[i];
+        s->node_acked[i] = b->st.node_acked[i];
+    }
+    s->aux_ticks = b->cfg.aux_pid > 0 ? proc_cpu_ticks(b->cfg.aux_pid) : -1;
 }

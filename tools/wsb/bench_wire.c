@@ -102,6 +102,7 @@ static void on_ack(struct bench *b, struct bconn *c, const char *buf, size_t len
         bwire_note_error(b, "publish refused: %.120s", buf);
     } else {
         b->st.acked++;
+        b->st.node_acked[c->node]++;
         int64_t sent = c->sent_us[id % ACK_RING];
         if (sent)
             hist_add(&b->st.ack_latency, (uint64_t)(clock_mono_us() - sent));
@@ -124,6 +125,7 @@ static void on_counted_message(struct bench *b, struct bconn *c, const char *buf
         n = scan_u64(data, rest, "\"n\":");
     }
     b->st.delivered++;
+    b->st.node_delivered[c->node]++;
     b->hooks->on_message(b, c, seq, n, (int64_t)t);
 }
 
@@ -139,6 +141,7 @@ static void on_message(struct bench *b, struct bconn *c, const char *buf, size_t
      * older one's place, so it is not held to the seq order. */
     uint64_t conflated = b->cfg.conflate ? scan_u64(buf, len, "\"conflated\":") : 0;
     b->st.delivered += 1 + conflated;
+    b->st.node_delivered[c->node] += 1 + conflated;
     if (!conflated) {
         if (seq <= c->last_seq)
             b->st.dups++;
@@ -326,14 +329,15 @@ static int may_publish(const struct bench *b, const struct bconn *c)
 static int write_upgrade(struct bench *b, struct bconn *c, struct lws *wsi)
 {
     char path[WSB_URL_PATH_MAX + 3 * BENCH_TOKEN_MAX + 16];
-    snprintf(path, sizeof(path), "%s", b->cfg.url.path);
+    const struct wsb_url *url = &b->cfg.urls[c->node];
+    snprintf(path, sizeof(path), "%s", url->path);
     if (b->cfg.token)
         wsb_url_add_token(path, sizeof(path), b->cfg.token);
     int n = snprintf((char *)b->tx, b->tx_cap,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: d3NiLWJlbmNoLWtleS0xMg==\r\n"
                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wsb.v1\r\n\r\n",
-                     path, b->cfg.url.host, b->cfg.url.port);
+                     path, url->host, url->port);
     c->upgrade_sent = 1;
     return lws_write(wsi, b->tx, (size_t)n, LWS_WRITE_RAW) < 0 ? -1 : 0;
 }
