@@ -15,10 +15,11 @@
 -- Reply: {epoch, seq}.
 local P = KEYS[1]
 local epoch = redis.call('GET', P .. 'epoch')
-local seq = tonumber(redis.call('GET', P .. 'seq') or '0')
+local seq_text = redis.call('GET', P .. 'seq') or '0'
+local seq = tonumber(seq_text)
 if not epoch or (epoch == ARGV[1] and seq < tonumber(ARGV[2])) then
   epoch = ARGV[3]
   redis.call('SET', P .. 'epoch', epoch)
   redis.call('DEL', P .. 'feed')
 end
-return {epoch, tostring(seq)}
+return {epoch, seq_text}

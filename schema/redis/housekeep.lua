@@ -19,7 +19,7 @@ local cursor = ARGV[4]
 local function note_trim(topic, seq)
   local cur = redis.call('HGET', P .. 'trim', topic)
   if not cur or tonumber(cur) < seq then
-    redis.call('HSET', P .. 'trim', topic, seq)
+    redis.call('HSET', P .. 'trim', topic, string.format('%d', seq))
   end
 end
 
@@ -53,6 +53,6 @@ if redis.call('HLEN', P .. 'trim') > redis.call('ZCARD', P .. 'topics') + spare 
       redis.call('HDEL', P .. 'trim', kv[i])
     end
   end
-  redis.call('SET', P .. 'trim_mark', mark)
+  redis.call('SET', P .. 'trim_mark', string.format('%d', mark))
 end
 return {removed, cursor}

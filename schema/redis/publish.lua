@@ -25,8 +25,17 @@ local channel = ARGV[5]
 local nreq = tonumber(ARGV[6])
 local FIELDS = 7
 
-local newest = {} -- topic -> newest stored seq, as this script left it
-local live = {}   -- what the other nodes are sent, in seq order
+-- A seq as text: Lua's own conversion writes 1e+14 from 10^14 on.
+local function str(n)
+  return string.format('%d', n)
+end
+
+-- The global seq, read once and written once: nothing else runs while
+-- the script does.
+local seq_now = tonumber(redis.call('GET', P .. 'seq') or '0')
+local newest = {}  -- topic -> newest stored seq, as this script left it
+local touched = {} -- topic -> its retain, for the topics this script stored to
+local live = {}    -- what the other nodes are sent, in seq order
 
 local function newest_of(topic)
   local v = newest[topic]
@@ -45,24 +54,38 @@ end
 local function note_trim(topic, seq)
   local cur = redis.call('HGET', P .. 'trim', topic)
   if not cur or tonumber(cur) < seq then
-    redis.call('HSET', P .. 'trim', topic, seq)
+    redis.call('HSET', P .. 'trim', topic, str(seq))
   end
 end
 
-local function remove(seq, topic)
-  local member = seq .. ' ' .. topic
-  redis.call('HDEL', P .. 'msg', seq)
-  redis.call('ZREM', P .. 'log', member)
-  redis.call('ZREM', P .. 'exp', member)
-  redis.call('ZREM', P .. 't:' .. topic, seq)
-  note_trim(topic, tonumber(seq))
-  redis.call('INCR', P .. 'trim_count')
+-- Count retention, once per topic per script (not per message): the
+-- oldest seqs over `retain` go, in a few calls whatever their number.
+local function trim(topic, retain)
+  local key = P .. 't:' .. topic
+  local over = redis.call('ZCARD', key) - retain
+  if over <= 0 then
+    return
+  end
+  local seqs = redis.call('ZRANGE', key, 0, over - 1)
+  local members = {}
+  for i, seq in ipairs(seqs) do
+    members[i] = seq .. ' ' .. topic
+  end
+  for i = 1, #seqs, 1000 do -- unpack() takes a bounded number of values
+    local last = math.min(i + 999, #seqs)
+    redis.call('HDEL', P .. 'msg', unpack(seqs, i, last))
+    redis.call('ZREM', P .. 'log', unpack(members, i, last))
+    redis.call('ZREM', P .. 'exp', unpack(members, i, last))
+  end
+  redis.call('ZREMRANGEBYRANK', key, 0, over - 1)
+  note_trim(topic, tonumber(seqs[#seqs]))
+  redis.call('INCRBY', P .. 'trim_count', #seqs)
 end
 
 -- Whether request r (its publishes from ARGV[at]) may be stored: status
 -- and extra as in the reply.
 local function check(at, n)
-  local next_seq = tonumber(redis.call('GET', P .. 'seq') or '0') + 1
+  local next_seq = seq_now + 1
   local sim = {}  -- topic -> newest seq if the request is stored
   local keys = {} -- dedupe keys of the request
   local new_topics, counted = 0, {}
@@ -72,11 +95,16 @@ local function check(at, n)
     local dk = key ~= '' and dedupe_key(topic, key) or nil
     local dup = dk and (keys[dk] or redis.call('GET', dk))
     if not dup then
-      local cur = sim[topic] or newest_of(topic)
+      local retain = tonumber(ARGV[b + 2])
+      -- The topic's newest seq costs a lookup: only a condition or the
+      -- topics bound needs it.
+      local cur = sim[topic]
+      if cur == nil and (ARGV[b + 4] == '1' or max_topics > 0) then
+        cur = newest_of(topic)
+      end
       if ARGV[b + 4] == '1' and cur ~= tonumber(ARGV[b + 5]) then
         return 4, cur
       end
-      local retain = tonumber(ARGV[b + 2])
       if retain > 0 then
         sim[topic] = next_seq
         if max_topics > 0 and not counted[topic] and cur == 0 then
@@ -105,32 +133,29 @@ local function store(b, out)
     out[#out + 1] = 1
     return
   end
-  local seq = redis.call('INCR', P .. 'seq')
+  seq_now = seq_now + 1
+  local seq = seq_now
+  local seq_text = str(seq)
   local retain = tonumber(ARGV[b + 2])
   local record = ARGV[b + 6]
   if retain > 0 then
-    local member = seq .. ' ' .. topic
-    redis.call('HSET', P .. 'msg', seq, record)
+    local member = seq_text .. ' ' .. topic
+    redis.call('HSET', P .. 'msg', seq_text, record)
     redis.call('ZADD', P .. 'log', seq, member)
     redis.call('ZADD', P .. 'exp', tonumber(ARGV[b + 3]), member)
-    redis.call('ZADD', P .. 't:' .. topic, seq, seq)
+    redis.call('ZADD', P .. 't:' .. topic, seq, seq_text)
     redis.call('ZADD', P .. 'topics', seq, topic)
     newest[topic] = seq
-    local count = redis.call('ZCARD', P .. 't:' .. topic)
-    if count > retain then
-      for _, old in ipairs(redis.call('ZRANGE', P .. 't:' .. topic, 0, count - retain - 1)) do
-        remove(old, topic)
-      end
-    end
+    touched[topic] = retain
   else
     note_trim(topic, seq)
     redis.call('INCR', P .. 'trim_count')
   end
   if dk then
-    redis.call('SET', dk, seq, 'PX', dedupe_ms)
+    redis.call('SET', dk, seq_text, 'PX', dedupe_ms)
   end
-  redis.call('XADD', P .. 'feed', 'MAXLEN', '~', feed_max, seq .. '-0', 'o', origin, 'r', record)
-  live[#live + 1] = seq .. ' ' .. origin .. ' ' .. #record .. '\n' .. record
+  redis.call('XADD', P .. 'feed', 'MAXLEN', '~', feed_max, seq_text .. '-0', 'o', origin, 'r', record)
+  live[#live + 1] = seq_text .. ' ' .. origin .. ' ' .. #record .. '\n' .. record
   out[#out + 1] = seq
   out[#out + 1] = 0
 end
@@ -152,6 +177,10 @@ for r = 1, nreq do
     end
   end
   at = at + n * FIELDS
+end
+redis.call('SET', P .. 'seq', str(seq_now))
+for topic, retain in pairs(touched) do
+  trim(topic, retain)
 end
 if #live > 0 then
   redis.call('PUBLISH', channel, table.concat(live))

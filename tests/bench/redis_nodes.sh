@@ -97,10 +97,12 @@ hz="$(getconf CLK_TCK)"
 
 # --- helpers (run inside the measuring process group) -------------------------
 
+# Below the kernel's ephemeral range (32768-60999): the load generator's
+# thousands of client sockets leave ports there in TIME_WAIT.
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 20000))
+        port=$((10000 + RANDOM % 20000))
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
     done
 }

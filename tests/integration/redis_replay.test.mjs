@@ -93,4 +93,16 @@ describe('reads through redis', () => {
         assert.equal(kept.recovered, true, 'nothing after since was removed');
         assert.equal(kept.replayed, 4);
     });
+
+    it('one batch over a topic\'s retain keeps only its newest, trimmed in the same step', async () => {
+        const [a, b] = ctx.nodes;
+        const topic = uniqueTopic('small.batch');
+        const messages = range(8).map((n) => ({ topic, data: { n } }));
+        const res = await httpPublish(a, { messages });
+        assert.equal(res.status, 200, res.text);
+        const kept = await history(b, { topic, limit: 100 });
+        assert.deepEqual(kept.messages.map((m) => m.seq), res.json.seqs.slice(-5));
+        const resumed = await history(b, { topic, since: res.json.seqs[0], limit: 100 });
+        assert.equal(resumed.recovered, false);
+    });
 });
