@@ -4,7 +4,8 @@
 // section 7): a dead node's presence members leave everywhere, a client
 // resumes on another node with no gap and no duplicate, a Redis killed with
 // SIGKILL loses no acknowledged publish and the nodes carry on by
-// themselves, a Redis back without its data starts a new epoch (sessions
+// themselves, a Redis back without its data, or with its seq below what the
+// nodes saw, starts a new epoch (sessions
 // closed with 4000, resumes not recovered), a Redis without appendfsync
 // always is warned about, and a broker started before its Redis becomes
 // healthy once Redis is up. Each test has a Redis and brokers of its own, so the tests
@@ -161,6 +162,31 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
         assert.deepEqual(sub.log.filter(isMessage(topic)).map((m) => m.seq), stored.map((m) => m.seq),
             'the old subscriber got every stored message once, in order');
     });
+
+    it('the seq going backwards with the epoch kept (lost writes): one new epoch on every node, 4000',
+        async (t) => {
+            const { redis, nodes: [a, b] } = await startRedisNodes({ t, count: 2 });
+            const topic = uniqueTopic('rf.back');
+            const sub = await connect(b.url, { t });
+            await sub.ok({ op: 'subscribe', topic });
+            const p = await connect(a.url, { t });
+            const oldEpoch = p.welcome.epoch;
+            for (const i of range(5)) await p.ok({ op: 'publish', topic, data: { i } });
+            const seen = await sub.collect(isMessage(topic), 5);
+            // What Redis would hold had it lost its last acknowledged writes:
+            // the same data set, its counter below what the nodes saw.
+            await redis.command('SET', 'wsb:{wsb}:seq', String(seen[1].seq));
+            for (const c of [sub, p]) {
+                const closed = await c.waitClosed({ timeoutMs: RECOVERY_WAIT_MS });
+                assert.equal(closed.code, 4000, JSON.stringify(closed));
+            }
+            const again = [await connect(a.url, { t }), await connect(b.url, { t })];
+            assert.notEqual(again[0].welcome.epoch, oldEpoch, 'a new epoch');
+            assert.equal(again[1].welcome.epoch, again[0].welcome.epoch, 'one epoch for both nodes');
+            assert.equal(await redis.command('GET', 'wsb:{wsb}:epoch'), again[0].welcome.epoch);
+            const ack = await again[1].ok({ op: 'subscribe', topic, since: seen.at(-1).seq, epoch: oldEpoch });
+            assert.equal(ack.recovered, false, 'a resume from the old epoch is not recovered');
+        });
 
     it('Redis back without its data: a new epoch, 4000, SSE ended, a resume says recovered:false',
         async (t) => {
