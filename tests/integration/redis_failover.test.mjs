@@ -4,12 +4,11 @@
 // section 7): a dead node's presence members leave everywhere, a client
 // resumes on another node with no gap and no duplicate, a Redis killed with
 // SIGKILL loses no acknowledged publish and the nodes carry on by
-// themselves, a Redis back without its data, or with its seq below what the
-// nodes saw, starts a new epoch (sessions
-// closed with 4000, resumes not recovered), a Redis without appendfsync
-// always is warned about, and a broker started before its Redis becomes
-// healthy once Redis is up. Each test has a Redis and brokers of its own, so the tests
-// run side by side.
+// themselves, a Redis back without its data, or with its seq below what
+// the nodes saw, starts a new epoch (sessions closed with 4000, resumes not
+// recovered), a Redis without appendfsync always is warned about, and a
+// broker started before its Redis becomes healthy once Redis is up. Each
+// test has a Redis and brokers of its own, so the tests run side by side.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
