@@ -147,6 +147,9 @@ void redis_link_tick(struct redis_store *st);
 /* redis_write.c */
 void redis_write_init(struct redis_store *st);
 void redis_write_submit(struct redis_store *st, struct store_req *req);
+/* Sends what is unsent now (at the end of each turn, and before a read,
+ * so that a read runs after the publishes submitted before it). */
+void redis_write_flush(struct redis_store *st);
 /* Fails what is unsent (the link is down). */
 void redis_write_fail_unsent(struct redis_store *st);
 

@@ -472,6 +472,7 @@ void redis_read_submit(struct redis_store *st, struct store_req *req)
         read_finish(rd, STORE_UNAVAILABLE);
         return;
     }
+    redis_write_flush(st); /* the publishes submitted before it go first */
     read_setup(rd);
     read_next_step(rd);
 }

@@ -290,9 +290,8 @@ static void batch_send(struct redis_store *st, struct redis_batch *b)
     free(b);
 }
 
-static void flush_cb(uv_check_t *check)
+void redis_write_flush(struct redis_store *st)
 {
-    struct redis_store *st = check->data;
     if (!st->unsent_head)
         return;
     if (!redis_link_ready(st)) {
@@ -309,6 +308,11 @@ static void flush_cb(uv_check_t *check)
         batch_send(st, b);
     }
     redis_feed_release(st);
+}
+
+static void flush_cb(uv_check_t *check)
+{
+    redis_write_flush(check->data);
 }
 
 void redis_write_fail_unsent(struct redis_store *st)

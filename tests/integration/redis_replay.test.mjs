@@ -105,4 +105,22 @@ describe('reads through redis', () => {
         const resumed = await history(b, { topic, since: res.json.seqs[0], limit: 100 });
         assert.equal(resumed.recovered, false);
     });
+
+    it('a history sent right behind a publish on one connection holds that publish', async (t) => {
+        const [a] = ctx.nodes;
+        const topic = uniqueTopic('rr.order');
+        const c = await connect(a.url, { t });
+        for (const i of range(20)) {
+            // Both frames in one TCP segment: the broker reads them in one
+            // turn of its loop, the read submitted right behind the publish.
+            c.ws._socket.cork();
+            const published = c.request({ op: 'publish', topic, data: i });
+            const read = c.request({ op: 'history', topic, limit: 100 });
+            c.ws._socket.uncork();
+            const [ack, hist] = await Promise.all([published, read]);
+            assert.equal(ack.op, 'ack', JSON.stringify(ack));
+            assert.ok(hist.messages.some((m) => m.seq === ack.seq),
+                `round ${i}: the history misses seq ${ack.seq}: ${JSON.stringify(hist.messages.map((m) => m.seq))}`);
+        }
+    });
 });
