@@ -124,6 +124,14 @@ local function check(at, n)
   return 0, 0
 end
 
+-- What the script writes for its stored messages, gathered and written
+-- at its end in one call per key (not one per message): Lua's calls into
+-- Redis, not the commands, are most of a publish's cost.
+local msg_args, log_args, exp_args = {}, {}, {}
+local topic_args = {} -- topic -> {score, member, ...} for its set
+local dropped = {}    -- topic -> newest seq retain=0 dropped
+local n_dropped = 0
+
 local function store(b, out)
   local topic, key = ARGV[b], ARGV[b + 1]
   local dk = key ~= '' and dedupe_key(topic, key) or nil
@@ -140,16 +148,22 @@ local function store(b, out)
   local record = ARGV[b + 6]
   if retain > 0 then
     local member = seq_text .. ' ' .. topic
-    redis.call('HSET', P .. 'msg', seq_text, record)
-    redis.call('ZADD', P .. 'log', seq, member)
-    redis.call('ZADD', P .. 'exp', tonumber(ARGV[b + 3]), member)
-    redis.call('ZADD', P .. 't:' .. topic, seq, seq_text)
-    redis.call('ZADD', P .. 'topics', seq, topic)
+    local n = #msg_args
+    msg_args[n + 1], msg_args[n + 2] = seq_text, record
+    log_args[n + 1], log_args[n + 2] = seq_text, member
+    exp_args[n + 1], exp_args[n + 2] = ARGV[b + 3], member
+    local t = topic_args[topic]
+    if not t then
+      t = {}
+      topic_args[topic] = t
+      redis.call('ZADD', P .. 'topics', seq, topic) -- live from now on
+    end
+    t[#t + 1], t[#t + 2] = seq_text, seq_text
     newest[topic] = seq
     touched[topic] = retain
   else
-    note_trim(topic, seq)
-    redis.call('INCR', P .. 'trim_count')
+    dropped[topic] = seq
+    n_dropped = n_dropped + 1
   end
   if dk then
     redis.call('SET', dk, seq_text, 'PX', dedupe_ms)
@@ -158,6 +172,14 @@ local function store(b, out)
   live[#live + 1] = seq_text .. ' ' .. origin .. ' ' .. #record .. '\n' .. record
   out[#out + 1] = seq
   out[#out + 1] = 0
+end
+
+-- `cmd key` with args[1..] appended, 1000 pairs per call (unpack() takes
+-- a bounded number of values).
+local function write_pairs(cmd, key, args)
+  for i = 1, #args, 2000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 1999, #args)))
+  end
 end
 
 local out = {}
@@ -179,6 +201,18 @@ for r = 1, nreq do
   at = at + n * FIELDS
 end
 redis.call('SET', P .. 'seq', str(seq_now))
+write_pairs('HSET', P .. 'msg', msg_args)
+write_pairs('ZADD', P .. 'log', log_args)
+write_pairs('ZADD', P .. 'exp', exp_args)
+for topic, args in pairs(topic_args) do
+  write_pairs('ZADD', P .. 't:' .. topic, args)
+end
+for topic, seq in pairs(dropped) do
+  note_trim(topic, seq)
+end
+if n_dropped > 0 then
+  redis.call('INCRBY', P .. 'trim_count', n_dropped)
+end
 for topic, retain in pairs(touched) do
   trim(topic, retain)
 end

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect } from './lib/client.mjs';
 import { history } from './lib/http_api.mjs';
-import { sharedRedisNodes } from './lib/redis.mjs';
+import { waitFor } from './lib/broker.mjs';
+import { sharedRedisNodes, stats } from './lib/redis.mjs';
 import { assertAscending, httpPublish, range, uniqueTopic } from './lib/util.mjs';
 
 const TOPICS = 3;
@@ -31,6 +32,14 @@ async function fill(broker, base) {
     return seqs;
 }
 
+// A node replays up to the newest seq it delivered itself (welcome.seq):
+// before a test reads on `node` what another node stored, it waits until
+// `node` delivered it, so that the whole of it is replay, not live.
+function waitDelivered(node, seq) {
+    return waitFor(async () => (await stats(node)).redis.delivered_seq >= seq,
+        { timeoutMs: 10000, what: `delivered_seq >= ${seq}` });
+}
+
 describe('reads through redis', () => {
     const ctx = sharedRedisNodes({ count: 2, args: ['--topic-rule', 'small.> retain=5'] });
 
@@ -38,6 +47,7 @@ describe('reads through redis', () => {
         const [a, b] = ctx.nodes;
         const base = uniqueTopic('rr.big');
         const seqs = await fill(a, base);
+        await waitDelivered(b, seqs.at(-1));
         const s = await connect(b.url, { t });
         const ack = await s.ok({ op: 'subscribe', topic: `${base}.>`, since: seqs[0] - 1 }, { timeoutMs: 30000 });
         assert.equal(ack.replayed, seqs.length, JSON.stringify(ack));
@@ -57,6 +67,7 @@ describe('reads through redis', () => {
         const acks = [];
         const p = await connect(a.url, { t });
         for (const i of range(12)) acks.push(await p.ok({ op: 'publish', topic: `${base}.t${i % 3}`, data: i }));
+        await waitDelivered(b, acks.at(-1).seq);
         const s = await connect(b.url, { t });
         const ack = await s.ok({ op: 'subscribe', topic: `${base}.*`, last: 5 });
         assert.equal(ack.replayed, 5);
@@ -85,6 +96,7 @@ describe('reads through redis', () => {
         const p = await connect(a.url, { t });
         const seqs = [];
         for (const i of range(8)) seqs.push((await p.ok({ op: 'publish', topic, data: i })).seq);
+        await waitDelivered(b, seqs.at(-1));
         const s = await connect(b.url, { t });
         const lost = await s.ok({ op: 'subscribe', topic, since: seqs[0] });
         assert.equal(lost.recovered, false, 'retain=5 removed seqs after since');
