@@ -73,9 +73,10 @@ struct redis_store {
     struct store_config cfg;
     struct redis_url url;
     uv_loop_t *loop;
-    char node[17];             /* this process, 16 hex digits */
-    char channel[64];          /* the live payloads */
-    char presence_channel[64]; /* presence joins and leaves */
+    char node[17];              /* this process, 16 hex digits */
+    char channel[64];           /* the live payloads */
+    char presence_channel[64];  /* presence joins and leaves */
+    char heartbeat_channel[64]; /* this node's own, to hear its pub/sub link */
 
     /* redis_link.c */
     enum redis_link_state state;
@@ -91,6 +92,10 @@ struct redis_store {
     uint64_t rtt_us;
     size_t cmd_outstanding;
     uint64_t cmd_progress_ms; /* when cmd last answered, or was given work while idle */
+    uint64_t sub_progress_ms; /* when the pub/sub connection last heard something */
+    /* A reply gave a new seq at or below one delivered: the data set went
+     * back under a live link; publishes wait for the epoch poll. */
+    bool seq_suspect;
     char sha_publish[41], sha_epoch[41], sha_housekeep[41], sha_presence[41];
     bool warned_persistence;
     char epoch[9]; /* "" until the first connection */
@@ -143,6 +148,8 @@ int redis_link_command(struct redis_store *st, redisCallbackFn *cb, void *privda
 /* The command connection answered (for the watchdog). */
 void redis_link_answered(struct redis_store *st);
 void redis_link_tick(struct redis_store *st);
+/* The epoch poll now (unless one is on its way). */
+void redis_link_poll_now(struct redis_store *st);
 
 /* redis_write.c */
 void redis_write_init(struct redis_store *st);

@@ -155,6 +155,7 @@ static void link_became_ready(struct redis_store *st)
     if (!st->cmd_setup || !st->sub_setup || st->state == LINK_READY)
         return;
     st->state = LINK_READY;
+    st->sub_progress_ms = redis_now_ms();
     st->down_logged = false;
     st->backoff_ms = REDIS_BACKOFF_MIN_MS;
     log_info("redis: connected to %s:%d as node %s (epoch %s, seq %" PRIu64 ")", st->url.host,
@@ -172,6 +173,7 @@ static void epoch_answer(struct redis_store *st, const redisReply *r)
         return;
     uint64_t seq = strtoull(r->element[1]->str, NULL, 10);
     const char *epoch = r->element[0]->str;
+    st->seq_suspect = false; /* judged now: an epoch change resets below */
     if (st->epoch[0] == '\0') {
         memcpy(st->epoch, epoch, 9);
         redis_feed_reset(st, seq, false, true);
@@ -300,9 +302,10 @@ static void sub_message_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING)
         return;
+    st->sub_progress_ms = redis_now_ms();
     if (strcmp(r->element[0]->str, "subscribe") == 0) {
-        /* The reply's count of channels: both are heard. */
-        if (r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer == 2) {
+        /* The reply's count of channels: all three are heard. */
+        if (r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer == 3) {
             st->sub_setup = true;
             link_became_ready(st);
         }
@@ -311,8 +314,9 @@ static void sub_message_cb(redisAsyncContext *ac, void *reply, void *priv)
                r->element[2]->type == REDIS_REPLY_STRING) {
         if (strcmp(r->element[1]->str, st->channel) == 0)
             redis_feed_live(st, r->element[2]->str, r->element[2]->len);
-        else
+        else if (strcmp(r->element[1]->str, st->presence_channel) == 0)
             redis_presence_message(st, r->element[2]->str, r->element[2]->len);
+        /* else the node's own heartbeat: only its arrival counts */
     }
 }
 
@@ -320,8 +324,8 @@ static void setup_sub(struct redis_store *st)
 {
     redisAsyncContext *ac = st->sub;
     send_auth_select(st, ac, "sub");
-    redisAsyncCommand(ac, sub_message_cb, NULL, "SUBSCRIBE %s %s", st->channel,
-                      st->presence_channel);
+    redisAsyncCommand(ac, sub_message_cb, NULL, "SUBSCRIBE %s %s %s", st->channel,
+                      st->presence_channel, st->heartbeat_channel);
 }
 
 static redisAsyncContext *link_open_one(struct redis_store *st)
@@ -420,6 +424,29 @@ static void link_poll(struct redis_store *st)
         st->poll_in_flight = true;
 }
 
+void redis_link_poll_now(struct redis_store *st)
+{
+    if (st->state == LINK_READY && !st->poll_in_flight)
+        link_poll(st);
+}
+
+static void heartbeat_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    if (reply)
+        redis_link_answered(store_of(ac));
+}
+
+/* A message to this node's own channel, every tick: the pub/sub connection
+ * hears something at least that often, or it is dead (a connection can
+ * die without a reset: nothing else would tell). */
+static void link_heartbeat(struct redis_store *st)
+{
+    const char *argv[] = {"PUBLISH", st->heartbeat_channel, "1"};
+    size_t lens[] = {7, strlen(st->heartbeat_channel), 1};
+    redis_link_command(st, heartbeat_cb, NULL, 3, argv, lens);
+}
+
 static void link_housekeep(struct redis_store *st)
 {
     char now[24], max[16], spare[16];
@@ -451,8 +478,15 @@ void redis_link_tick(struct redis_store *st)
         link_lost(st, "timed out");
         return;
     }
+    if (redis_now_ms() - st->sub_progress_ms > REDIS_COMMAND_TIMEOUT_MS) {
+        log_error("redis: the pub/sub connection heard nothing for %d ms: dropping the connection",
+                  REDIS_COMMAND_TIMEOUT_MS);
+        link_lost(st, "pub/sub silent");
+        return;
+    }
     if (!st->poll_in_flight)
         link_poll(st);
+    link_heartbeat(st);
     if (st->ticks % REDIS_HOUSEKEEP_TICKS == 0 && !st->housekeep_in_flight)
         link_housekeep(st);
     if (st->ticks % REDIS_BEAT_TICKS == 0)
@@ -470,6 +504,7 @@ int redis_link_start(struct redis_store *st)
     snprintf(st->channel, sizeof(st->channel), REDIS_PREFIX "live:%d", st->url.db);
     snprintf(st->presence_channel, sizeof(st->presence_channel), REDIS_PREFIX "presence:%d",
              st->url.db);
+    snprintf(st->heartbeat_channel, sizeof(st->heartbeat_channel), REDIS_PREFIX "hb:%s", st->node);
     snprintf(st->housekeep_cursor, sizeof(st->housekeep_cursor), "0");
     st->backoff_ms = REDIS_BACKOFF_MIN_MS;
     uv_timer_init(st->loop, &st->reconnect_timer);

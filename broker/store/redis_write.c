@@ -206,6 +206,8 @@ static int pub_answer(struct redis_store *st, struct redis_pub *p, const redisRe
             continue;
         }
         st->messages_stored++;
+        if ((uint64_t)seq <= st->delivered)
+            st->seq_suspect = true;
         if (!p->first)
             p->first = (uint64_t)seq;
         p->last = (uint64_t)seq;
@@ -249,6 +251,10 @@ static void batch_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (r)
         commit_timed(st, mono_us() - b->sent_us);
     free(b);
+    if (st->seq_suspect) {
+        log_warn("redis: a publish got a seq this node already delivered: checking the epoch");
+        redis_link_poll_now(st);
+    }
     redis_feed_release(st);
 }
 

@@ -162,22 +162,36 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
             'the old subscriber got every stored message once, in order');
     });
 
-    it('the seq going backwards with the epoch kept (lost writes): one new epoch on every node, 4000',
+    // Two ways a live data set goes back under the nodes: its counter below
+    // what they delivered with the epoch kept (lost writes), and emptied.
+    const goBack = {
+        'the seq goes back, the epoch kept': (redis, seen) => redis.command('SET', 'wsb:{wsb}:seq', String(seen[1].seq)),
+        'the data set is emptied': (redis) => redis.command('FLUSHALL'),
+    };
+    for (const [how, act] of Object.entries(goBack)) it(`${how} under live links: one new epoch on every node, 4000`,
         async (t) => {
             const { redis, nodes: [a, b] } = await startRedisNodes({ t, count: 2 });
             const topic = uniqueTopic('rf.back');
             const sub = await connect(b.url, { t });
             await sub.ok({ op: 'subscribe', topic });
+            const subA = await connect(a.url, { t }); // on the publishing node
+            await subA.ok({ op: 'subscribe', topic });
             const p = await connect(a.url, { t });
             const oldEpoch = p.welcome.epoch;
             for (const i of range(5)) await p.ok({ op: 'publish', topic, data: { i } });
             const seen = await sub.collect(isMessage(topic), 5);
-            // What Redis would hold had it lost its last acknowledged writes:
-            // the same data set, its counter below what the nodes saw.
-            await redis.command('SET', 'wsb:{wsb}:seq', String(seen[1].seq));
-            for (const c of [sub, p]) {
+            await subA.collect(isMessage(topic), 5);
+            await act(redis, seen);
+            // Publishes now get seqs the nodes already delivered: none of
+            // them may reach a connection of the old epoch.
+            for (const i of range(3)) p.send({ op: 'publish', topic, data: { after: i } });
+            for (const c of [sub, subA, p]) {
                 const closed = await c.waitClosed({ timeoutMs: RECOVERY_WAIT_MS });
                 assert.equal(closed.code, 4000, JSON.stringify(closed));
+            }
+            for (const c of [sub, subA]) {
+                assert.deepEqual(c.log.filter(isMessage(topic)).map((m) => m.seq), seen.map((m) => m.seq),
+                    'nothing after the seq went back, before the close');
             }
             const again = [await connect(a.url, { t }), await connect(b.url, { t })];
             assert.notEqual(again[0].welcome.epoch, oldEpoch, 'a new epoch');
