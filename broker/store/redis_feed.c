@@ -262,7 +262,7 @@ static void gap_timer_cb(uv_timer_t *timer)
 {
     struct redis_store *st = timer->data;
     st->gap_armed = false;
-    if (st->known_max > st->delivered && redis_link_ready(st))
+    if (st->known_max > st->delivered && redis_link_ready(st) && !st->repair_in_flight)
         gap_repair(st);
 }
 
@@ -348,13 +348,20 @@ static void repair_cb(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     redis_feed_release(st);
+    /* A full page and still behind: the next one at once, so that a node
+     * catching up is not held to a page per REDIS_GAP_WAIT_MS. */
+    if (r->elements == REDIS_REPAIR_PAGE && st->known_max > st->delivered &&
+        !st->repair_in_flight && redis_link_ready(st))
+        gap_repair(st);
 }
 
 static void gap_repair(struct redis_store *st)
 {
     char from[32];
     snprintf(from, sizeof(from), "%" PRIu64 "-0", st->delivered + 1);
-    const char *argv[] = {"XRANGE", REDIS_PREFIX "feed", from, "+", "COUNT", "1000"};
+    char page[16];
+    snprintf(page, sizeof(page), "%d", REDIS_REPAIR_PAGE);
+    const char *argv[] = {"XRANGE", REDIS_PREFIX "feed", from, "+", "COUNT", page};
     size_t lens[6];
     for (int i = 0; i < 6; i++)
         lens[i] = strlen(argv[i]);

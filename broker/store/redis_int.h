@@ -48,6 +48,8 @@
 /* How long a missing seq may be awaited from pub/sub before it is read
  * from the feed (a node's own reply may overtake pub/sub by that much). */
 #define REDIS_GAP_WAIT_MS 50
+/* Feed entries read per repair command. */
+#define REDIS_REPAIR_PAGE 1000
 #define REDIS_FAILED_BATCHES 16
 /* Presence: a node beats every REDIS_BEAT_TICKS ticks (1 s) and is dead,
  * its members gone with a leave, after REDIS_PRESENCE_TTL_MS of silence. */

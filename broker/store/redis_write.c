@@ -185,6 +185,8 @@ static int pub_answer(struct redis_store *st, struct redis_pub *p, const redisRe
     int64_t extra = reply_int(r->element[*at + 1]);
     *at += 2;
     p->first = p->last = 0;
+    if (status != 0 && status != 3 && status != 4)
+        return -1;
     req->status = status == 0 ? STORE_OK : status == 3 ? STORE_FULL : STORE_CONFLICT;
     if (status == 3) {
         req->full_reason = STORE_FULL_TOPICS;

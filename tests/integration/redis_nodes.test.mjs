@@ -273,4 +273,24 @@ describe('several brokers on one redis', () => {
         assert.equal(m.seq, ack.seq);
         assert.equal(m.data, 'only one');
     });
+
+    it('thousands published while B\'s Redis subscription is cut reach B, in order, read back page after page', async (t) => {
+        const topic = uniqueTopic('rn.bigcut');
+        const [a, b] = ctx.nodes;
+        const [sub] = await subscribeEach([b], topic, t);
+        const conn = await waitFor(() => subConnection(ctx.redis, b), { what: 'B\'s sub connection in CLIENT LIST' });
+        assert.equal(await ctx.redis.command('CLIENT', 'KILL', 'ID', conn.id), 1);
+        // 3000 messages in three HTTP batches: more than one page (1000) of
+        // the feed; whatever B missed while it reconnected is read back.
+        const seqs = [];
+        for (const k of range(3)) {
+            const res = await httpRequest(`${a.http}/api/publish`, {
+                method: 'POST', body: { messages: range(1000).map((i) => ({ topic, data: { k, i } })) },
+            });
+            assert.equal(res.status, 200, res.text.slice(0, 200));
+            seqs.push(...res.json.seqs);
+        }
+        const got = await sub.collect(isMessage(topic), seqs.length, { timeoutMs: 20000 });
+        assert.deepEqual(got.map((m) => m.seq), seqs);
+    });
 });
