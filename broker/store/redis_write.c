@@ -240,6 +240,8 @@ static void batch_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (r && r->type == REDIS_REPLY_ERROR) {
         log_error("redis: a publish batch failed: %s", r->str);
         st->failed_batches[st->failed_next++ % REDIS_FAILED_BATCHES] = b->no + 1;
+        if (strncmp(r->str, "WSBSEQ", 6) == 0) /* publish.lua: the data set went back */
+            st->seq_suspect = true;
     }
     size_t at = 0;
     for (size_t i = 0; i < b->n; i++) {

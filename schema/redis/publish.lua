@@ -33,6 +33,13 @@ end
 -- The global seq, read once and written once: nothing else runs while
 -- the script does.
 local seq_now = tonumber(redis.call('GET', P .. 'seq') or '0')
+-- A counter below the feed's newest entry: the data set went back (lost
+-- writes) and the nodes have not started the new epoch yet. Refused before
+-- anything is written, so that no key or entry of this batch is left.
+local top = redis.call('XREVRANGE', P .. 'feed', '+', '-', 'COUNT', 1)[1]
+if top and tonumber(string.match(top[1], '^(%d+)')) > seq_now then
+  return redis.error_reply('WSBSEQ the seq is behind the feed: the data set went back')
+end
 local newest = {}  -- topic -> newest stored seq, as this script left it
 local touched = {} -- topic -> its retain, for the topics this script stored to
 local live = {}    -- what the other nodes are sent, in seq order

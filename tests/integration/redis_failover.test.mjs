@@ -184,7 +184,7 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
             await act(redis, seen);
             // Publishes now get seqs the nodes already delivered: none of
             // them may reach a connection of the old epoch.
-            for (const i of range(3)) p.send({ op: 'publish', topic, data: { after: i } });
+            for (const i of range(3)) p.send({ op: 'publish', topic, data: { after: i }, key: `back-${i}` });
             for (const c of [sub, subA, p]) {
                 const closed = await c.waitClosed({ timeoutMs: RECOVERY_WAIT_MS });
                 assert.equal(closed.code, 4000, JSON.stringify(closed));
@@ -199,6 +199,14 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
             assert.equal(await redis.command('GET', 'wsb:{wsb}:epoch'), again[0].welcome.epoch);
             const ack = await again[1].ok({ op: 'subscribe', topic, since: seen.at(-1).seq, epoch: oldEpoch });
             assert.equal(ack.recovered, false, 'a resume from the old epoch is not recovered');
+            // A retry of those keyed publishes is stored, or answered with a
+            // seq that history holds: never a duplicate of nothing.
+            for (const i of range(3)) {
+                const retry = await again[0].ok({ op: 'publish', topic, data: { after: i }, key: `back-${i}` });
+                const held = await again[0].ok({ op: 'history', topic, since: retry.seq - 1, limit: 1 });
+                assert.deepEqual(held.messages.map((m) => [m.seq, m.data]), [[retry.seq, { after: i }]],
+                    `retry ${i}: ${JSON.stringify(retry)}`);
+            }
         });
 
     it('Redis back without its data: a new epoch, 4000, SSE ended, a resume says recovered:false',
