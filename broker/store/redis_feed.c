@@ -291,30 +291,55 @@ void redis_feed_release(struct redis_store *st)
 
 /* --- gap repair ---------------------------------------------------------- */
 
-static const redisReply *entry_field(const redisReply *fields, const char *name)
-{
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, name) == 0)
-            return fields->element[i + 1];
-    return NULL;
-}
-
-/* One XRANGE entry: ["SEQ-0", ["o", ORIGIN, "r", RECORD]]; its seq or 0. */
+/* One feed entry: ["FIRST-LAST", ["p", PAYLOAD]], the payload as the nodes
+ * were sent it; its records go where pub/sub would have put them. Returns
+ * the entry's first seq, or 0 when it is not one. */
 static uint64_t repair_entry(struct redis_store *st, const redisReply *e)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY ||
+        e->element[1]->elements != 2 || e->element[1]->element[1]->type != REDIS_REPLY_STRING)
         return 0;
-    uint64_t seq = strtoull(e->element[0]->str, NULL, 10);
-    const redisReply *o = entry_field(e->element[1], "o"), *r = entry_field(e->element[1], "r");
-    if (!seq || !o || !r || o->type != REDIS_REPLY_STRING || r->type != REDIS_REPLY_STRING)
-        return 0;
-    size_t before = st->n_others;
-    redis_feed_entry(st, seq, o->str, o->len, r->str, r->len);
-    if (st->n_others > before)
-        st->gap_repairs++;
-    return seq;
+    uint64_t first = strtoull(e->element[0]->str, NULL, 10);
+    const redisReply *payload = e->element[1]->element[1];
+    size_t at = 0;
+    struct redis_live_entry le;
+    int rc;
+    while ((rc = redis_live_next(payload->str, payload->len, &at, &le)) == 1) {
+        size_t before = st->n_others;
+        redis_feed_entry(st, le.seq, le.origin, le.origin_len, le.rec, le.rec_len);
+        if (st->n_others > before)
+            st->gap_repairs++;
+    }
+    if (rc < 0)
+        log_error("redis: a malformed feed entry (%s) was ignored", e->element[0]->str);
+    return first;
+}
+
+/* The reply of XREVRANGE (the entry holding the first missing seq) or of
+ * XRANGE (the entries after it); the second decides. */
+static bool repair_reply(struct redis_store *st, const redisReply *r)
+{
+    if (!r)
+        return false;
+    redis_link_answered(st);
+    if (r->type != REDIS_REPLY_ARRAY) {
+        log_warn("redis: reading the feed failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        st->repair_failed = true;
+        return false;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        uint64_t first = repair_entry(st, r->element[i]);
+        if (first && (!st->repair_first || first < st->repair_first))
+            st->repair_first = first;
+    }
+    return true;
+}
+
+static void repair_head_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    repair_reply(priv, reply);
 }
 
 static void repair_cb(redisAsyncContext *ac, void *reply, void *priv)
@@ -323,24 +348,15 @@ static void repair_cb(redisAsyncContext *ac, void *reply, void *priv)
     struct redis_store *st = priv;
     redisReply *r = reply;
     st->repair_in_flight = false;
-    if (!r)
+    if (!repair_reply(st, r) || st->repair_failed)
         return;
-    redis_link_answered(st);
-    if (r->type != REDIS_REPLY_ARRAY) {
-        log_warn("redis: reading the feed failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
-        return;
-    }
-    uint64_t first = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        uint64_t seq = repair_entry(st, r->element[i]);
-        if (!first)
-            first = seq;
-    }
-    uint64_t want = st->delivered + 1;
-    if (first > want || (r->elements == 0 && st->known_max > st->delivered && !st->pubs_head)) {
-        /* The stream no longer holds `want`: what this node's sessions
+    uint64_t want = st->repair_want;
+    bool none = st->repair_first == 0;
+    if (st->delivered < want &&
+        (st->repair_first > want || (none && st->known_max >= want && !st->pubs_head))) {
+        /* The feed no longer holds `want`: what this node's sessions
          * missed can only be read from history. */
-        uint64_t to = first ? first - 1 : st->known_max;
+        uint64_t to = none ? st->known_max : st->repair_first - 1;
         log_warn("redis: seqs %" PRIu64 "..%" PRIu64 " are gone from the feed before this node "
                  "delivered them: closing its sessions so that they resume from history",
                  want, to);
@@ -355,17 +371,27 @@ static void repair_cb(redisAsyncContext *ac, void *reply, void *priv)
         gap_repair(st);
 }
 
+/* Reads back, from the feed, the entry holding the first missing seq
+ * (the newest whose first seq is not above it) and the entries after it,
+ * in one round trip. */
 static void gap_repair(struct redis_store *st)
 {
-    char from[32];
-    snprintf(from, sizeof(from), "%" PRIu64 "-0", st->delivered + 1);
-    char page[16];
+    char at[48], after[52], page[16];
+    st->repair_want = st->delivered + 1;
+    st->repair_first = 0;
+    st->repair_failed = false;
+    snprintf(at, sizeof(at), "%" PRIu64 "-18446744073709551615", st->repair_want);
+    snprintf(after, sizeof(after), "(%s", at);
     snprintf(page, sizeof(page), "%d", REDIS_REPAIR_PAGE);
-    const char *argv[] = {"XRANGE", REDIS_PREFIX "feed", from, "+", "COUNT", page};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    if (redis_link_command(st, repair_cb, st, 6, argv, lens) == 0)
+    const char *head[] = {"XREVRANGE", REDIS_PREFIX "feed", at, "-", "COUNT", "1"};
+    const char *rest[] = {"XRANGE", REDIS_PREFIX "feed", after, "+", "COUNT", page};
+    size_t head_lens[6], rest_lens[6];
+    for (int i = 0; i < 6; i++) {
+        head_lens[i] = strlen(head[i]);
+        rest_lens[i] = strlen(rest[i]);
+    }
+    if (redis_link_command(st, repair_head_cb, st, 6, head, head_lens) == 0 &&
+        redis_link_command(st, repair_cb, st, 6, rest, rest_lens) == 0)
         st->repair_in_flight = true;
 }
 

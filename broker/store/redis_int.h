@@ -31,7 +31,8 @@
 /* The key prefix; `{wsb}` is the hash tag that puts every key of the data
  * set in one slot (docs/design.md section 7). */
 #define REDIS_PREFIX "wsb:{wsb}:"
-/* Recent messages kept for gap repair (the feed stream). */
+/* Recent messages kept for gap repair (the feed stream: one entry per
+ * publish script, trimmed to about this many seqs). */
 #define REDIS_FEED_MAX 10000
 /* Publish requests per publish.lua call. */
 #define REDIS_BATCH_MAX 512
@@ -48,8 +49,8 @@
 /* How long a missing seq may be awaited from pub/sub before it is read
  * from the feed (a node's own reply may overtake pub/sub by that much). */
 #define REDIS_GAP_WAIT_MS 50
-/* Feed entries read per repair command. */
-#define REDIS_REPAIR_PAGE 1000
+/* Feed entries (batches) read per repair. */
+#define REDIS_REPAIR_PAGE 64
 #define REDIS_FAILED_BATCHES 16
 /* Presence: a node beats every REDIS_BEAT_TICKS ticks (1 s) and is dead,
  * its members gone with a leave, after REDIS_PRESENCE_TTL_MS of silence. */
@@ -124,6 +125,9 @@ struct redis_store {
     uint64_t delivered; /* the newest seq posted for delivery */
     uint64_t known_max; /* the newest seq known to exist */
     bool repair_in_flight;
+    uint64_t repair_want;  /* the first missing seq the repair in flight reads */
+    uint64_t repair_first; /* the lowest first seq of the entries it got */
+    bool repair_failed;
     uv_timer_t gap_timer;
     bool gap_armed;
     struct store_req *feed; /* the FEED entry being filled */

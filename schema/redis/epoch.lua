@@ -20,6 +20,6 @@ local seq = tonumber(seq_text)
 if not epoch or (epoch == ARGV[1] and seq < tonumber(ARGV[2])) then
   epoch = ARGV[3]
   redis.call('SET', P .. 'epoch', epoch)
-  redis.call('DEL', P .. 'feed')
+  redis.call('DEL', P .. 'feed', P .. 'feed_top')
 end
 return {epoch, seq_text}

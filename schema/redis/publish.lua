@@ -3,7 +3,7 @@
 -- engine (broker/store/redis_write.c builds the arguments).
 --
 -- Why one script: Redis runs it whole, so seq assignment, key dedupe,
--- expect_last, the topics bound, history with retention and the
+-- expect_last, the topics bound, history with retention, the feed and the
 -- notification of the other nodes happen in one step and one round trip
 -- for many messages, with nothing of a refused request written. Every key
 -- shares the hash tag of KEYS[1] (the prefix, "wsb:{wsb}:"), so the whole
@@ -36,10 +36,10 @@ local seq_now = tonumber(redis.call('GET', P .. 'seq') or '0')
 -- A counter below the feed's newest entry: the data set went back (lost
 -- writes) and the nodes have not started the new epoch yet. Refused before
 -- anything is written, so that no key or entry of this batch is left.
-local top = redis.call('XREVRANGE', P .. 'feed', '+', '-', 'COUNT', 1)[1]
-if top and tonumber(string.match(top[1], '^(%d+)')) > seq_now then
+if tonumber(redis.call('GET', P .. 'feed_top') or '0') > seq_now then
   return redis.error_reply('WSBSEQ the seq is behind the feed: the data set went back')
 end
+local first_new = nil -- the batch's first new seq
 local newest = {}  -- topic -> newest stored seq, as this script left it
 local touched = {} -- topic -> its retain, for the topics this script stored to
 local live = {}    -- what the other nodes are sent, in seq order
@@ -150,6 +150,7 @@ local function store(b, out)
   end
   seq_now = seq_now + 1
   local seq = seq_now
+  first_new = first_new or seq
   local seq_text = str(seq)
   local retain = tonumber(ARGV[b + 2])
   local record = ARGV[b + 6]
@@ -175,7 +176,6 @@ local function store(b, out)
   if dk then
     redis.call('SET', dk, seq_text, 'PX', dedupe_ms)
   end
-  redis.call('XADD', P .. 'feed', 'MAXLEN', '~', feed_max, seq_text .. '-0', 'o', origin, 'r', record)
   live[#live + 1] = seq_text .. ' ' .. origin .. ' ' .. #record .. '\n' .. record
   out[#out + 1] = seq
   out[#out + 1] = 0
@@ -224,6 +224,12 @@ for topic, retain in pairs(touched) do
   trim(topic, retain)
 end
 if #live > 0 then
-  redis.call('PUBLISH', channel, table.concat(live))
+  -- The feed holds the batch as the nodes were sent it, one entry per
+  -- script, id FIRST-LAST; entries older than feed_max seqs go.
+  local payload = table.concat(live)
+  redis.call('XADD', P .. 'feed', 'MINID', '~', str(math.max(seq_now - feed_max, 0)),
+    str(first_new) .. '-' .. str(seq_now), 'p', payload)
+  redis.call('SET', P .. 'feed_top', str(seq_now))
+  redis.call('PUBLISH', channel, payload)
 end
 return out
