@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort, startBroker, waitFor } from './lib/broker.mjs';
+import { freePort, onCleanup, startBroker, waitFor } from './lib/broker.mjs';
 import { connect } from './lib/client.mjs';
 import { healthStatus, startRedis, startRedisBrokers, startRedisNodes, stats } from './lib/redis.mjs';
 import {
@@ -241,6 +241,44 @@ describe('several brokers on one redis: failures', { concurrency: true }, () => 
             const m = await again.nextMessage((x) => x.seq === live.seq, 5000);
             assert.equal(m.data, 'new epoch');
         });
+
+    it('a node whose pub/sub fell further behind than the feed keeps closes its sessions with 4000', async (t) => {
+        const { redis, nodes: [a, b] } = await startRedisNodes({ t, count: 2 });
+        const topic = uniqueTopic('rf.behind');
+        const sub = await connect(b.url, { t });
+        await sub.ok({ op: 'subscribe', topic });
+        const node = (await stats(b)).redis.node;
+        // B stops reading; Redis drops its pub/sub connection once more than
+        // 32 MB wait for it (client-output-buffer-limit pubsub), and the
+        // feed keeps about 10,000 seqs: 12,000 messages of 3 KB pass both.
+        b.proc.kill('SIGSTOP');
+        let resumed = false;
+        const resume = () => { if (!resumed) { resumed = true; b.proc.kill('SIGCONT'); } };
+        onCleanup(t, resume);
+        const pad = 'x'.repeat(3000);
+        let last = 0;
+        for (const k of range(12)) {
+            const res = await httpPublish(a, { messages: range(1000).map((i) => ({ topic, data: { k, i, pad } })) },
+                { timeoutMs: 60000 });
+            assert.equal(res.status, 200, res.text.slice(0, 200));
+            last = res.json.seqs.at(-1);
+        }
+        await waitFor(async () => !(await redis.clients()).some((c) => c.name === `wsb-${node}-sub`),
+            { timeoutMs: 30000, what: 'Redis dropping the stopped node\'s pub/sub connection' });
+        resume();
+        const closed = await sub.waitClosed({ timeoutMs: RECOVERY_WAIT_MS });
+        assert.equal(closed.code, 4000, JSON.stringify(closed));
+        assert.match(String(closed.reason), /seqs started over/, 'closed for the gap, not as a slow consumer');
+        const got = sub.log.filter(isMessage(topic)).map((m) => m.seq);
+        assertAscending(got, 'what B delivered before the close');
+        // B goes on: once caught up, a new message reaches a new subscriber.
+        await waitFor(async () => (await stats(b)).redis.delivered_seq >= last,
+            { timeoutMs: RECOVERY_WAIT_MS, what: 'B caught up' });
+        const again = await connect(b.url, { t });
+        await again.ok({ op: 'subscribe', topic });
+        const ack = await (await connect(a.url, { t })).ok({ op: 'publish', topic, data: 'after' });
+        assert.equal((await again.nextMessage((m) => m.seq === ack.seq, 10000)).data, 'after');
+    });
 
     it('a Redis without appendfsync always: the broker warns at start', async (t) => {
         const redis = await startRedis({ t });
