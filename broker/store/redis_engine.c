@@ -19,8 +19,10 @@
  * a topic's seqs), topics (zset topic -> newest seq: the live topics), exp
  * (zset of "SEQ TOPIC" by expiry), trim (hash topic -> newest seq removed
  * by retention), trim_mark, trim_count, d:TOPIC\nKEY (dedupe, with
- * expiry), feed (stream of the last REDIS_FEED_MAX messages, by seq, for
- * gap repair), and the channel live:DB.
+ * expiry), feed (stream of the recent publish batches, about
+ * REDIS_FEED_MAX seqs, for gap repair) and feed_top (its newest seq), the
+ * presence keys (redis_presence.c), and the channels live:DB, presence:DB
+ * and hb:NODE.
  */
 #include "store/redis_int.h"
 

@@ -17,7 +17,8 @@
  * client buffer limit) or what was published while this node was away,
  * and a lost last message that nothing follows. The epoch poll tells the
  * newest seq (redis_feed_known); a seq that has not come REDIS_GAP_WAIT_MS
- * after a later one is known is read back from the feed stream (XRANGE).
+ * after a later one is known is read back from the feed stream, where each
+ * publish script left its batch.
  * A seq the stream no longer holds cannot be repaired: the node starts
  * over after it, closing its sessions so that clients resume from history.
  */
