@@ -107,6 +107,11 @@ struct store_engine_ops {
                               const char *user);
 };
 
+/* A read's results as the read starts: no messages, recovered, no total. */
+void store_read_begin(struct store_req *req);
+/* A failed read: what it had read is freed, and it holds no messages. */
+void store_read_drop(struct store_req *req);
+
 /* The head of every engine's handle. */
 struct store {
     const struct store_engine_ops *ops;

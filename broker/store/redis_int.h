@@ -184,16 +184,6 @@ void redis_presence_beat(struct redis_store *st);
 void redis_presence_lost(struct redis_store *st);
 void redis_presence_free(struct redis_store *st);
 
-/* redis_presence.c */
-void redis_presence_announce(struct redis_store *st, bool join, const char *topic,
-                             const char *client, const char *user);
-void redis_presence_message(struct redis_store *st, const char *payload, size_t len);
-/* The link is set up: beat, and read everyone's members. */
-void redis_presence_connected(struct redis_store *st);
-void redis_presence_beat(struct redis_store *st);
-void redis_presence_lost(struct redis_store *st);
-void redis_presence_free(struct redis_store *st);
-
 /* redis_feed.c */
 void redis_feed_init(struct redis_store *st);
 void redis_feed_free(struct redis_store *st);

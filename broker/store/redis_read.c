@@ -83,17 +83,9 @@ void redis_read_free(struct redis_read *rd)
 
 static void read_finish(struct redis_read *rd, enum store_status status)
 {
-    struct store_req *req = rd->req;
-    if (status != STORE_OK) {
-        for (size_t i = 0; i < req->n_msgs; i++)
-            store_msg_clear(&req->msgs[i]);
-        free(req->msgs);
-        req->msgs = NULL;
-        req->n_msgs = 0;
-        req->more = false;
-        req->has_total = false;
-    }
-    req->status = status;
+    if (status != STORE_OK)
+        store_read_drop(rd->req);
+    rd->req->status = status;
     rd->step = STEP_DONE;
     redis_feed_release(rd->st);
 }
@@ -128,6 +120,22 @@ static bool read_reply_ok(struct redis_read *rd, const redisReply *r, int type)
     return true;
 }
 
+/* A reply that is a number kept as a string (a counter: nil when it was
+ * never set, read as 0): false when it ended the read. */
+static bool read_reply_number(struct redis_read *rd, const redisReply *r, uint64_t *value)
+{
+    *value = 0;
+    if (r && r->type == REDIS_REPLY_NIL) {
+        rd->pending_replies--;
+        redis_link_answered(rd->st);
+        return rd->step != STEP_DONE;
+    }
+    if (!read_reply_ok(rd, r, REDIS_REPLY_STRING))
+        return false;
+    *value = strtoull(r->str, NULL, 10);
+    return true;
+}
+
 /* The seq and topic of a scanned member ("SEQ" of a name's set, "SEQ
  * TOPIC" of the log); false when it matches not. */
 static bool member_match(const struct redis_read *rd, const redisReply *m, uint64_t *seq)
@@ -148,15 +156,10 @@ static void mark_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct redis_read *rd = priv;
-    redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_NIL) {
-        rd->pending_replies--;
-        redis_link_answered(rd->st);
-    } else if (!read_reply_ok(rd, r, REDIS_REPLY_STRING)) {
+    uint64_t mark;
+    if (!read_reply_number(rd, reply, &mark))
         return;
-    }
     struct store_req *req = rd->req;
-    uint64_t mark = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
     bool moved = mark != req->retention_mark;
     req->retention_mark = mark;
     /* Count the range when the ack needs it (the first chunk), when the
@@ -303,14 +306,10 @@ static void trim_mark_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct redis_read *rd = priv;
-    redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_NIL) {
-        rd->pending_replies--;
-        redis_link_answered(rd->st);
-    } else if (!read_reply_ok(rd, r, REDIS_REPLY_STRING)) {
+    uint64_t mark;
+    if (!read_reply_number(rd, reply, &mark))
         return;
-    }
-    if (r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) > rd->req->since)
+    if (mark > rd->req->since)
         rd->req->recovered = false;
     if (rd->pending_replies == 0)
         read_finish(rd, STORE_OK);
@@ -328,8 +327,7 @@ static void trim_notes_cb(redisAsyncContext *ac, void *reply, void *priv)
         if (topic->type != REDIS_REPLY_STRING || seq->type != REDIS_REPLY_STRING)
             continue;
         if (strtoull(seq->str, NULL, 10) > rd->req->since &&
-            (rd->exact ? strcmp(topic->str, rd->req->pattern) == 0
-                       : topic_matches(rd->req->pattern, topic->str)))
+            topic_matches(rd->req->pattern, topic->str))
             rd->req->recovered = false;
     }
     if (rd->pending_replies == 0)
@@ -445,12 +443,7 @@ static void read_setup(struct redis_read *rd)
 
 void redis_read_submit(struct redis_store *st, struct store_req *req)
 {
-    req->msgs = NULL;
-    req->n_msgs = 0;
-    req->more = false;
-    req->recovered = true;
-    req->has_total = false;
-    req->total = 0;
+    store_read_begin(req);
     struct redis_read *rd = calloc(1, sizeof(*rd));
     if (!rd) {
         req->status = STORE_INTERNAL;

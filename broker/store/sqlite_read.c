@@ -350,12 +350,7 @@ static int run_history(struct sqlite_store *st, const struct read_query *q, stru
 
 void sqlite_read_run(struct sqlite_store *st, struct store_req *req)
 {
-    req->msgs = NULL;
-    req->n_msgs = 0;
-    req->more = false;
-    req->recovered = true;
-    req->has_total = false;
-    req->total = 0;
+    store_read_begin(req);
     if (req->gone && atomic_load_explicit(req->gone, memory_order_relaxed)) {
         req->status = STORE_OK; /* nobody to read for */
         return;
@@ -372,11 +367,6 @@ void sqlite_read_run(struct sqlite_store *st, struct store_req *req)
         return;
     }
     log_warn("store: %s: reading %s failed: %s", st->path, req->pattern, sqlite3_errstr(rc));
-    for (size_t i = 0; i < req->n_msgs; i++)
-        store_msg_clear(&req->msgs[i]);
-    free(req->msgs);
-    req->msgs = NULL;
-    req->n_msgs = 0;
-    req->more = false;
+    store_read_drop(req);
     req->status = read_status_of(rc);
 }

@@ -26,20 +26,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* redis_wire.c frees a half-made message with store_msg_clear, which lives
- * in store.c; that file dispatches to both engines (SQLite and Redis, with
- * their libraries), so it is not built here, and this is its same body. */
-void store_msg_clear(struct store_msg *msg)
-{
-    free(msg->topic);
-    free(msg->from_user);
-    free(msg->data);
-    msg->topic = NULL;
-    msg->from_user = NULL;
-    msg->data = NULL;
-    msg->data_len = 0;
-}
-
 static bool same_msg(const struct store_msg *a, const struct store_msg *b)
 {
     bool same_user = (a->from_user == NULL && b->from_user == NULL) ||
