@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ChildServer, TIMEOUT_SCALE, pause, scaled } from './child.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
@@ -33,20 +34,11 @@ export const SANITIZED = (() => {
     }
 })();
 
-// Every timeout in the suite is multiplied by this (a sanitizer build is slower).
-export const TIMEOUT_SCALE = Number(process.env.WSB_TIMEOUT_SCALE) > 0
-    ? Number(process.env.WSB_TIMEOUT_SCALE) : 1;
-export function scaled(ms) {
-    return Math.round(ms * TIMEOUT_SCALE);
-}
+export { TIMEOUT_SCALE, scaled };
 
 const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'LeakSanitizer', 'runtime error:'];
 const PORT_IN_USE = /in use|EADDRINUSE|address already|could not bind|cannot bind|bind\(\)|listen/i;
 const STDERR_KEEP = 32 * 1024 * 1024; // keep at most this much of a broker's stderr
-
-function pause(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 // Polls `check` (sync or async) every intervalMs until it returns a truthy
 // value, which is returned; throws after timeoutMs. This is a wait for a
@@ -192,8 +184,9 @@ export function runBroker(args, { cwd, timeoutMs = 10000 } = {}) {
     });
 }
 
-class Broker {
+class Broker extends ChildServer {
     constructor({ args, dir, dbPath, port, healthTimeoutMs, wrapper, readyWhenAnswering }) {
+        super('wsbroker');
         this.args = args;
         this.wrapper = wrapper;
         this.dir = dir;
@@ -201,16 +194,10 @@ class Broker {
         this.port = port;
         this.healthTimeoutMs = healthTimeoutMs;
         this.readyWhenAnswering = readyWhenAnswering;
-        this.proc = null;
-        this.exit = null;          // {code, signal} once the current process closed
-        this.exitPromise = null;
-        this.expectingExit = false; // true after stop()/kill9() asked for it
-        this.unexpectedExits = [];  // crashes noticed while a test was running
         this.stderrChunks = [];
         this.stderrBytes = 0;
         this.sanitizerHits = [];
         this.stdoutText = '';
-        this.cleanedUp = false;
     }
 
     get url() {
@@ -236,15 +223,12 @@ class Broker {
     }
 
     spawnOnce() {
-        this.exit = null;
-        this.expectingExit = false;
         // A wrapper (e.g. prlimit) must exec the broker, keeping its pid.
         const [file, ...argv] = [...this.wrapper, BROKER_BIN, ...this.commandLine()];
         const proc = spawn(file, argv, {
             cwd: this.dir,
             stdio: ['ignore', 'pipe', 'pipe'],
         });
-        this.proc = proc;
         let tail = '';
         proc.stderr.setEncoding('utf8');
         proc.stderr.on('data', (chunk) => {
@@ -262,31 +246,7 @@ class Broker {
         proc.stdout.on('data', (chunk) => {
             if (this.stdoutText.length < 1024 * 1024) this.stdoutText += chunk;
         });
-        // Settles on 'close' (stderr fully read) or, when something else
-        // keeps the pipes open (a wrapper script's orphaned child), 2 s after
-        // 'exit'.
-        this.exitPromise = new Promise((resolve) => {
-            let exitInfo = null;
-            let settled = false;
-            const settle = (info) => {
-                if (settled) return;
-                settled = true;
-                this.exit = info;
-                if (!this.expectingExit) this.unexpectedExits.push(info);
-                resolve(info);
-            };
-            proc.on('error', (err) => settle({ code: null, signal: null, error: err }));
-            proc.on('exit', (code, signal) => {
-                exitInfo = { code, signal };
-                setTimeout(() => {
-                    proc.stdout.destroy();
-                    proc.stderr.destroy();
-                    settle(exitInfo);
-                }, 2000).unref();
-            });
-            proc.on('close', (code, signal) => settle(exitInfo ?? { code, signal }));
-        });
-        return proc;
+        return this.track(proc);
     }
 
     // Starts the process and waits for /healthz: a 200, or with
@@ -324,43 +284,20 @@ class Broker {
     // SIGTERM, wait for the exit; resolves the exit code (null when killed
     // by a signal). Throws when the sanitizers reported anything.
     async stop({ timeoutMs = 15000 } = {}) {
-        if (this.proc && !this.exit) {
-            this.expectingExit = true;
-            this.proc.kill('SIGTERM');
-            const timer = setTimeout(() => {
-                if (!this.exit) this.proc.kill('SIGKILL');
-            }, scaled(timeoutMs));
-            await this.exitPromise;
-            clearTimeout(timer);
-            if (this.exit.signal === 'SIGKILL') {
-                throw new Error(`wsbroker did not exit within ${scaled(timeoutMs)} ms of SIGTERM`);
-            }
+        const running = this.proc && !this.exit;
+        await this.terminate(timeoutMs);
+        if (running && this.exit.signal === 'SIGKILL') {
+            throw new Error(`wsbroker did not exit within ${scaled(timeoutMs)} ms of SIGTERM`);
         }
         this.checkSanitizers();
         return this.exit ? this.exit.code : null;
     }
 
-    async kill9() {
-        if (this.proc && !this.exit) {
-            this.expectingExit = true;
-            this.proc.kill('SIGKILL');
-            await this.exitPromise;
-        }
-        return this.exit;
-    }
-
-    // Starts again with the same database, port and arguments. The previous
-    // process must have exited (stop() or kill9()). Retries while the port
-    // is still held.
-    async restart({ timeoutMs = 10000 } = {}) {
-        if (this.proc && !this.exit) throw new Error('restart() while the broker is running');
+    // Starts again with the same database, port and arguments (see
+    // ChildServer.restart); a sanitizer report of the old process fails it.
+    async restart(opts) {
         this.checkSanitizers();
-        const deadline = Date.now() + scaled(timeoutMs);
-        for (;;) {
-            if (await this.startOnce()) return this;
-            if (Date.now() > deadline) throw new Error(`port ${this.port} still in use after restart`);
-            await pause(50);
-        }
+        return super.restart(opts);
     }
 
     checkSanitizers() {

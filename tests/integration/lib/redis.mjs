@@ -18,16 +18,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import { freePort, httpGet, onCleanup, scaled, startBroker } from './broker.mjs';
+import { freePort, httpGet, onCleanup, startBroker } from './broker.mjs';
+import { ChildServer, pause, scaled } from './child.mjs';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 
 const OUTPUT_KEEP = 64 * 1024; // keep at most this much of redis-server's log
 const PORT_IN_USE = /Address already in use|Could not create server TCP listening socket/i;
-
-function pause(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export class RedisError extends Error {}
 
@@ -116,17 +113,12 @@ export function redisCommand(port, args, { timeoutMs = 3000 } = {}) {
     });
 }
 
-class RedisServer {
+class RedisServer extends ChildServer {
     constructor({ port, dir }) {
+        super('redis-server');
         this.port = port;
         this.dir = dir;
-        this.proc = null;
-        this.exit = null;
-        this.exitPromise = null;
-        this.expectingExit = false;
-        this.unexpectedExits = [];
         this.output = '';
-        this.cleanedUp = false;
     }
 
     get url() {
@@ -146,10 +138,7 @@ class RedisServer {
     }
 
     spawnOnce() {
-        this.exit = null;
-        this.expectingExit = false;
         const proc = spawn(REDIS_SERVER, this.commandLine(), { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-        this.proc = proc;
         const keep = (chunk) => {
             this.output = (this.output + chunk).slice(-OUTPUT_KEEP);
         };
@@ -157,23 +146,7 @@ class RedisServer {
         proc.stderr.setEncoding('utf8');
         proc.stdout.on('data', keep);
         proc.stderr.on('data', keep);
-        this.exitPromise = new Promise((resolve) => {
-            let settled = false;
-            const settle = (info) => {
-                if (settled) return;
-                settled = true;
-                this.exit = info;
-                if (!this.expectingExit) this.unexpectedExits.push(info);
-                resolve(info);
-            };
-            // 'close' comes once its output is read (the reason it exited);
-            // 2 s after 'exit' at the latest, should a child hold the pipes.
-            proc.on('error', (err) => settle({ code: null, signal: null, error: err }));
-            proc.on('exit', (code, signal) => {
-                setTimeout(() => settle({ code, signal }), 2000).unref();
-            });
-            proc.on('close', (code, signal) => settle({ code, signal }));
-        });
+        return this.track(proc);
     }
 
     // Starts redis-server and waits until it answers PING. Resolves true
@@ -221,38 +194,8 @@ class RedisServer {
         return redisCommand(this.port, args);
     }
 
-    async stop({ timeoutMs = 10000 } = {}) {
-        if (this.proc && !this.exit) {
-            this.expectingExit = true;
-            this.proc.kill('SIGTERM');
-            const timer = setTimeout(() => {
-                if (!this.exit) this.proc.kill('SIGKILL');
-            }, scaled(timeoutMs));
-            await this.exitPromise;
-            clearTimeout(timer);
-        }
-        return this.exit;
-    }
-
-    async kill9() {
-        if (this.proc && !this.exit) {
-            this.expectingExit = true;
-            this.proc.kill('SIGKILL');
-            await this.exitPromise;
-        }
-        return this.exit;
-    }
-
-    // Starts again on the same port and directory (the append-only file is
-    // read back). The previous process must have exited.
-    async restart({ timeoutMs = 10000 } = {}) {
-        if (this.proc && !this.exit) throw new Error('restart() while redis-server is running');
-        const deadline = Date.now() + scaled(timeoutMs);
-        for (;;) {
-            if (await this.startOnce()) return this;
-            if (Date.now() > deadline) throw new Error(`redis port ${this.port} still in use after restart`);
-            await pause(50);
-        }
+    stop({ timeoutMs = 10000 } = {}) {
+        return this.terminate(timeoutMs);
     }
 
     // CLIENT LIST as objects: one per connection, its fields by name.
