@@ -20,6 +20,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/group.sh
+. "$here/lib/group.sh"
 repo="$(cd "$here/../.." && pwd)"
 results="$here/results"
 
@@ -75,12 +77,7 @@ cleanup() {
     if [ -n "$coordinator" ]; then
         # The coordinator leads a process group of its own (set -m below):
         # the brokers and the load-generator workers are in it.
-        kill -TERM -- "-$coordinator" 2>/dev/null || true
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 -- "-$coordinator" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -KILL -- "-$coordinator" 2>/dev/null || true
+        group_kill "$coordinator"
     fi
     rm -rf "$run_dir"
     exit "$status"

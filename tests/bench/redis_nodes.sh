@@ -28,6 +28,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/group.sh
+. "$here/lib/group.sh"
 repo="$(cd "$here/../.." && pwd)"
 results="$here/results"
 
@@ -76,12 +78,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     if [ -n "$group" ]; then
-        kill -TERM -- "-$group" 2>/dev/null || true
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 -- "-$group" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -KILL -- "-$group" 2>/dev/null || true
+        group_kill "$group"
     fi
     rm -rf "$run_dir"
     exit "$status"
