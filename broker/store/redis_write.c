@@ -16,6 +16,7 @@
 #include "store/redis_int.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +61,25 @@ static int args_push(struct batch_args *a, const char *s, size_t len)
     return 0;
 }
 
-/* Pushes a number, written into the text area (which never moves: sized
- * for the batch up front). */
-static int args_number(struct batch_args *a, int64_t v)
+/* Pushes a printf'd argument, written into the text area (sized for the
+ * batch up front, so the pointers pushed before stay valid). */
+static int args_printf(struct batch_args *a, const char *fmt, ...)
 {
-    if (a->text_cap - a->text_used < 24)
-        return -1;
+    size_t room = a->text_cap - a->text_used;
     char *at = a->text + a->text_used;
-    int n = snprintf(at, 24, "%" PRId64, v);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(at, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room)
+        return -1;
     a->text_used += (size_t)n + 1;
     return args_push(a, at, (size_t)n);
+}
+
+static int args_number(struct batch_args *a, int64_t v)
+{
+    return args_printf(a, "%" PRId64, v);
 }
 
 static void args_free(struct batch_args *a)
@@ -121,7 +131,7 @@ static int args_init(struct batch_args *a, const struct redis_batch *b)
         n_pubs += b->pubs[i]->req->n_pubs;
     memset(a, 0, sizeof(*a));
     a->cap = 10 + b->n + n_pubs * 7;
-    a->text_cap = (8 + b->n + n_pubs * 5) * 24;
+    a->text_cap = (8 + b->n + n_pubs * 5) * 24 + 64; /* + the origin */
     a->argv = malloc(a->cap * sizeof(*a->argv));
     a->lens = malloc(a->cap * sizeof(*a->lens));
     a->text = malloc(a->text_cap);
@@ -132,24 +142,14 @@ static int args_init(struct batch_args *a, const struct redis_batch *b)
 static int batch_build(struct redis_store *st, const struct redis_batch *b, uint64_t batch_no,
                        struct batch_args *a)
 {
-    char origin[40];
-    int origin_len = snprintf(origin, sizeof(origin), "%s:%" PRIu64, st->node, batch_no);
     if (args_init(a, b) < 0)
         return -1;
     int rc = args_push(a, "EVALSHA", 7) | args_push(a, st->sha_publish, 40) | args_push(a, "1", 1) |
              args_push(a, REDIS_PREFIX, strlen(REDIS_PREFIX)) |
-             args_number(a, st->cfg.dedupe_window_ms) | args_push(a, origin, (size_t)origin_len);
-    /* origin lives on this stack frame: copy it into the text area. */
-    if (rc == 0 && a->text_cap - a->text_used > (size_t)origin_len) {
-        char *copy = a->text + a->text_used;
-        memcpy(copy, origin, (size_t)origin_len + 1);
-        a->text_used += (size_t)origin_len + 1;
-        a->argv[a->argc - 1] = copy;
-    } else {
-        return -1;
-    }
-    rc = args_number(a, st->cfg.max_topics) | args_number(a, REDIS_FEED_MAX) |
-         args_push(a, st->channel, strlen(st->channel)) | args_number(a, (int64_t)b->n);
+             args_number(a, st->cfg.dedupe_window_ms) |
+             args_printf(a, "%s:%" PRIu64, st->node, batch_no);
+    rc |= args_number(a, st->cfg.max_topics) | args_number(a, REDIS_FEED_MAX) |
+          args_push(a, st->channel, strlen(st->channel)) | args_number(a, (int64_t)b->n);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
         struct store_req *req = b->pubs[i]->req;
         rc = args_number(a, (int64_t)req->n_pubs);
