@@ -133,15 +133,15 @@ static bool presence_parse(const struct redis_store *st, const char *s, size_t l
     return true;
 }
 
-static int events_push(struct store_req *req, const struct store_presence *ev, size_t *cap)
+/* Appends ev (taken over) to req's events; the array doubles at 8, 16, ... */
+static int events_push(struct store_req *req, const struct store_presence *ev)
 {
-    if (req->n_presence == *cap) {
-        size_t grown = *cap ? *cap * 2 : 8;
-        struct store_presence *p = realloc(req->presence, grown * sizeof(*p));
+    size_t n = req->n_presence;
+    if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+        struct store_presence *p = realloc(req->presence, (n ? n * 2 : 8) * sizeof(*p));
         if (!p)
             return -1;
         req->presence = p;
-        *cap = grown;
     }
     req->presence[req->n_presence++] = *ev;
     return 0;
@@ -164,11 +164,8 @@ void redis_presence_message(struct redis_store *st, const char *payload, size_t 
     struct store_presence ev;
     if (!presence_parse(st, payload + 2, len - 2, payload[0] == 'J', &ev))
         return;
-    struct store_req *req = st->presence_held;
-    if (!req && !st->snapshot_in_flight)
-        req = presence_entry(false);
-    size_t cap = req ? req->n_presence : 0; /* held: grows by doubling from its count */
-    if (!req || events_push(req, &ev, &cap) < 0) {
+    struct store_req *req = st->presence_held ? st->presence_held : presence_entry(false);
+    if (!req || events_push(req, &ev) < 0) {
         free(ev.topic), free(ev.client), free(ev.user);
         return;
     }
@@ -190,7 +187,6 @@ static void snapshot_cb(redisAsyncContext *ac, void *reply, void *priv)
     struct store_req *held = st->presence_held;
     st->presence_held = NULL;
     struct store_req *snap = r && r->type == REDIS_REPLY_ARRAY ? presence_entry(true) : NULL;
-    size_t cap = 0;
     for (size_t i = 0; snap && i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
@@ -204,7 +200,7 @@ static void snapshot_cb(redisAsyncContext *ac, void *reply, void *priv)
         memcpy(joined, f->str, f->len);
         joined[f->len] = '\n';
         memcpy(joined + f->len + 1, v->str, v->len);
-        if (presence_parse(st, joined, len, true, &ev) && events_push(snap, &ev, &cap) < 0)
+        if (presence_parse(st, joined, len, true, &ev) && events_push(snap, &ev) < 0)
             free(ev.topic), free(ev.client), free(ev.user);
         free(joined);
     }
