@@ -230,8 +230,6 @@ static bool post_publish(struct redis_store *st)
     struct redis_pub *p = st->pubs_head;
     if (!p || !p->replied || (p->first && p->first > st->delivered + 1))
         return false;
-    if (p->first && st->seq_suspect) /* its seq may belong to a new epoch */
-        return false;
     st->pubs_head = p->next;
     if (!st->pubs_head)
         st->pubs_tail = NULL;

@@ -96,9 +96,6 @@ struct redis_store {
     size_t cmd_outstanding;
     uint64_t cmd_progress_ms; /* when cmd last answered, or was given work while idle */
     uint64_t sub_progress_ms; /* when the pub/sub connection last heard something */
-    /* A reply gave a new seq at or below one delivered: the data set went
-     * back under a live link; publishes wait for the epoch poll. */
-    bool seq_suspect;
     char sha_publish[41], sha_epoch[41], sha_housekeep[41], sha_presence[41];
     bool warned_persistence;
     char epoch[9]; /* "" until the first connection */

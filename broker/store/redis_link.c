@@ -173,7 +173,6 @@ static void epoch_answer(struct redis_store *st, const redisReply *r)
         return;
     uint64_t seq = strtoull(r->element[1]->str, NULL, 10);
     const char *epoch = r->element[0]->str;
-    st->seq_suspect = false; /* judged now: an epoch change resets below */
     if (st->epoch[0] == '\0') {
         memcpy(st->epoch, epoch, 9);
         redis_feed_reset(st, seq, false, true);

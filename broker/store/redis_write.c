@@ -130,7 +130,7 @@ static int args_init(struct batch_args *a, const struct redis_batch *b)
     for (size_t i = 0; i < b->n; i++)
         n_pubs += b->pubs[i]->req->n_pubs;
     memset(a, 0, sizeof(*a));
-    a->cap = 10 + b->n + n_pubs * 7;
+    a->cap = 11 + b->n + n_pubs * 7;
     a->text_cap = (8 + b->n + n_pubs * 5) * 24 + 64; /* + the origin */
     a->argv = malloc(a->cap * sizeof(*a->argv));
     a->lens = malloc(a->cap * sizeof(*a->lens));
@@ -149,7 +149,8 @@ static int batch_build(struct redis_store *st, const struct redis_batch *b, uint
              args_number(a, st->cfg.dedupe_window_ms) |
              args_printf(a, "%s:%" PRIu64, st->node, batch_no);
     rc |= args_number(a, st->cfg.max_topics) | args_number(a, REDIS_FEED_MAX) |
-          args_push(a, st->channel, strlen(st->channel)) | args_number(a, (int64_t)b->n);
+          args_push(a, st->channel, strlen(st->channel)) |
+          args_push(a, st->epoch, strlen(st->epoch)) | args_number(a, (int64_t)b->n);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
         struct store_req *req = b->pubs[i]->req;
         rc = args_number(a, (int64_t)req->n_pubs);
@@ -208,8 +209,6 @@ static int pub_answer(struct redis_store *st, struct redis_pub *p, const redisRe
             continue;
         }
         st->messages_stored++;
-        if ((uint64_t)seq <= st->delivered)
-            st->seq_suspect = true;
         if (!p->first)
             p->first = (uint64_t)seq;
         p->last = (uint64_t)seq;
@@ -240,8 +239,8 @@ static void batch_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (r && r->type == REDIS_REPLY_ERROR) {
         log_error("redis: a publish batch failed: %s", r->str);
         st->failed_batches[st->failed_next++ % REDIS_FAILED_BATCHES] = b->no + 1;
-        if (strncmp(r->str, "WSBSEQ", 6) == 0) /* publish.lua: the data set went back */
-            st->seq_suspect = true;
+        if (strncmp(r->str, "WSBSTALE", 8) == 0) /* publish.lua: a new epoch is due */
+            redis_link_poll_now(st);
     }
     size_t at = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -255,10 +254,6 @@ static void batch_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (r)
         commit_timed(st, mono_us() - b->sent_us);
     free(b);
-    if (st->seq_suspect) {
-        log_warn("redis: a publish got a seq this node already delivered: checking the epoch");
-        redis_link_poll_now(st);
-    }
     redis_feed_release(st);
 }
 

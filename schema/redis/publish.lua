@@ -9,7 +9,7 @@
 -- shares the hash tag of KEYS[1] (the prefix, "wsb:{wsb}:"), so the whole
 -- script touches one hash slot.
 --
--- ARGV: dedupe_ms, origin, max_topics, feed_max, channel, nreq,
+-- ARGV: dedupe_ms, origin, max_topics, feed_max, channel, epoch, nreq,
 -- then per request: npubs, then per publish 7 fields: topic, key ("" for
 -- none), retain (messages kept for the topic), expire_ms (when its age
 -- runs out), has_expect ("1"/"0"), expect_last, record (the message as
@@ -22,7 +22,8 @@ local origin = ARGV[2]
 local max_topics = tonumber(ARGV[3])
 local feed_max = tonumber(ARGV[4])
 local channel = ARGV[5]
-local nreq = tonumber(ARGV[6])
+local epoch = ARGV[6] -- the data set's epoch as the publishing node knows it
+local nreq = tonumber(ARGV[7])
 local FIELDS = 7
 
 -- A seq as text: Lua's own conversion writes 1e+14 from 10^14 on.
@@ -33,11 +34,14 @@ end
 -- The global seq, read once and written once: nothing else runs while
 -- the script does.
 local seq_now = tonumber(redis.call('GET', P .. 'seq') or '0')
--- A counter below the feed's newest entry: the data set went back (lost
--- writes) and the nodes have not started the new epoch yet. Refused before
--- anything is written, so that no key or entry of this batch is left.
-if tonumber(redis.call('GET', P .. 'feed_top') or '0') > seq_now then
-  return redis.error_reply('WSBSEQ the seq is behind the feed: the data set went back')
+-- A batch is stored only in the epoch its node delivers in, and only while
+-- the counter is not below what the feed already holds: otherwise the data
+-- set went back (emptied, lost writes, replaced) and a new epoch is due.
+-- Refused before anything is written, so that no key or entry is left, and
+-- no seq a node delivered is handed out again in the epoch it knows.
+if redis.call('GET', P .. 'epoch') ~= epoch or
+    tonumber(redis.call('GET', P .. 'feed_top') or '0') > seq_now then
+  return redis.error_reply('WSBSTALE the data set went back: the epoch is due to change')
 end
 local first_new = nil -- the batch's first new seq
 local newest = {}  -- topic -> newest stored seq, as this script left it
@@ -190,7 +194,7 @@ local function write_pairs(cmd, key, args)
 end
 
 local out = {}
-local at = 7
+local at = 8
 for r = 1, nreq do
   local n = tonumber(ARGV[at])
   at = at + 1
